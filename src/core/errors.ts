@@ -1,0 +1,40 @@
+// Every error thaw raises on purpose, with a stable `code` so callers (CLI, HTTP API, tests) can
+// tell them apart without parsing messages. User errors say what was wrong and where.
+
+export type ErrorCode =
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_TRACE_FORMAT'
+  | 'ERR_TRACE_EMPTY'
+  | 'ERR_UNKNOWN_POLICY'
+  | 'ERR_UNKNOWN_FUNCTION'
+  | 'ERR_INVALID_STATE';
+
+export class ThawError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ThawError';
+    this.code = code;
+  }
+}
+
+/** A trace file that cannot be read: names the file, the 1-based line and column, and what was expected. */
+export class TraceFormatError extends ThawError {
+  readonly file: string;
+  readonly line: number | undefined;
+  readonly column: string | number | undefined;
+  constructor(file: string, line: number | undefined, column: string | number | undefined, what: string) {
+    const where = [file, line !== undefined ? `line ${line}` : undefined, column !== undefined ? `column ${column}` : undefined]
+      .filter(Boolean)
+      .join(', ');
+    super('ERR_TRACE_FORMAT', `${where}: ${what}`);
+    this.name = 'TraceFormatError';
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+export function invalidOption(name: string, what: string): ThawError {
+  return new ThawError('ERR_INVALID_OPTION', `option ${name}: ${what}`);
+}

@@ -1,0 +1,124 @@
+// The shapes of what the simulator produces. The CLI prints them as tables, writes them as JSON, and
+// renders them into the HTML report; keep them plain data (JSON-serialisable).
+
+export interface SimSummary {
+  /** Arrivals in the trace. */
+  invocations: number;
+  /** Invocations that ran (warm + cold). */
+  served: number;
+  warm: number;
+  cold: number;
+  /** Invocations that could not be placed (memory full of busy instances) and were dropped. */
+  dropped: number;
+  /** Invocations that waited in the queue before running (queue mode only). */
+  queued: number;
+  /** Mean wait of queued invocations, ms. */
+  meanQueueWaitMs: number;
+  /** cold / served. */
+  coldStartRatio: number;
+  /**
+   * FaaSCache's cold-start overhead: the % increase in total execution time over an all-warm run,
+   * 100 × Σ(cold-start time of cold invocations) / Σ(warm execution time of served invocations).
+   */
+  coldStartOverheadPct: number;
+  /** Idle instances removed to make room for others. */
+  evictions: number;
+  /** Idle instances removed because their keep-alive window ran out. */
+  expirations: number;
+  /** GB-s held by idle instances (memory × idle time). */
+  wastedMemoryGBs: number;
+  /** GB-s held by busy or starting instances. */
+  busyMemoryGBs: number;
+  /** Highest memory held at once, MB (sampled at events). */
+  peakMemoryMb: number;
+}
+
+export interface FunctionResult {
+  id: string;
+  app: string;
+  memoryMb: number;
+  invocations: number;
+  warm: number;
+  cold: number;
+  dropped: number;
+  evictions: number;
+  expirations: number;
+  wastedMemoryGBs: number;
+  coldStartOverheadPct: number;
+}
+
+/** Memory and starts over time, one point per interval (ends of intervals). */
+export interface Timeline {
+  intervalMs: number;
+  /** Interval end times, ms since the trace start. */
+  t: number[];
+  /** Memory held by all instances at the end of each interval, MB. */
+  usedMb: number[];
+  /** Memory held by idle instances at the end of each interval, MB. */
+  idleMb: number[];
+  /** Total capacity at the end of each interval, MB (changes under dynamic sizing). */
+  capacityMb: number[];
+  warm: number[];
+  cold: number[];
+  dropped: number[];
+}
+
+export interface DynamicSizingResult {
+  targetMissRatio: number;
+  /** Each resize the controller made. */
+  resizes: Array<{ t: number; invocation: number; fromMb: number; toMb: number; missSpeed: number; targetMissSpeed: number }>;
+  meanCapacityMb: number;
+  /** Observed cold starts per second against the controller's target over time (per timeline interval). */
+  missSpeed: number[];
+  targetMissSpeed: number[];
+}
+
+export interface SimResult {
+  policy: string;
+  /** Memory of each server, MB. */
+  serverMemoryMb: number[];
+  trace: { name: string; functions: number; invocations: number; spanMs: number };
+  options: Record<string, unknown>;
+  summary: SimSummary;
+  timeline: Timeline;
+  perFunction: FunctionResult[];
+  dynamicSizing?: DynamicSizingResult;
+  /** Wall time the run took, ms, and simulated invocations per second of wall time. */
+  elapsedMs: number;
+  invocationsPerSecond: number;
+}
+
+/** One point of a sweep: a policy at a memory size. Per-function rows and timelines are left out. */
+export interface SweepPoint {
+  policy: string;
+  memoryMb: number;
+  summary: SimSummary;
+  elapsedMs: number;
+}
+
+export interface SweepResult {
+  trace: SimResult['trace'];
+  policies: string[];
+  memoriesMb: number[];
+  servers: number;
+  points: SweepPoint[];
+}
+
+/** A hit-ratio curve: hit ratio as a function of cache size. */
+export interface HitRatioCurve {
+  sizesMb: number[];
+  hitRatio: number[];
+}
+
+export interface CurveResult {
+  trace: SimResult['trace'];
+  exact?: HitRatioCurve;
+  sampled?: HitRatioCurve & { rate: number; sampledInvocations: number };
+  /** Sampled curve against the exact one: mean and max absolute difference in hit ratio. */
+  sampledError?: { meanAbs: number; maxAbs: number };
+  target: number;
+  /** Smallest size reaching the target hit ratio, per curve (null if never reached). */
+  sizeForTargetMb: { exact?: number | null; sampled?: number | null };
+  /** Knee of each curve, MB. */
+  kneeMb: { exact?: number; sampled?: number };
+}
