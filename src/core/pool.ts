@@ -1,0 +1,261 @@
+// The Pool: every instance on every server and the state machine they move through. It applies the
+// keep-alive policy (which idle instance to keep, for how long, which to evict) and the placement
+// policy (where a new instance goes). It never reads the time itself and does no I/O: the simulator
+// drives it with a virtual clock, the platform with the wall clock and real sandboxes.
+//
+//   acquire ──► starting ──started()──► busy ──release()──► idle ──pause()──► paused
+//                  ▲                     ▲                  │  │                 │
+//                  └──── cold start ─────┴──── warm start ──┘  │ resumed start ──┘
+//                                                               └─► dead (evicted, expired, killed)
+//
+// Resource-conserving: nothing is evicted while memory is free; a busy instance is never evicted; a
+// new instance that cannot fit even after evicting every idle instance evicts nothing.
+
+import type { Clock } from './clock.ts';
+import { ThawError } from './errors.ts';
+import { KeyedHeap } from './heap.ts';
+import { FunctionGroup, Instance } from './instance.ts';
+import type { KeepAlivePolicy, PlacementPolicy } from './policy.ts';
+import { Server, type ServerSpec } from './server.ts';
+import type { FunctionSpec } from './trace.ts';
+
+export type RemovalReason = 'evicted' | 'expired' | 'killed' | 'resized';
+
+/** Observers of what the Pool does, for metrics. Called synchronously. */
+export interface PoolListener {
+  /** An idle or paused period of `instance` ended at `end` (reuse, eviction, expiry, kill). */
+  idleEnded?(instance: Instance, start: number, end: number): void;
+  /** `instance` left the pool at `at`. */
+  removed?(instance: Instance, reason: RemovalReason, at: number): void;
+}
+
+export interface PoolOptions {
+  servers: readonly ServerSpec[];
+  keepAlive: KeepAlivePolicy;
+  placement: PlacementPolicy;
+  clock: Clock;
+  listener?: PoolListener;
+}
+
+export class Pool {
+  readonly servers: readonly Server[];
+  readonly keepAlive: KeepAlivePolicy;
+  readonly placement: PlacementPolicy;
+  readonly #clock: Clock;
+  readonly #listener: PoolListener;
+  /** Groups of each function (by FunctionSpec.index), one per server it has ever run on. */
+  readonly #groupsByFunction: FunctionGroup[][] = [];
+  /** Idle instances with a finite keep-alive, by expiry time (lazy: stale entries skipped). */
+  readonly #expiries = new KeyedHeap<Instance>();
+  #nextInstanceId = 1;
+
+  constructor(options: PoolOptions) {
+    if (options.servers.length === 0) throw new ThawError('ERR_INVALID_OPTION', 'a pool needs at least one server');
+    this.servers = options.servers.map((spec, i) => {
+      if (!(spec.memoryMb >= 0)) throw new ThawError('ERR_INVALID_OPTION', `server ${i}: memory must be ≥ 0 MB, got ${spec.memoryMb}`);
+      return new Server(i, spec);
+    });
+    this.keepAlive = options.keepAlive;
+    this.placement = options.placement;
+    this.#clock = options.clock;
+    this.#listener = options.listener ?? {};
+  }
+
+  /**
+   * An instance to run one invocation of `fn`: an idle one if any server has one (warm, or resumed
+   * if it was paused), else a new one in state `starting` (cold). `instance.startKind` says which.
+   * Returns undefined when no server can hold a new instance: the caller drops or queues the request.
+   */
+  acquire(fn: FunctionSpec): Instance | undefined {
+    const now = this.#clock.now();
+    const groups = this.#groupsByFunction[fn.index];
+    if (groups) {
+      for (const group of groups) {
+        const instance = group.newestIdle;
+        if (instance) {
+          this.#leaveIdle(instance, now);
+          instance.startKind = instance.state === 'paused' ? 'resumed' : 'warm';
+          instance.state = 'busy';
+          group.active++;
+          this.#recordUse(group, instance, now);
+          return instance;
+        }
+      }
+    }
+    const server = this.placement.choose(fn, this.servers);
+    if (!server || server.reclaimableMb < fn.memoryMb) return undefined;
+    if (server.freeMb < fn.memoryMb) this.#evictUntilFree(server, fn.memoryMb, now);
+    const group = this.#groupOf(fn, server);
+    const instance = new Instance(this.#nextInstanceId++, fn, group, now);
+    server.usedMb += fn.memoryMb;
+    group.active++;
+    this.#recordUse(group, instance, now);
+    return instance;
+  }
+
+  /** A cold start finished: the instance now runs its first invocation. */
+  started(instance: Instance): void {
+    this.#expectState(instance, 'starting', 'started');
+    instance.state = 'busy';
+  }
+
+  /** The invocation finished: the instance becomes idle, kept by the keep-alive policy. */
+  release(instance: Instance): void {
+    if (instance.state !== 'busy' && instance.state !== 'starting') this.#expectState(instance, 'busy', 'release');
+    const now = this.#clock.now();
+    const group = instance.group;
+    instance.state = 'idle';
+    instance.idleSince = now;
+    group.active--;
+    group.pushIdle(instance);
+    instance.server.idleMb += instance.memoryMb;
+    const keepAliveMs = this.keepAlive.keepAliveMs(group);
+    if (keepAliveMs !== Infinity) {
+      instance.expiresAt = now + keepAliveMs;
+      this.#expiries.push(instance.expiresAt, instance);
+    }
+    if (group.idleCount === 1) this.#requeue(group);
+  }
+
+  /** Marks an idle instance paused (its processes frozen); it is still reused, as a `resumed` start. */
+  pause(instance: Instance): void {
+    this.#expectState(instance, 'idle', 'pause');
+    instance.state = 'paused';
+  }
+
+  /** Removes an instance in any live state (its sandbox died or was destroyed). */
+  kill(instance: Instance): void {
+    if (instance.state === 'dead') return;
+    const now = this.#clock.now();
+    if (instance.state === 'idle' || instance.state === 'paused') {
+      this.#removeIdle(instance, 'killed', now);
+      return;
+    }
+    instance.group.active--;
+    instance.server.usedMb -= instance.memoryMb;
+    instance.state = 'dead';
+    this.#afterRemoval(instance.group);
+    this.#listener.removed?.(instance, 'killed', now);
+  }
+
+  /** Removes idle instances whose keep-alive window has ended by now. Returns them. */
+  expire(): Instance[] {
+    const now = this.#clock.now();
+    const expired: Instance[] = [];
+    while (this.#expiries.peekKey() <= now) {
+      const at = this.#expiries.peekKey();
+      const instance = this.#expiries.pop()!;
+      if ((instance.state === 'idle' || instance.state === 'paused') && instance.expiresAt === at) {
+        this.#removeIdle(instance, 'expired', at);
+        expired.push(instance);
+      }
+    }
+    return expired;
+  }
+
+  /** When the next keep-alive window may end (Infinity if none): the platform sets a timer for it. */
+  nextExpiry(): number {
+    return this.#expiries.peekKey();
+  }
+
+  /** Changes a server's memory; evicts idle instances until what is held fits (busy ones stay). */
+  setCapacity(server: Server, memoryMb: number): void {
+    if (!(memoryMb >= 0)) throw new ThawError('ERR_INVALID_OPTION', `capacity must be ≥ 0 MB, got ${memoryMb}`);
+    server.capacityMb = memoryMb;
+    if (server.usedMb > memoryMb) this.#evictUntilFree(server, 0, this.#clock.now(), 'resized');
+  }
+
+  /** Every idle or paused instance (for end-of-run accounting and inspection). */
+  *idleInstances(): IterableIterator<Instance> {
+    for (const server of this.servers) for (const group of server.groups.values()) yield* group.idleInstances();
+  }
+
+  groupsOf(fn: FunctionSpec): readonly FunctionGroup[] {
+    return this.#groupsByFunction[fn.index] ?? [];
+  }
+
+  #groupOf(fn: FunctionSpec, server: Server): FunctionGroup {
+    let group = server.groups.get(fn.index);
+    if (!group) {
+      group = new FunctionGroup(fn, server);
+      server.groups.set(fn.index, group);
+      (this.#groupsByFunction[fn.index] ??= []).push(group);
+    }
+    return group;
+  }
+
+  #recordUse(group: FunctionGroup, instance: Instance, now: number): void {
+    instance.uses++;
+    group.freq++;
+    group.clockAtLastUse = group.server.clock;
+    group.lastUseAt = now;
+    if (this.keepAlive.priorityDependsOnUse && group.idleCount > 0) this.#requeue(group);
+  }
+
+  /** Takes an idle instance out of its group's idle list for reuse. */
+  #leaveIdle(instance: Instance, now: number): void {
+    const group = instance.group;
+    const wasOldest = group.oldestIdle === instance;
+    group.unlinkIdle(instance);
+    instance.server.idleMb -= instance.memoryMb;
+    instance.expiresAt = Infinity;
+    this.#listener.idleEnded?.(instance, instance.idleSince, now);
+    if (group.idleCount === 0) group.queuedPriority = NaN;
+    else if (wasOldest) this.#requeue(group);
+  }
+
+  #removeIdle(instance: Instance, reason: RemovalReason, at: number): void {
+    this.#leaveIdle(instance, at);
+    instance.server.usedMb -= instance.memoryMb;
+    instance.state = 'dead';
+    this.#afterRemoval(instance.group);
+    this.#listener.removed?.(instance, reason, at);
+  }
+
+  #afterRemoval(group: FunctionGroup): void {
+    // GD's frequency counts the function's uses while it stays cached; it starts over once the
+    // function has no instance left on this server.
+    if (group.instanceCount === 0) group.freq = 0;
+  }
+
+  /** Evicts lowest-priority idle instances until `needMb` is free (0: until usage fits capacity). */
+  #evictUntilFree(server: Server, needMb: number, now: number, reason: RemovalReason = 'evicted'): void {
+    const queue = server.evictionQueue;
+    while (server.freeMb < needMb || server.usedMb > server.capacityMb) {
+      const priority = queue.peekKey();
+      const group = queue.pop();
+      if (!group) break;
+      if (group.idleCount === 0 || priority !== group.queuedPriority) continue; // stale entry
+      group.queuedPriority = NaN;
+      const victim = group.oldestIdle!;
+      this.#removeIdle(victim, reason, now);
+      if (priority > server.clock) server.clock = priority;
+      if (group.idleCount > 0) this.#requeue(group);
+    }
+  }
+
+  /** (Re)enters a group with idle instances in its server's eviction queue at its current priority. */
+  #requeue(group: FunctionGroup): void {
+    const priority = this.keepAlive.priority(group);
+    if (priority === group.queuedPriority) return;
+    group.queuedPriority = priority;
+    const server = group.server;
+    const queue = server.evictionQueue;
+    queue.push(priority, group);
+    // Each re-queue leaves a stale entry behind; rebuild before they outnumber live ones.
+    if (queue.size > 64 + 4 * server.groups.size) this.#rebuildQueue(server);
+  }
+
+  #rebuildQueue(server: Server): void {
+    server.evictionQueue.clear();
+    for (const group of server.groups.values()) {
+      if (group.idleCount > 0) server.evictionQueue.push(group.queuedPriority, group);
+    }
+  }
+
+  #expectState(instance: Instance, expected: string, operation: string): void {
+    if (instance.state !== expected) {
+      throw new ThawError('ERR_INVALID_STATE', `${operation}: instance ${instance.id} of ${instance.fn.id} is ${instance.state}, expected ${expected}`);
+    }
+  }
+}

@@ -1,0 +1,186 @@
+// The discrete-event simulator: replays a trace's arrivals against the core Pool on a virtual clock.
+// One invocation per instance at a time; a function under concurrency gets several instances. Events
+// are arrivals (from the trace stream), completions (a heap) and keep-alive expiries (the Pool's);
+// at equal times completions and expiries come first, so an instance finishing at t serves an
+// arrival at t.
+
+import { VirtualClock } from '../core/clock.ts';
+import { KeyedHeap } from '../core/heap.ts';
+import type { Instance } from '../core/instance.ts';
+import type { KeepAlivePolicy, PlacementPolicy } from '../core/policy.ts';
+import { Pool, type PoolListener, type RemovalReason } from '../core/pool.ts';
+import type { ServerSpec } from '../core/server.ts';
+import type { FunctionSpec, Trace } from '../core/trace.ts';
+import { ThawError } from '../core/errors.ts';
+import { SimMetrics } from './metrics.ts';
+import type { SimResult } from './result.ts';
+
+export interface CapacityController {
+  /** Called after every arrival is decided; returns a new capacity (MB, per server) or undefined. */
+  observe(fn: number, timeMs: number, cold: boolean): number | undefined;
+}
+
+export interface SimulationOptions {
+  servers: readonly ServerSpec[];
+  keepAlive: KeepAlivePolicy;
+  placement: PlacementPolicy;
+  /** What happens to a request no server can hold: dropped (default) or queued until memory frees. */
+  unplaceable?: 'drop' | 'queue';
+  /** Timeline resolution, ms (default 1 minute). */
+  timelineIntervalMs?: number;
+  /** Changes server memory during the run (FaaSCache's dynamic sizing). */
+  capacityController?: CapacityController;
+  /** Called now and then with the number of arrivals processed so far. */
+  onProgress?: (done: number) => void;
+  /** Options to record in the result, as given by the caller. */
+  describe?: Record<string, unknown>;
+  /** Sees every decision as it happens (golden-trace tests, debugging). Slows the run a little. */
+  observer?: SimObserver;
+}
+
+export type InvocationOutcome = 'warm' | 'cold' | 'dropped' | 'queued';
+
+export interface SimObserver {
+  invocation?(fn: FunctionSpec, timeMs: number, outcome: InvocationOutcome): void;
+  removed?(fn: FunctionSpec, timeMs: number, reason: RemovalReason): void;
+}
+
+interface Queued {
+  fn: FunctionSpec;
+  arrival: number;
+  durationMs: number;
+}
+
+export function simulate(trace: Trace, options: SimulationOptions): SimResult {
+  const started = performance.now();
+  const clock = new VirtualClock(0);
+  const functions = trace.functions;
+  const metrics = new SimMetrics(trace, options.timelineIntervalMs ?? 60_000);
+  const pool = new Pool({
+    servers: options.servers,
+    keepAlive: options.keepAlive,
+    placement: options.placement,
+    clock,
+    listener: options.observer ? observedListener(metrics, options.observer) : metrics,
+  });
+  const observer = options.observer;
+  metrics.attach(pool);
+  const completions = new KeyedHeap<Instance>();
+  const queue: Queued[] = [];
+  let queueHead = 0;
+  const queueing = (options.unplaceable ?? 'drop') === 'queue';
+  const controller = options.capacityController;
+  const onProgress = options.onProgress;
+
+  /** Starts an invocation at the clock's time, or returns false if no instance can be had. */
+  const start = (fn: FunctionSpec, durationMs: number): boolean => {
+    const instance = pool.acquire(fn);
+    if (!instance) return false;
+    const now = clock.now();
+    const speed = instance.server.speed;
+    const cold = instance.startKind === 'cold';
+    const startMs = cold ? fn.coldStartMs / speed : 0;
+    const execMs = durationMs / speed;
+    metrics.started(fn.index, cold, startMs, execMs, now);
+    observer?.invocation?.(fn, now, instance.startKind === 'cold' ? 'cold' : 'warm');
+    completions.push(now + startMs + execMs, instance);
+    return true;
+  };
+
+  const drainQueue = (): void => {
+    while (queueHead < queue.length) {
+      const q = queue[queueHead]!;
+      if (!start(q.fn, q.durationMs)) return;
+      metrics.dequeued(clock.now() - q.arrival);
+      queue[queueHead++] = undefined as unknown as Queued;
+    }
+    queue.length = queueHead = 0;
+  };
+
+  /** Processes every completion and expiry up to and including time t, in time order. */
+  const advanceTo = (t: number): void => {
+    for (;;) {
+      const nextCompletion = completions.peekKey();
+      const nextExpiry = pool.nextExpiry();
+      const next = nextCompletion < nextExpiry ? nextCompletion : nextExpiry;
+      if (next > t) break;
+      metrics.advance(next);
+      clock.set(next);
+      if (nextCompletion <= nextExpiry) {
+        const instance = completions.pop()!;
+        if (instance.state === 'starting') pool.started(instance);
+        pool.release(instance);
+        if (queueing && queueHead < queue.length) drainQueue();
+      } else {
+        pool.expire();
+      }
+    }
+    metrics.advance(t);
+    clock.set(t);
+  };
+
+  let processed = 0;
+  let lastTime = -Infinity;
+  for (const batch of trace.batches()) {
+    const { fn: fns, time: times, duration: durations, length } = batch;
+    for (let i = 0; i < length; i++) {
+      const t = times[i]!;
+      if (t < lastTime) throw new ThawError('ERR_TRACE_FORMAT', `${trace.name}: arrival ${processed + 1} at ${t} ms comes before the previous one at ${lastTime} ms`);
+      lastTime = t;
+      advanceTo(t);
+      const fn = functions[fns[i]!]!;
+      const durationMs = durations ? durations[i]! : fn.warmMs;
+      metrics.arrived(fn.index);
+      let cold = false;
+      if (queueing && queueHead < queue.length) {
+        queue.push({ fn, arrival: t, durationMs }); // first come, first served
+        metrics.queued(fn.index);
+        observer?.invocation?.(fn, t, 'queued');
+      } else if (start(fn, durationMs)) {
+        cold = metrics.lastWasCold;
+      } else if (queueing) {
+        queue.push({ fn, arrival: t, durationMs });
+        metrics.queued(fn.index);
+        observer?.invocation?.(fn, t, 'queued');
+      } else {
+        metrics.dropped(fn.index);
+        observer?.invocation?.(fn, t, 'dropped');
+      }
+      if (controller) {
+        const capacity = controller.observe(fn.index, t, cold);
+        if (capacity !== undefined) {
+          for (const server of pool.servers) pool.setCapacity(server, capacity);
+          metrics.resized(t, capacity * pool.servers.length);
+          if (queueing) drainQueue();
+        }
+      }
+      if (onProgress && (++processed & 0xffff) === 0) onProgress(processed);
+      else if (!onProgress) processed++;
+    }
+  }
+  // Let the run finish: the trace window closes at its span (or the last arrival, if later), or once
+  // the queue has drained; what is still queued when nothing runs any more is counted as dropped.
+  advanceTo(Math.max(trace.spanMs, lastTime === -Infinity ? 0 : lastTime));
+  while (queueHead < queue.length && completions.size > 0) advanceTo(completions.peekKey());
+  const end = clock.now();
+  for (; queueHead < queue.length; queueHead++) metrics.dropped(queue[queueHead]!.fn.index, true);
+  onProgress?.(processed);
+  const elapsedMs = performance.now() - started;
+  return metrics.result({
+    policy: options.keepAlive.name,
+    servers: pool.servers,
+    endMs: end,
+    options: options.describe ?? {},
+    elapsedMs,
+  });
+}
+
+function observedListener(metrics: SimMetrics, observer: SimObserver): PoolListener {
+  return {
+    idleEnded: (instance, start, end) => metrics.idleEnded(instance, start, end),
+    removed: (instance, reason, at) => {
+      metrics.removed(instance, reason, at);
+      observer.removed?.(instance.fn, at, reason);
+    },
+  };
+}
