@@ -186,6 +186,7 @@ export class Pool {
 
   #recordUse(group: FunctionGroup, instance: Instance, now: number): void {
     instance.uses++;
+    instance.clockAtLastUse = group.server.clock;
     group.freq++;
     group.clockAtLastUse = group.server.clock;
     group.lastUseAt = now;

@@ -150,7 +150,6 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
         const capacity = controller.observe(fn.index, t, cold);
         if (capacity !== undefined) {
           for (const server of pool.servers) pool.setCapacity(server, capacity);
-          metrics.resized(t, capacity * pool.servers.length);
           if (queueing) drainQueue();
         }
       }

@@ -105,10 +105,6 @@ export class SimMetrics implements PoolListener {
     this.#queueWaitMs += waitMs;
   }
 
-  resized(_t: number, _totalMb: number): void {
-    // The timeline's capacity series records the new size at the next sample.
-  }
-
   /** Moves the metrics' time to t (the state is constant since the last call). */
   advance(t: number): void {
     while (t >= this.#nextSampleAt) {

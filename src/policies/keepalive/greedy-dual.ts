@@ -26,6 +26,26 @@ export class GreedyDualKeepAlive extends GreedyDualFamily {
   }
 }
 
+/**
+ * Greedy-Dual with per-instance frequency (a thaw variant, not in FaaSCache): each idle instance is
+ * worth clock + its own uses × cost / size. With the function-wide frequency of `gd`, every instance
+ * of a popular function shares one high priority, so the surplus instances a burst leaves behind are
+ * all kept while other functions are evicted; here an instance that served one request of a burst is
+ * cheap to evict. Within a function the least recently used idle instance goes first, and the
+ * function's place in the eviction order is that instance's priority.
+ */
+export class InstanceGreedyDualKeepAlive implements KeepAlivePolicy {
+  readonly name = 'gd-instance';
+  readonly priorityDependsOnUse = false;
+  priority(group: FunctionGroup): number {
+    const oldest = group.oldestIdle!;
+    return greedyDualPriority(oldest.clockAtLastUse, oldest.uses, group.fn.coldStartMs, group.fn.memoryMb);
+  }
+  keepAliveMs(_group: FunctionGroup): number {
+    return Infinity;
+  }
+}
+
 export class FrequencyKeepAlive extends GreedyDualFamily {
   readonly name = 'freq';
   priority(group: FunctionGroup): number {

@@ -2,7 +2,7 @@
 
 import { ThawError } from '../../core/errors.ts';
 import type { KeepAlivePolicy } from '../../core/policy.ts';
-import { FrequencyKeepAlive, GreedyDualKeepAlive, LandlordKeepAlive, SizeKeepAlive } from './greedy-dual.ts';
+import { FrequencyKeepAlive, GreedyDualKeepAlive, InstanceGreedyDualKeepAlive, LandlordKeepAlive, SizeKeepAlive } from './greedy-dual.ts';
 import { LruKeepAlive } from './lru.ts';
 import { TtlKeepAlive } from './ttl.ts';
 
@@ -15,6 +15,7 @@ const factories: Record<string, (options: KeepAliveOptions) => KeepAlivePolicy> 
   ttl: (o) => new TtlKeepAlive({ ttlMs: o.ttlMs }),
   lru: () => new LruKeepAlive(),
   gd: () => new GreedyDualKeepAlive(),
+  'gd-instance': () => new InstanceGreedyDualKeepAlive(),
   freq: () => new FrequencyKeepAlive(),
   size: () => new SizeKeepAlive(),
   landlord: () => new LandlordKeepAlive(),
@@ -28,4 +29,4 @@ export function createKeepAlive(name: string, options: KeepAliveOptions = {}): K
   return factory(options);
 }
 
-export { FrequencyKeepAlive, GreedyDualKeepAlive, LandlordKeepAlive, LruKeepAlive, SizeKeepAlive, TtlKeepAlive };
+export { FrequencyKeepAlive, GreedyDualKeepAlive, InstanceGreedyDualKeepAlive, LandlordKeepAlive, LruKeepAlive, SizeKeepAlive, TtlKeepAlive };

@@ -99,6 +99,26 @@ describe('golden traces', () => {
     assert.deepEqual(run(createKeepAlive('gd'), trace(pqr, arrivals), 200).removals, ['Q:evicted@4000']);
   });
 
+  it('GD shares the function’s priority among its instances; gd-instance gives each its own', () => {
+    // H: 100 MB, cost 1000 (10/MB), two concurrent requests leave two instances H1, H2.
+    // L: 100 MB, cost 600 (6/MB), used twice. K: 100 MB, cost 100. 300 MB.
+    // t=4000 H reuses H2 (most recent). t=6000 K needs room:
+    //   gd:          H = 0 + 3×10 = 30 (all of H's instances), L = 0 + 2×6 = 12 → evict L.
+    //   gd-instance: H1 = 0 + 1×10 = 10 (its own single use), L = 12 → evict H1, L stays warm.
+    const hlk = [
+      { id: 'H', memoryMb: 100, warmMs: 10, coldStartMs: 1000 },
+      { id: 'L', memoryMb: 100, warmMs: 10, coldStartMs: 600 },
+      { id: 'K', memoryMb: 100, warmMs: 10, coldStartMs: 100 },
+    ];
+    const arrivals: [string, number][] = [['H', 0], ['H', 1], ['L', 2000], ['L', 3000], ['H', 4000], ['K', 6000], ['L', 7000]];
+    const shared = run(createKeepAlive('gd'), trace(hlk, arrivals), 300);
+    assert.deepEqual(shared.outcomes.slice(4), ['H:warm', 'K:cold', 'L:cold']);
+    assert.deepEqual(shared.removals, ['L:evicted@6000', 'K:evicted@7000']); // clock 12; K = 12 + 1
+    const own = run(createKeepAlive('gd-instance'), trace(hlk, arrivals), 300);
+    assert.deepEqual(own.outcomes.slice(4), ['H:warm', 'K:cold', 'L:warm']);
+    assert.deepEqual(own.removals, ['H:evicted@6000']);
+  });
+
   it('TTL expires an idle instance exactly when its window ends', () => {
     // A warm at 300000 ends at 300010; the 10-minute window ends at 900010. An arrival at 900009 is
     // warm; one at exactly 900010 finds the instance already gone (expiries come first).

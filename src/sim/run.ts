@@ -1,0 +1,80 @@
+// One simulation from a plain, serialisable description (so sweep workers can receive it): builds the
+// policies by name, runs the engine, returns the result.
+
+import { invalidOption } from '../core/errors.ts';
+import type { Trace } from '../core/trace.ts';
+import { createKeepAlive } from '../policies/keepalive/index.ts';
+import { createPlacement } from '../policies/placement/index.ts';
+import { DynamicSizingController, type DynamicSizingOptions } from '../policies/sizing/controller.ts';
+import { simulate, type CapacityController } from './engine.ts';
+import type { SimResult } from './result.ts';
+
+export interface RunSpec {
+  /** Keep-alive policy name (ttl, lru, gd, freq, size, landlord). */
+  policy: string;
+  /** Memory of each server, MB. */
+  memoryMb: number;
+  /** Number of identical servers (default 1). */
+  servers?: number;
+  /** Placement policy name (default least-loaded). */
+  placement?: string;
+  /** Requests that cannot be placed: dropped (default) or queued. */
+  unplaceable?: 'drop' | 'queue';
+  /** TTL policy's keep-alive window, ms (default 10 minutes). */
+  ttlMs?: number;
+  /** Timeline resolution, ms (default 1 minute). */
+  timelineIntervalMs?: number;
+  /** Resize memory during the run with FaaSCache's controller (memoryMb is then ignored). */
+  dynamicSizing?: DynamicSizingOptions;
+}
+
+export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: number) => void): SimResult {
+  const servers = spec.servers ?? 1;
+  if (!Number.isInteger(servers) || servers < 1) throw invalidOption('--servers', `must be an integer ≥ 1, got ${spec.servers}`);
+  const sizing = spec.dynamicSizing ? new SizingProbe(new DynamicSizingController(spec.dynamicSizing, trace.functions), spec.timelineIntervalMs ?? 60_000) : undefined;
+  const memoryMb = sizing ? sizing.controller.capacityMb / servers : spec.memoryMb;
+  if (!(memoryMb > 0)) throw invalidOption('--memory', `must be > 0, got ${spec.memoryMb} MB`);
+  const result = simulate(trace, {
+    servers: Array.from({ length: servers }, () => ({ memoryMb })),
+    keepAlive: createKeepAlive(spec.policy, { ttlMs: spec.ttlMs }),
+    placement: createPlacement(spec.placement ?? 'least-loaded'),
+    unplaceable: spec.unplaceable ?? 'drop',
+    timelineIntervalMs: spec.timelineIntervalMs,
+    capacityController: sizing && { observe: (fn, t, cold) => sizing.observe(fn, t, cold, servers) },
+    onProgress,
+    describe: { ...spec },
+  });
+  if (sizing) {
+    result.dynamicSizing = {
+      ...sizing.controller.summary(trace.spanMs),
+      missSpeed: sizing.missSpeed,
+      targetMissSpeed: sizing.targetMissSpeed,
+    };
+  }
+  return result;
+}
+
+/** Drives the sizing controller for the engine and samples its miss speed once per timeline interval. */
+class SizingProbe {
+  readonly missSpeed: number[] = [];
+  readonly targetMissSpeed: number[] = [];
+  #nextSampleAt: number;
+
+  constructor(
+    readonly controller: DynamicSizingController,
+    readonly intervalMs: number,
+  ) {
+    this.#nextSampleAt = intervalMs;
+  }
+
+  observe(fn: number, timeMs: number, cold: boolean, servers: number): number | undefined {
+    while (timeMs >= this.#nextSampleAt) {
+      const state = this.controller.state();
+      this.missSpeed.push(state.measuredMissSpeed ?? 0);
+      this.targetMissSpeed.push(state.targetMissSpeed ?? 0);
+      this.#nextSampleAt += this.intervalMs;
+    }
+    const totalMb = this.controller.observe(fn, timeMs, cold);
+    return totalMb === undefined ? undefined : totalMb / servers;
+  }
+}

@@ -1,0 +1,28 @@
+// A sweep worker: opens the trace once, then runs the points the sweep sends until told to stop.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { runSimulation } from './run.ts';
+import type { FromWorker, ToWorker } from './sweep.ts';
+import { openTraceSource, type TraceSource } from './trace-source.ts';
+
+const port = parentPort!;
+const send = (message: FromWorker): void => port.postMessage(message);
+
+try {
+  const trace = openTraceSource(workerData.trace as TraceSource);
+  send({ type: 'ready', invocations: trace.invocationCount, trace: { name: trace.name, functions: trace.functions.length, invocations: trace.invocationCount, spanMs: trace.spanMs } });
+  port.on('message', (message: ToWorker) => {
+    if (message.type === 'stop') {
+      port.close();
+      return;
+    }
+    try {
+      const result = runSimulation(trace, message.spec, (done) => send({ type: 'progress', id: message.id, done }));
+      send({ type: 'done', id: message.id, point: { policy: result.policy, memoryMb: message.spec.memoryMb, summary: result.summary, elapsedMs: result.elapsedMs } });
+    } catch (error) {
+      send({ type: 'error', message: (error as Error).message, code: (error as { code?: string }).code });
+    }
+  });
+} catch (error) {
+  send({ type: 'error', message: (error as Error).message, code: (error as { code?: string }).code });
+}

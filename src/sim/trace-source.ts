@@ -1,0 +1,15 @@
+// Where a trace comes from, as plain data (a path or generator spec plus reader options), so that it
+// can be handed to sweep workers, which open it themselves.
+
+import type { Trace } from '../core/trace.ts';
+import { openTrace, type OpenTraceOptions } from './traces/index.ts';
+
+export interface TraceSource {
+  /** A directory of Azure 2019 files, an Azure 2021 CSV, or `synthetic:...`. */
+  spec: string;
+  options?: OpenTraceOptions;
+}
+
+export function openTraceSource(source: TraceSource): Trace {
+  return openTrace(source.spec, source.options ?? {});
+}
