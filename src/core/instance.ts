@@ -61,8 +61,8 @@ export class FunctionGroup {
   lastUseAt = 0;
   /** The eviction priority the group is queued under, NaN when it is not queued. */
   queuedPriority = NaN;
-  /** Bumped whenever the group is re-queued, so stale heap entries can be recognised. */
-  version = 0;
+  /** The earliest expiry of its idle instances it is queued under for expiry, Infinity if none. */
+  queuedExpiry = Infinity;
 
   constructor(
     readonly fn: FunctionSpec,

@@ -45,8 +45,13 @@ export class Pool {
   readonly #listener: PoolListener;
   /** Groups of each function (by FunctionSpec.index), one per server it has ever run on. */
   readonly #groupsByFunction: FunctionGroup[][] = [];
-  /** Idle instances with a finite keep-alive, by expiry time (lazy: stale entries skipped). */
-  readonly #expiries = new KeyedHeap<Instance>();
+  /**
+   * Groups with idle instances that have a finite keep-alive, by their earliest expiry. Queuing
+   * groups rather than instances means a warm start (which takes the newest instance and leaves the
+   * group's earliest expiry alone) costs no heap operation. Entries may be stale or early; expire()
+   * checks the instances themselves.
+   */
+  readonly #expiries = new KeyedHeap<FunctionGroup>();
   #nextInstanceId = 1;
 
   constructor(options: PoolOptions) {
@@ -112,7 +117,10 @@ export class Pool {
     const keepAliveMs = this.keepAlive.keepAliveMs(group);
     if (keepAliveMs !== Infinity) {
       instance.expiresAt = now + keepAliveMs;
-      this.#expiries.push(instance.expiresAt, instance);
+      if (instance.expiresAt < group.queuedExpiry) {
+        group.queuedExpiry = instance.expiresAt;
+        this.#expiries.push(instance.expiresAt, group);
+      }
     }
     if (group.idleCount === 1) this.#requeue(group);
   }
@@ -144,10 +152,23 @@ export class Pool {
     const expired: Instance[] = [];
     while (this.#expiries.peekKey() <= now) {
       const at = this.#expiries.peekKey();
-      const instance = this.#expiries.pop()!;
-      if ((instance.state === 'idle' || instance.state === 'paused') && instance.expiresAt === at) {
-        this.#removeIdle(instance, 'expired', at);
-        expired.push(instance);
+      const group = this.#expiries.pop()!;
+      if (at !== group.queuedExpiry) continue; // superseded by an earlier entry
+      group.queuedExpiry = Infinity;
+      let next = Infinity;
+      for (let instance = group.oldestIdle; instance; ) {
+        const following = instance.nextIdle;
+        if (instance.expiresAt <= now) {
+          this.#removeIdle(instance, 'expired', instance.expiresAt);
+          expired.push(instance);
+        } else if (instance.expiresAt < next) {
+          next = instance.expiresAt;
+        }
+        instance = following;
+      }
+      if (next !== Infinity) {
+        group.queuedExpiry = next;
+        this.#expiries.push(next, group);
       }
     }
     return expired;

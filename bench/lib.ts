@@ -1,0 +1,38 @@
+// What every benchmark shares: timing, a printed table, a JSON file under out/bench/, and the
+// machine it ran on (figures are only comparable as ratios within one run on one machine).
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname } from 'node:path';
+import { formatTable } from '../src/sim/report/table.ts';
+
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Runs fn `repeat` times and returns the last result with the median wall time, ms. */
+export function timed<T>(repeat: number, fn: () => T): { result: T; ms: number } {
+  const times: number[] = [];
+  let result: T | undefined;
+  for (let i = 0; i < repeat; i++) {
+    const start = performance.now();
+    result = fn();
+    times.push(performance.now() - start);
+  }
+  return { result: result as T, ms: median(times) };
+}
+
+export function machine(): Record<string, unknown> {
+  return { node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: Math.round(totalmem() / 2 ** 30), loadavg: loadavg() };
+}
+
+export function printTable(title: string, columns: string[], rows: Array<Array<string | number>>): void {
+  process.stdout.write(`\n${title}\n${formatTable(columns, rows)}\n`);
+}
+
+export function writeJson(path: string, data: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify({ ...(data as object), machine: machine(), date: new Date().toISOString() }, null, 2) + '\n');
+  process.stdout.write(`\nwrote ${path}\n`);
+}
