@@ -16,8 +16,8 @@ import { SimMetrics } from './metrics.ts';
 import type { SimResult } from './result.ts';
 
 export interface CapacityController {
-  /** Called after every arrival is decided; returns a new capacity (MB, per server) or undefined. */
-  observe(fn: number, timeMs: number, cold: boolean): number | undefined;
+  /** Called after every arrival is decided (missed: no warm instance); returns a new capacity (MB, per server) or undefined. */
+  observe(fn: number, timeMs: number, missed: boolean): number | undefined;
 }
 
 export interface SimulationOptions {
@@ -131,13 +131,14 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
       const fn = functions[fns[i]!]!;
       const durationMs = durations ? durations[i]! : fn.warmMs;
       metrics.arrived(fn.index);
-      let cold = false;
+      // For the capacity controller a request that got no warm instance is a miss, dropped or not.
+      let missed = true;
       if (queueing && queueHead < queue.length) {
         queue.push({ fn, arrival: t, durationMs }); // first come, first served
         metrics.queued(fn.index);
         observer?.invocation?.(fn, t, 'queued');
       } else if (start(fn, durationMs)) {
-        cold = metrics.lastWasCold;
+        missed = metrics.lastWasCold;
       } else if (queueing) {
         queue.push({ fn, arrival: t, durationMs });
         metrics.queued(fn.index);
@@ -147,7 +148,7 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
         observer?.invocation?.(fn, t, 'dropped');
       }
       if (controller) {
-        const capacity = controller.observe(fn.index, t, cold);
+        const capacity = controller.observe(fn.index, t, missed);
         if (capacity !== undefined) {
           for (const server of pool.servers) pool.setCapacity(server, capacity);
           if (queueing) drainQueue();
