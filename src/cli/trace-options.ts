@@ -14,6 +14,7 @@ export const TRACE_OPTIONS = {
   'cold-start': { type: 'string' },
   'function-memory': { type: 'string' },
   compat: { type: 'string' },
+  lenient: { type: 'boolean' },
 } as const satisfies OptionSpec;
 
 export const TRACE_HELP = `Trace options:
@@ -27,9 +28,11 @@ export const TRACE_HELP = `Trace options:
   --cold-start DUR      a fixed cold-start time for every function (default: Maximum − Average
                         duration for Azure 2019, 1 s for Azure 2021)
   --function-memory SZ  Azure 2021: memory of every function (default 256MB)
+  --lenient             Azure 2019: keep the first of duplicate functions and drop rows with empty
+                        fields (counted) instead of refusing the trace
   --compat faascache    build the trace and run exactly as FaaSCache's reference simulator`;
 
-type TraceFlags = { [K in keyof typeof TRACE_OPTIONS]?: string };
+type TraceFlags = { [K in Exclude<keyof typeof TRACE_OPTIONS, 'lenient'>]?: string } & { lenient?: boolean };
 
 export function traceSourceFrom(values: TraceFlags): TraceSource {
   const compat = values.compat;
@@ -43,7 +46,7 @@ export function traceSourceFrom(values: TraceFlags): TraceSource {
   return {
     spec: values.trace ?? DEFAULT_TRACE_DIR,
     options: {
-      azure2019: { compat: compat as 'faascache' | undefined, spacing, seed, coldStartMs, minInvocations },
+      azure2019: { compat: compat as 'faascache' | undefined, strict: values.lenient ? false : undefined, spacing, seed, coldStartMs, minInvocations },
       azure2021: { coldStartMs, memoryMb },
     },
   };

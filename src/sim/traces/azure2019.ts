@@ -135,7 +135,7 @@ function firstEmptyField(row: CsvRow): number {
 }
 
 function refuseEmpty(csv: CsvFile, lineNo: number, position: number): never {
-  throw emptyValue(csv.file, lineNo, csv.header.names[position]!, ' (pass strict: false to drop rows with missing values)');
+  throw emptyValue(csv.file, lineNo, csv.header.names[position]!, ' (--lenient, or strict: false, drops rows with missing values)');
 }
 
 function duplicateError(csv: CsvFile, lineNo: number, column: string, key: string, firstLine: number): TraceFormatError {
@@ -143,7 +143,7 @@ function duplicateError(csv: CsvFile, lineNo: number, column: string, key: strin
     csv.file,
     lineNo,
     column,
-    `duplicate ${column} '${key}' (first at line ${firstLine}, again at line ${lineNo}; pass strict: false or compat: 'faascache' to keep the first)`,
+    `duplicate ${column} '${key}' (first at line ${firstLine}, again at line ${lineNo}; --lenient, or strict: false, keeps the first)`,
   );
 }
 
