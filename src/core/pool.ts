@@ -53,6 +53,8 @@ export class Pool {
    */
   readonly #expiries = new KeyedHeap<FunctionGroup>();
   #nextInstanceId = 1;
+  /** Provisioned concurrency: instances a function keeps whatever the keep-alive policy says. */
+  readonly #minInstances = new Map<number, number>();
 
   constructor(options: PoolOptions) {
     if (options.servers.length === 0) throw new ThawError('ERR_INVALID_OPTION', 'a pool needs at least one server');
@@ -87,14 +89,57 @@ export class Pool {
         }
       }
     }
+    const instance = this.#newInstance(fn, now, true);
+    if (instance) this.#recordUse(instance.group, instance, now);
+    return instance;
+  }
+
+  /**
+   * Starts an instance of `fn` ahead of demand (pre-warming, provisioned concurrency), only where
+   * memory is free: pre-warming never evicts. The instance is `starting`; call started() and
+   * release() once it is ready, and it waits idle for its first request like any other.
+   */
+  prewarm(fn: FunctionSpec): Instance | undefined {
+    return this.#newInstance(fn, this.#clock.now(), false);
+  }
+
+  /**
+   * Provisioned concurrency: keep at least `count` instances of `fn` (across servers). Instances at
+   * that floor are neither evicted nor expired; the caller starts them with prewarm().
+   */
+  setMinInstances(fn: FunctionSpec, count: number): void {
+    if (!Number.isInteger(count) || count < 0) throw new ThawError('ERR_INVALID_OPTION', `provisioned concurrency must be an integer ≥ 0, got ${count}`);
+    if (count === 0) this.#minInstances.delete(fn.index);
+    else this.#minInstances.set(fn.index, count);
+    for (const group of this.groupsOf(fn)) if (group.idleCount > 0) this.#requeue(group, true);
+  }
+
+  /** Instances of `fn` that exist now, in any live state, across servers. */
+  instanceCount(fn: FunctionSpec): number {
+    let count = 0;
+    for (const group of this.groupsOf(fn)) count += group.instanceCount;
+    return count;
+  }
+
+  #isProtected(group: FunctionGroup): boolean {
+    const min = this.#minInstances.get(group.fn.index);
+    return min !== undefined && this.instanceCount(group.fn) <= min;
+  }
+
+  #newInstance(fn: FunctionSpec, now: number, mayEvict: boolean): Instance | undefined {
     const server = this.placement.choose(fn, this.servers);
-    if (!server || server.reclaimableMb < fn.memoryMb) return undefined;
-    if (server.freeMb < fn.memoryMb) this.#evictUntilFree(server, fn.memoryMb, now);
+    if (!server || (mayEvict ? server.reclaimableMb : server.freeMb) < fn.memoryMb) return undefined;
+    if (server.freeMb < fn.memoryMb) {
+      this.#evictUntilFree(server, fn.memoryMb, now);
+      // Idle instances held back by provisioned concurrency may leave it short.
+      if (server.freeMb < fn.memoryMb) return undefined;
+    }
     const group = this.#groupOf(fn, server);
     const instance = new Instance(this.#nextInstanceId++, fn, group, now);
     server.usedMb += fn.memoryMb;
     group.active++;
-    this.#recordUse(group, instance, now);
+    // A group held back at its floor becomes evictable again once it has more instances.
+    if (group.idleCount > 0 && Number.isNaN(group.queuedPriority)) this.#requeue(group);
     return instance;
   }
 
@@ -159,8 +204,12 @@ export class Pool {
       for (let instance = group.oldestIdle; instance; ) {
         const following = instance.nextIdle;
         if (instance.expiresAt <= now) {
-          this.#removeIdle(instance, 'expired', instance.expiresAt);
-          expired.push(instance);
+          if (this.#isProtected(group)) {
+            instance.expiresAt = Infinity; // provisioned: it stays
+          } else {
+            this.#removeIdle(instance, 'expired', instance.expiresAt);
+            expired.push(instance);
+          }
         } else if (instance.expiresAt < next) {
           next = instance.expiresAt;
         }
@@ -249,6 +298,7 @@ export class Pool {
       if (!group) break;
       if (group.idleCount === 0 || priority !== group.queuedPriority) continue; // stale entry
       group.queuedPriority = NaN;
+      if (this.#isProtected(group)) continue; // re-queued when it grows past its floor
       const victim = group.oldestIdle!;
       this.#removeIdle(victim, reason, now);
       if (priority > server.clock) server.clock = priority;
@@ -257,9 +307,9 @@ export class Pool {
   }
 
   /** (Re)enters a group with idle instances in its server's eviction queue at its current priority. */
-  #requeue(group: FunctionGroup): void {
+  #requeue(group: FunctionGroup, force = false): void {
     const priority = this.keepAlive.priority(group);
-    if (priority === group.queuedPriority) return;
+    if (priority === group.queuedPriority && !force) return;
     group.queuedPriority = priority;
     const server = group.server;
     const queue = server.evictionQueue;
