@@ -7,7 +7,17 @@ export type ErrorCode =
   | 'ERR_TRACE_EMPTY'
   | 'ERR_UNKNOWN_POLICY'
   | 'ERR_UNKNOWN_FUNCTION'
-  | 'ERR_INVALID_STATE';
+  | 'ERR_INVALID_STATE'
+  /** A deploy package that cannot be deployed (bad package.json, syntax error, no handler, missing dependency, too large). */
+  | 'ERR_INVALID_PACKAGE'
+  /** A deploy that failed for a reason outside the package (npm or the registry unreachable, esbuild crashed, disk). */
+  | 'ERR_DEPLOY_FAILED'
+  /** A function, version, invocation or job that does not exist. */
+  | 'ERR_NOT_FOUND'
+  /** A payload, result or upload larger than its limit. */
+  | 'ERR_PAYLOAD_TOO_LARGE'
+  /** No instance could be had in time: memory full of busy instances, or the concurrency limit. */
+  | 'ERR_CAPACITY';
 
 export class ThawError extends Error {
   readonly code: ErrorCode;
@@ -37,4 +47,19 @@ export class TraceFormatError extends ThawError {
 
 export function invalidOption(name: string, what: string): ThawError {
   return new ThawError('ERR_INVALID_OPTION', `option ${name}: ${what}`);
+}
+
+/** A deploy package that cannot be deployed: names the file (relative to the package), the 1-based line and column when known, and the problem. */
+export class InvalidPackageError extends ThawError {
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  constructor(file: string | undefined, what: string, line?: number, column?: number) {
+    const where = file === undefined ? '' : [file, line, line !== undefined ? column : undefined].filter((x) => x !== undefined).join(':');
+    super('ERR_INVALID_PACKAGE', where ? `${where}: ${what}` : what);
+    this.name = 'InvalidPackageError';
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
 }

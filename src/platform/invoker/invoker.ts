@@ -1,0 +1,417 @@
+// The invoker: the core Pool driven by the platform's clock, with real sandboxes behind its
+// instances. It decides nothing itself — warm or cold, what to keep, what to evict, when to expire
+// are the Pool's and its keep-alive policy's decisions, exactly as in the simulator — it carries
+// them out: starts, pauses, resumes and destroys sandboxes, runs invocations, times every phase.
+
+import { ThawError } from '../../core/errors.ts';
+import type { Instance } from '../../core/instance.ts';
+import type { KeepAlivePolicy } from '../../core/policy.ts';
+import { Pool, type RemovalReason } from '../../core/pool.ts';
+import type { FunctionSpec } from '../../core/trace.ts';
+import { LeastLoadedPlacement } from '../../policies/placement/index.ts';
+import type { ErrorKind } from '../../runtime/protocol.ts';
+import type { InvokeOutcome, SandboxBackend, StartTimings } from '../sandbox/types.ts';
+import { ManagedSandbox } from './managed-sandbox.ts';
+import type { Scheduler, Timer } from './scheduler.ts';
+import { cpuSharesFor, IDLE_CPU_SHARES } from './vertical-scaling.ts';
+
+/** A deployed function version, as the invoker needs it. */
+export interface DeployedFunction {
+  name: string;
+  version: number;
+  /** Folder holding bundle.cjs. */
+  codeDir: string;
+  memoryMb: number;
+  timeoutMs: number;
+  /** Invocations of this function running at once; more wait their turn. */
+  maxConcurrency: number;
+  env: Record<string, string>;
+  network: boolean;
+  /** Instances kept at all times (provisioned concurrency). */
+  provisioned: number;
+}
+
+export type StartKind = 'cold' | 'warm' | 'resumed';
+
+export interface Phases {
+  /** Waiting for memory or for the function's concurrency limit. */
+  queueMs: number;
+  sandboxMs: number;
+  runtimeBootMs: number;
+  importMs: number;
+  initMs: number;
+  execMs: number;
+  /** Everything else the platform spent: total − the phases above. */
+  platformMs: number;
+}
+
+export interface InvocationReport {
+  id: string;
+  function: string;
+  version: number;
+  ok: boolean;
+  value?: unknown;
+  error?: { kind: ErrorKind | 'capacity'; name?: string; message: string; stack?: string };
+  startKind: StartKind;
+  phases: Phases;
+  totalMs: number;
+  /** memory × execution time, billed at 1 ms granularity (rounded up). */
+  billedGBs: number;
+  stdout: string;
+  stderr: string;
+  instanceId?: string;
+}
+
+export interface InvokerOptions {
+  backend: SandboxBackend;
+  keepAlive: KeepAlivePolicy;
+  /** Memory the invoker's instances may hold together, MB. */
+  memoryBudgetMb: number;
+  scheduler: Scheduler;
+  /** An idle instance is paused (frozen) after this long; Infinity never pauses. Default 1 s. */
+  pauseAfterMs?: number;
+  /** Longest wait for memory or concurrency before a request fails; default: the function's timeout. */
+  queueTimeoutMs?: number;
+  /** Idle instances cost the platform memory: reported per function, GB-s. */
+  onIdleCost?: (fn: DeployedFunction, gbs: number) => void;
+  /** Something went wrong in the background (a sandbox that would not pause, die, ...). */
+  onWarning?: (message: string) => void;
+}
+
+interface Waiter {
+  fn: DeployedFunction;
+  spec: FunctionSpec;
+  resolve: (instance: Instance) => void;
+  reject: (error: Error) => void;
+  timer: Timer;
+}
+
+const MB_MS_PER_GB_S = 1024 * 1000;
+
+export class Invoker {
+  readonly pool: Pool;
+  readonly #options: InvokerOptions;
+  readonly #scheduler: Scheduler;
+  readonly #specs = new Map<string, { spec: FunctionSpec; fn: DeployedFunction }>();
+  readonly #sandboxes = new Map<Instance, ManagedSandbox>();
+  readonly #busy = new Map<FunctionSpec, number>();
+  readonly #waiters: Waiter[] = [];
+  #expiryTimer: { at: number; timer: Timer } | undefined;
+  #nextSpecIndex = 0;
+  #closed = false;
+
+  constructor(options: InvokerOptions) {
+    if (!(options.memoryBudgetMb > 0)) throw new ThawError('ERR_INVALID_OPTION', `memory budget must be > 0 MB, got ${options.memoryBudgetMb}`);
+    this.#options = options;
+    this.#scheduler = options.scheduler;
+    this.pool = new Pool({
+      servers: [{ name: 'local', memoryMb: options.memoryBudgetMb }],
+      keepAlive: options.keepAlive,
+      placement: new LeastLoadedPlacement(),
+      clock: options.scheduler,
+      listener: {
+        idleEnded: (instance, start, end) => {
+          const entry = this.#specs.get(instance.fn.id);
+          if (entry) this.#options.onIdleCost?.(entry.fn, (instance.memoryMb * (end - start)) / MB_MS_PER_GB_S);
+        },
+        removed: (instance, reason) => this.#onRemoved(instance, reason),
+      },
+    });
+  }
+
+  /** Runs one invocation of `fn` and reports how it went; function errors are reports, not throws. */
+  async invoke(fn: DeployedFunction, payload: unknown, invocationId: string): Promise<InvocationReport> {
+    if (this.#closed) throw new ThawError('ERR_INVALID_STATE', 'the invoker is shut down');
+    const spec = this.#specOf(fn);
+    const t0 = this.#scheduler.now();
+    let instance: Instance;
+    try {
+      instance = await this.#obtain(fn, spec);
+    } catch (error) {
+      return this.#failedBeforeStart(fn, invocationId, t0, error as Error);
+    }
+    const tAcquired = this.#scheduler.now();
+    const startKind = instance.startKind;
+    let timings: StartTimings = { sandboxMs: 0, runtimeBootMs: 0, importMs: 0, initMs: 0 };
+    let sandbox = this.#sandboxes.get(instance);
+    let outcome: InvokeOutcome;
+    try {
+      if (startKind === 'cold') {
+        sandbox = this.#createSandbox(fn, instance);
+        timings = await sandbox.start();
+        this.pool.started(instance);
+        this.#learnStartCost(spec, timings);
+      } else if (startKind === 'resumed') {
+        await sandbox!.resume();
+        await sandbox!.setLimits({ cpuShares: cpuSharesFor(fn.memoryMb) });
+      }
+      outcome = await sandbox!.invoke(payload, { invocationId, functionName: fn.name, version: fn.version, memoryMb: fn.memoryMb, deadlineMs: Date.now() + fn.timeoutMs }, fn.timeoutMs);
+    } catch (error) {
+      outcome = { ok: false, error: { kind: startKind === 'cold' ? 'init' : 'exit', message: (error as Error).message }, durationMs: 0, stdout: '', stderr: '' };
+    }
+    const fatal = !outcome.ok && outcome.error!.kind !== 'error';
+    this.#finish(fn, spec, instance, fatal, outcome.durationMs);
+    const totalMs = this.#scheduler.now() - t0;
+    const phases: Phases = { queueMs: tAcquired - t0, ...timings, execMs: outcome.durationMs, platformMs: 0 };
+    phases.platformMs = Math.max(0, totalMs - phases.queueMs - phases.sandboxMs - phases.runtimeBootMs - phases.importMs - phases.initMs - phases.execMs);
+    return {
+      id: invocationId,
+      function: fn.name,
+      version: fn.version,
+      ok: outcome.ok,
+      value: outcome.value,
+      error: outcome.error && { ...outcome.error, message: describeError(outcome.error.kind, outcome.error.message, fn) },
+      startKind,
+      phases,
+      totalMs,
+      billedGBs: billedGBs(fn.memoryMb, outcome.durationMs),
+      stdout: outcome.stdout,
+      stderr: outcome.stderr,
+      instanceId: sandbox?.id,
+    };
+  }
+
+  /** Starts instances until `fn` has its provisioned concurrency (as far as memory allows). */
+  provision(fn: DeployedFunction): void {
+    const spec = this.#specOf(fn);
+    this.pool.setMinInstances(spec, fn.provisioned);
+    while (this.pool.instanceCount(spec) < fn.provisioned) {
+      const instance = this.pool.prewarm(spec);
+      if (!instance) {
+        this.#options.onWarning?.(`${fn.name}: memory budget too small for ${fn.provisioned} provisioned instances`);
+        return;
+      }
+      const sandbox = this.#createSandbox(fn, instance);
+      sandbox.start().then(
+        (timings) => {
+          this.#learnStartCost(spec, timings);
+          this.pool.started(instance);
+          this.pool.release(instance);
+          this.#afterRelease(fn, instance);
+        },
+        (error: Error) => {
+          this.#options.onWarning?.(`${fn.name}: provisioned instance failed to start: ${error.message}`);
+          this.#kill(instance);
+        },
+      );
+    }
+  }
+
+  /** Stops keeping `fn`'s version warm: its idle instances go now, busy ones when they finish. */
+  retire(fn: DeployedFunction): void {
+    const entry = this.#specs.get(keyOf(fn));
+    if (!entry) return;
+    this.pool.setMinInstances(entry.spec, 0);
+    for (const group of this.pool.groupsOf(entry.spec)) for (const instance of [...group.idleInstances()]) this.#kill(instance);
+    this.#specs.delete(keyOf(fn));
+  }
+
+  /** Instances by state and the memory they hold. */
+  snapshot(): { instances: Record<string, number>; usedMb: number; idleMb: number; budgetMb: number; waiting: number } {
+    const instances: Record<string, number> = { starting: 0, busy: 0, idle: 0, paused: 0 };
+    for (const instance of this.#sandboxes.keys()) instances[instance.state] = (instances[instance.state] ?? 0) + 1;
+    const server = this.pool.servers[0]!;
+    return { instances, usedMb: server.usedMb, idleMb: server.idleMb, budgetMb: server.capacityMb, waiting: this.#waiters.length };
+  }
+
+  /** Destroys every sandbox and fails every waiting request. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#expiryTimer?.timer.cancel();
+    for (const w of this.#waiters.splice(0)) {
+      w.timer.cancel();
+      w.reject(new ThawError('ERR_INVALID_STATE', 'thaw is shutting down'));
+    }
+    await Promise.all([...this.#sandboxes.values()].map((s) => s.destroy()));
+    this.#sandboxes.clear();
+  }
+
+  #specOf(fn: DeployedFunction): FunctionSpec {
+    const key = keyOf(fn);
+    let entry = this.#specs.get(key);
+    if (!entry) {
+      // Cost and warm time start as guesses and are learnt from measured starts and executions:
+      // Greedy-Dual's cost term is then the function's real cold-start time.
+      const spec = { index: this.#nextSpecIndex++, id: key, app: fn.name, memoryMb: fn.memoryMb, warmMs: 100, coldStartMs: 500 };
+      entry = { spec, fn };
+      this.#specs.set(key, entry);
+    }
+    entry.fn = fn;
+    return entry.spec;
+  }
+
+  #learnStartCost(spec: FunctionSpec, t: StartTimings): void {
+    const measured = t.sandboxMs + t.runtimeBootMs + t.importMs + t.initMs;
+    (spec as { coldStartMs: number }).coldStartMs = spec.coldStartMs * 0.7 + measured * 0.3;
+  }
+
+  /** An instance for one invocation: now if memory and the concurrency limit allow, else in turn. */
+  #obtain(fn: DeployedFunction, spec: FunctionSpec): Promise<Instance> {
+    const instance = this.#waiters.length === 0 ? this.#tryAcquire(fn, spec) : undefined;
+    if (instance) return Promise.resolve(instance);
+    return new Promise((resolve, reject) => {
+      const waitMs = this.#options.queueTimeoutMs ?? fn.timeoutMs;
+      const waiter: Waiter = {
+        fn,
+        spec,
+        resolve,
+        reject,
+        timer: this.#scheduler.at(this.#scheduler.now() + waitMs, () => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          reject(new ThawError('ERR_CAPACITY', `${fn.name}: no instance within ${waitMs} ms (memory budget ${this.#options.memoryBudgetMb} MB full of busy instances, or ${fn.maxConcurrency} invocations already running)`));
+        }),
+      };
+      this.#waiters.push(waiter);
+      this.#pump();
+    });
+  }
+
+  #tryAcquire(fn: DeployedFunction, spec: FunctionSpec): Instance | undefined {
+    const busy = this.#busy.get(spec) ?? 0;
+    if (busy >= fn.maxConcurrency) return undefined;
+    const instance = this.pool.acquire(spec);
+    if (instance) this.#busy.set(spec, busy + 1);
+    return instance;
+  }
+
+  /** Serves waiting requests, first come first served, as far as memory and limits now allow. */
+  #pump(): void {
+    for (let i = 0; i < this.#waiters.length; ) {
+      const w = this.#waiters[i]!;
+      const instance = this.#tryAcquire(w.fn, w.spec);
+      if (instance) {
+        this.#waiters.splice(i, 1);
+        w.timer.cancel();
+        w.resolve(instance);
+      } else {
+        i++;
+      }
+    }
+  }
+
+  #createSandbox(fn: DeployedFunction, instance: Instance): ManagedSandbox {
+    const sandbox = new ManagedSandbox(
+      this.#options.backend.create({
+        instanceId: `${fn.name}-${fn.version}-${instance.id}`,
+        functionName: fn.name,
+        version: fn.version,
+        codeDir: fn.codeDir,
+        memoryMb: fn.memoryMb,
+        cpuShares: cpuSharesFor(fn.memoryMb),
+        env: fn.env,
+        network: fn.network,
+      }),
+    );
+    this.#sandboxes.set(instance, sandbox);
+    // A sandbox that dies while idle is simply gone; one that dies mid-invocation is reported there.
+    void sandbox.exited.then(() => {
+      if (instance.state === 'idle' || instance.state === 'paused') this.#kill(instance);
+    });
+    return sandbox;
+  }
+
+  #finish(fn: DeployedFunction, spec: FunctionSpec, instance: Instance, fatal: boolean, execMs: number): void {
+    this.#busy.set(spec, (this.#busy.get(spec) ?? 1) - 1);
+    (spec as { warmMs: number }).warmMs = spec.warmMs * 0.8 + execMs * 0.2;
+    if (fatal || instance.state === 'dead') {
+      // A timeout, crash or OOM leaves the sandbox unusable: replace it.
+      this.#kill(instance);
+      if (fn.provisioned > 0) this.provision(fn);
+    } else {
+      if (instance.state === 'starting') this.pool.started(instance);
+      this.pool.release(instance);
+      this.#afterRelease(fn, instance);
+    }
+    this.#pump();
+  }
+
+  #afterRelease(fn: DeployedFunction, instance: Instance): void {
+    const sandbox = this.#sandboxes.get(instance);
+    const idleSince = instance.idleSince;
+    const pauseAfterMs = this.#options.pauseAfterMs ?? 1000;
+    if (pauseAfterMs !== Infinity && sandbox) {
+      this.#scheduler.at(this.#scheduler.now() + pauseAfterMs, () => {
+        if (instance.state !== 'idle' || instance.idleSince !== idleSince) return;
+        this.pool.pause(instance);
+        // Vertical scaling: a paused instance keeps its memory but gives up its CPU weight.
+        sandbox.setLimits({ cpuShares: IDLE_CPU_SHARES }).then(() => sandbox.pause()).catch((error: Error) => this.#options.onWarning?.(`${fn.name}: could not pause instance ${sandbox.id}: ${error.message}`));
+      });
+    }
+    this.#scheduleExpiry();
+  }
+
+  #scheduleExpiry(): void {
+    const at = this.pool.nextExpiry();
+    if (at === Infinity || (this.#expiryTimer && this.#expiryTimer.at <= at)) return;
+    this.#expiryTimer?.timer.cancel();
+    this.#expiryTimer = {
+      at,
+      timer: this.#scheduler.at(at, () => {
+        this.#expiryTimer = undefined;
+        this.pool.expire();
+        this.#scheduleExpiry();
+        this.#pump();
+      }),
+    };
+  }
+
+  #kill(instance: Instance): void {
+    if (instance.state !== 'dead') this.pool.kill(instance);
+    this.#destroy(instance);
+    this.#pump();
+  }
+
+  #onRemoved(instance: Instance, reason: RemovalReason): void {
+    if (reason !== 'killed') this.#destroy(instance); // evicted or expired: scale down (to zero)
+  }
+
+  #destroy(instance: Instance): void {
+    const sandbox = this.#sandboxes.get(instance);
+    if (!sandbox) return;
+    this.#sandboxes.delete(instance);
+    sandbox.destroy().catch((error: Error) => this.#options.onWarning?.(`could not destroy sandbox ${sandbox.id}: ${error.message}`));
+  }
+
+  #failedBeforeStart(fn: DeployedFunction, id: string, t0: number, error: Error): InvocationReport {
+    const queueMs = this.#scheduler.now() - t0;
+    return {
+      id,
+      function: fn.name,
+      version: fn.version,
+      ok: false,
+      error: { kind: 'capacity', message: error.message },
+      startKind: 'cold',
+      phases: { queueMs, sandboxMs: 0, runtimeBootMs: 0, importMs: 0, initMs: 0, execMs: 0, platformMs: 0 },
+      totalMs: queueMs,
+      billedGBs: 0,
+      stdout: '',
+      stderr: '',
+    };
+  }
+}
+
+function keyOf(fn: DeployedFunction): string {
+  return `${fn.name}@${fn.version}`;
+}
+
+/** memory × duration, duration rounded up to the millisecond (GB-s). */
+export function billedGBs(memoryMb: number, durationMs: number): number {
+  return (memoryMb / 1024) * (Math.ceil(durationMs) / 1000);
+}
+
+/** Errors name which fault it was, in words a function author understands. */
+function describeError(kind: ErrorKind, message: string, fn: DeployedFunction): string {
+  switch (kind) {
+    case 'timeout':
+      return `function timed out after ${fn.timeoutMs} ms${message ? `: ${message}` : ''}`;
+    case 'oom':
+      return `function exceeded its memory limit of ${fn.memoryMb} MB${message ? `: ${message}` : ''}`;
+    case 'exit':
+      return `function's process exited during the invocation${message ? `: ${message}` : ''}`;
+    case 'init':
+      return `function failed to initialise: ${message}`;
+    default:
+      return message;
+  }
+}

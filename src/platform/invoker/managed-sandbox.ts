@@ -1,0 +1,57 @@
+// A sandbox whose lifecycle operations run one at a time (as OpenLambda's safe sandbox wrapper):
+// a resume issued while a pause is still in flight waits for it, and after destroy() nothing else
+// runs. Invocations are not serialised here: the Pool gives an instance one invocation at a time.
+
+import type { InvocationContext } from '../../runtime/protocol.ts';
+import type { ExitInfo, InvokeOutcome, Sandbox, StartTimings } from '../sandbox/types.ts';
+
+export class ManagedSandbox {
+  #chain: Promise<unknown> = Promise.resolve();
+  #destroyed = false;
+
+  constructor(readonly sandbox: Sandbox) {}
+
+  get id(): string {
+    return this.sandbox.id;
+  }
+
+  get exited(): Promise<ExitInfo> {
+    return this.sandbox.exited;
+  }
+
+  start(): Promise<StartTimings> {
+    return this.#serial(() => this.sandbox.start());
+  }
+
+  invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
+    return this.#chain.then(() => this.sandbox.invoke(payload, context, timeoutMs));
+  }
+
+  pause(): Promise<void> {
+    return this.#serial(() => this.sandbox.pause());
+  }
+
+  resume(): Promise<void> {
+    return this.#serial(() => this.sandbox.resume());
+  }
+
+  setLimits(limits: { memoryMb?: number; cpuShares?: number }): Promise<void> {
+    return this.#serial(() => this.sandbox.setLimits(limits));
+  }
+
+  destroy(): Promise<void> {
+    if (this.#destroyed) return Promise.resolve();
+    this.#destroyed = true;
+    // Destroy does not wait behind a hung operation: it is how hung sandboxes are cleaned up.
+    return this.sandbox.destroy();
+  }
+
+  #serial<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(() => {
+      if (this.#destroyed) throw new Error(`sandbox ${this.sandbox.id} is destroyed`);
+      return operation();
+    });
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+}

@@ -1,0 +1,62 @@
+// Time for the platform: the wall clock in production, a manual one in tests (advanced explicitly,
+// so tests of keep-alive, pausing and scale-to-zero wait for no real time).
+
+import type { Clock } from '../../core/clock.ts';
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Scheduler extends Clock {
+  /** Runs `callback` once the clock reaches `atMs` (or soon after). */
+  at(atMs: number, callback: () => void): Timer;
+}
+
+export class WallScheduler implements Scheduler {
+  readonly #origin = performance.now();
+  now(): number {
+    return performance.now() - this.#origin;
+  }
+  at(atMs: number, callback: () => void): Timer {
+    const handle = setTimeout(callback, Math.max(0, atMs - this.now()));
+    handle.unref();
+    return { cancel: () => clearTimeout(handle) };
+  }
+}
+
+/** A clock that moves only when told to; due callbacks run in time order as it advances. */
+export class ManualScheduler implements Scheduler {
+  #now = 0;
+  #seq = 0;
+  readonly #timers = new Map<number, { at: number; callback: () => void }>();
+
+  now(): number {
+    return this.#now;
+  }
+
+  at(atMs: number, callback: () => void): Timer {
+    const id = this.#seq++;
+    this.#timers.set(id, { at: atMs, callback });
+    return { cancel: () => this.#timers.delete(id) };
+  }
+
+  /** Moves the clock forward by `ms`, running every timer that falls due, in order. */
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (;;) {
+      let nextId = -1;
+      let next: { at: number; callback: () => void } | undefined;
+      for (const [id, timer] of this.#timers) {
+        if (timer.at <= target && (!next || timer.at < next.at || (timer.at === next.at && id < nextId))) {
+          next = timer;
+          nextId = id;
+        }
+      }
+      if (!next) break;
+      this.#timers.delete(nextId);
+      this.#now = Math.max(this.#now, next.at);
+      next.callback();
+    }
+    this.#now = target;
+  }
+}

@@ -1,0 +1,172 @@
+// The invoker's decisions with a scripted sandbox and a manual clock: warm and cold starts, scale
+// out, pause and resume, scale to zero, crash replacement, provisioned concurrency, waiting for room.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LruKeepAlive, TtlKeepAlive } from '../../../src/policies/keepalive/index.ts';
+import { Invoker, type DeployedFunction } from '../../../src/platform/invoker/invoker.ts';
+import { ManualScheduler } from '../../../src/platform/invoker/scheduler.ts';
+import { IDLE_CPU_SHARES, cpuSharesFor } from '../../../src/platform/invoker/vertical-scaling.ts';
+import { FakeBackend } from './fake-sandbox.ts';
+
+const hello: DeployedFunction = { name: 'hello', version: 1, codeDir: '/code', memoryMb: 128, timeoutMs: 1000, maxConcurrency: 10, env: {}, network: false, provisioned: 0 };
+
+function setup(options: { budgetMb?: number; ttlMs?: number; pauseAfterMs?: number } = {}) {
+  const backend = new FakeBackend();
+  const scheduler = new ManualScheduler();
+  const idle: number[] = [];
+  const invoker = new Invoker({
+    backend,
+    scheduler,
+    keepAlive: options.ttlMs ? new TtlKeepAlive({ ttlMs: options.ttlMs }) : new LruKeepAlive(),
+    memoryBudgetMb: options.budgetMb ?? 1024,
+    pauseAfterMs: options.pauseAfterMs ?? Infinity,
+    onIdleCost: (_fn, gbs) => idle.push(gbs),
+  });
+  return { backend, scheduler, invoker, idle };
+}
+
+/** A promise settled from outside, to hold an invocation open. */
+function gate<T>() {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+describe('Invoker', () => {
+  it('starts cold with every phase, then warm on the same sandbox', async () => {
+    const { invoker, backend } = setup();
+    const first = await invoker.invoke(hello, { n: 1 }, 'i1');
+    assert.equal(first.ok, true);
+    assert.deepEqual(first.value, { n: 1 });
+    assert.equal(first.startKind, 'cold');
+    assert.deepEqual({ ...first.phases, platformMs: 0, queueMs: 0 }, { queueMs: 0, sandboxMs: 3, runtimeBootMs: 30, importMs: 20, initMs: 10, execMs: 5, platformMs: 0 });
+    const second = await invoker.invoke(hello, { n: 2 }, 'i2');
+    assert.equal(second.startKind, 'warm');
+    assert.equal(second.instanceId, first.instanceId);
+    assert.equal(backend.created.length, 1);
+    assert.equal(first.billedGBs, (128 / 1024) * 0.005);
+  });
+
+  it('scales out: concurrent invocations get their own sandboxes', async () => {
+    const { invoker, backend } = setup();
+    const hold = gate<void>();
+    backend.behaviour = async (p) => {
+      await hold.promise;
+      return { ok: true, value: p, durationMs: 1, stdout: '', stderr: '' };
+    };
+    const running = [1, 2, 3].map((n) => invoker.invoke(hello, n, `i${n}`));
+    await Promise.resolve();
+    hold.open();
+    const reports = await Promise.all(running);
+    assert.deepEqual(reports.map((r) => r.startKind), ['cold', 'cold', 'cold']);
+    assert.equal(new Set(reports.map((r) => r.instanceId)).size, 3);
+    assert.equal(invoker.snapshot().instances.idle, 3);
+  });
+
+  it('pauses an idle instance after the grace period and resumes it on use, with CPU given back', async () => {
+    const { invoker, backend, scheduler } = setup({ pauseAfterMs: 500 });
+    await invoker.invoke(hello, 1, 'i1');
+    const sandbox = backend.created[0]!;
+    scheduler.advance(499);
+    assert.equal(sandbox.state, 'running');
+    scheduler.advance(1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sandbox.state, 'paused');
+    assert.equal(sandbox.cpuShares, IDLE_CPU_SHARES);
+    const again = await invoker.invoke(hello, 2, 'i2');
+    assert.equal(again.startKind, 'resumed');
+    assert.equal(sandbox.state, 'running');
+    assert.equal(sandbox.cpuShares, cpuSharesFor(128));
+  });
+
+  it('scales to zero when the keep-alive window ends, and records idle GB-s', async () => {
+    const { invoker, backend, scheduler, idle } = setup({ ttlMs: 60_000 });
+    await invoker.invoke(hello, 1, 'i1');
+    scheduler.advance(59_999);
+    assert.equal(backend.live().length, 1);
+    scheduler.advance(1);
+    assert.equal(backend.live().length, 0);
+    assert.equal(invoker.snapshot().usedMb, 0);
+    assert.equal(idle.reduce((a, b) => a + b, 0), (128 / 1024) * 60);
+    assert.equal((await invoker.invoke(hello, 2, 'i2')).startKind, 'cold');
+  });
+
+  it('replaces an instance after a timeout, crash or OOM, and keeps serving', async () => {
+    const { invoker, backend } = setup();
+    backend.behaviour = () => ({ ok: false, error: { kind: 'timeout', message: '' }, durationMs: 1000, stdout: '', stderr: '' });
+    const timedOut = await invoker.invoke(hello, 1, 'i1');
+    assert.equal(timedOut.ok, false);
+    assert.match(timedOut.error!.message, /timed out after 1000 ms/);
+    assert.equal(backend.created[0]!.state, 'destroyed');
+    backend.behaviour = () => ({ ok: false, error: { kind: 'error', name: 'TypeError', message: 'boom' }, durationMs: 1, stdout: '', stderr: '' });
+    const threw = await invoker.invoke(hello, 2, 'i2');
+    assert.equal(threw.error!.message, 'boom');
+    assert.equal(backend.live().length, 1, 'a function that throws keeps its instance');
+    backend.live()[0]!.crash();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(backend.live().length, 0, 'an idle sandbox that dies is dropped');
+    backend.behaviour = (p) => ({ ok: true, value: p, durationMs: 1, stdout: '', stderr: '' });
+    assert.equal((await invoker.invoke(hello, 3, 'i3')).startKind, 'cold');
+  });
+
+  it('keeps provisioned instances ready and starts them before any request', async () => {
+    const { invoker, backend, scheduler } = setup({ ttlMs: 1000 });
+    invoker.provision({ ...hello, provisioned: 2 });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(backend.created.length, 2);
+    assert.equal(invoker.snapshot().instances.idle, 2);
+    scheduler.advance(10_000);
+    assert.equal(backend.live().length, 2, 'provisioned instances do not expire');
+    assert.equal((await invoker.invoke({ ...hello, provisioned: 2 }, 1, 'i1')).startKind, 'warm');
+  });
+
+  it('waits for memory when the budget is full of busy instances, then fails after the queue timeout', async () => {
+    const { invoker, backend, scheduler } = setup({ budgetMb: 128 });
+    const hold = gate<void>();
+    backend.behaviour = async (p) => {
+      await hold.promise;
+      return { ok: true, value: p, durationMs: 1, stdout: '', stderr: '' };
+    };
+    const first = invoker.invoke(hello, 1, 'i1');
+    const second = invoker.invoke(hello, 2, 'i2');
+    await Promise.resolve();
+    hold.open();
+    assert.equal((await first).startKind, 'cold');
+    assert.equal((await second).startKind, 'warm', 'the waiting request takes the instance the first one released');
+    const slow = gate<void>();
+    backend.behaviour = async (p) => {
+      await slow.promise;
+      return { ok: true, value: p, durationMs: 1, stdout: '', stderr: '' };
+    };
+    const busy = invoker.invoke(hello, 3, 'i3');
+    const other = invoker.invoke({ ...hello, name: 'other' }, 4, 'i4');
+    await Promise.resolve();
+    scheduler.advance(1000);
+    const failed = await other;
+    assert.equal(failed.ok, false);
+    assert.equal(failed.error!.kind, 'capacity');
+    assert.match(failed.error!.message, /no instance within 1000 ms/);
+    slow.open();
+    assert.equal((await busy).ok, true);
+  });
+
+  it('holds invocations beyond the function’s concurrency limit until one finishes', async () => {
+    const { invoker, backend } = setup();
+    const hold = gate<void>();
+    backend.behaviour = async (p) => {
+      await hold.promise;
+      return { ok: true, value: p, durationMs: 1, stdout: '', stderr: '' };
+    };
+    const limited = { ...hello, maxConcurrency: 1 };
+    const a = invoker.invoke(limited, 1, 'i1');
+    const b = invoker.invoke(limited, 2, 'i2');
+    await Promise.resolve();
+    assert.equal(invoker.snapshot().waiting, 1);
+    hold.open();
+    const [ra, rb] = await Promise.all([a, b]);
+    assert.equal(ra.startKind, 'cold');
+    assert.equal(rb.startKind, 'warm');
+    assert.equal(backend.created.length, 1);
+  });
+});
