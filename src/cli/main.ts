@@ -2,13 +2,19 @@
 
 import { createRequire } from 'node:module';
 import { ThawError } from '../core/errors.ts';
+import { CLIENT_HELP, deployCommand, invokeCommand, logsCommand, lsCommand, rmCommand, statsCommand } from './commands/client.ts';
 import { CURVE_HELP, curveCommand } from './commands/curve.ts';
+import { SERVE_HELP, serveCommand } from './commands/serve.ts';
 import { SIM_HELP, simCommand } from './commands/sim.ts';
 import { SWEEP_HELP, sweepCommand } from './commands/sweep.ts';
 
 const HELP = `thaw — serverless functions that do not start cold, and a simulator that shows why
 
 Usage:
+${SERVE_HELP}
+
+${CLIENT_HELP}
+
 ${SIM_HELP}
 
 ${SWEEP_HELP}
@@ -26,6 +32,20 @@ export async function main(argv: string[]): Promise<number> {
         return rest[0] === 'sweep' ? await sweepCommand(rest.slice(1)) : await simCommand(rest);
       case 'curve':
         return await curveCommand(rest);
+      case 'serve':
+        return await serveCommand(rest);
+      case 'deploy':
+        return await deployCommand(rest);
+      case 'invoke':
+        return await invokeCommand(rest);
+      case 'ls':
+        return await lsCommand(rest);
+      case 'logs':
+        return await logsCommand(rest);
+      case 'rm':
+        return await rmCommand(rest);
+      case 'stats':
+        return await statsCommand(rest);
       case '--version':
       case 'version':
         process.stdout.write(`${createRequire(import.meta.url)('../../package.json').version}\n`);

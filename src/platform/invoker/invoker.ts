@@ -55,8 +55,6 @@ export interface InvocationReport {
   startKind: StartKind;
   phases: Phases;
   totalMs: number;
-  /** memory × execution time, billed at 1 ms granularity (rounded up). */
-  billedGBs: number;
   stdout: string;
   stderr: string;
   instanceId?: string;
@@ -72,8 +70,8 @@ export interface InvokerOptions {
   pauseAfterMs?: number;
   /** Longest wait for memory or concurrency before a request fails; default: the function's timeout. */
   queueTimeoutMs?: number;
-  /** Idle instances cost the platform memory: reported per function, GB-s. */
-  onIdleCost?: (fn: DeployedFunction, gbs: number) => void;
+  /** Idle instances cost the platform memory: each idle period, as it ends. */
+  onIdle?: (fn: DeployedFunction, idleMs: number, provisioned: boolean) => void;
   /** Something went wrong in the background (a sandbox that would not pause, die, ...). */
   onWarning?: (message: string) => void;
 }
@@ -85,8 +83,6 @@ interface Waiter {
   reject: (error: Error) => void;
   timer: Timer;
 }
-
-const MB_MS_PER_GB_S = 1024 * 1000;
 
 export class Invoker {
   readonly pool: Pool;
@@ -112,7 +108,7 @@ export class Invoker {
       listener: {
         idleEnded: (instance, start, end) => {
           const entry = this.#specs.get(instance.fn.id);
-          if (entry) this.#options.onIdleCost?.(entry.fn, (instance.memoryMb * (end - start)) / MB_MS_PER_GB_S);
+          if (entry) this.#options.onIdle?.(entry.fn, end - start, entry.fn.provisioned > 0);
         },
         removed: (instance, reason) => this.#onRemoved(instance, reason),
       },
@@ -164,7 +160,6 @@ export class Invoker {
       startKind,
       phases,
       totalMs,
-      billedGBs: billedGBs(fn.memoryMb, outcome.durationMs),
       stdout: outcome.stdout,
       stderr: outcome.stderr,
       instanceId: sandbox?.id,
@@ -384,7 +379,6 @@ export class Invoker {
       startKind: 'cold',
       phases: { queueMs, sandboxMs: 0, runtimeBootMs: 0, importMs: 0, initMs: 0, execMs: 0, platformMs: 0 },
       totalMs: queueMs,
-      billedGBs: 0,
       stdout: '',
       stderr: '',
     };
@@ -393,11 +387,6 @@ export class Invoker {
 
 function keyOf(fn: DeployedFunction): string {
   return `${fn.name}@${fn.version}`;
-}
-
-/** memory × duration, duration rounded up to the millisecond (GB-s). */
-export function billedGBs(memoryMb: number, durationMs: number): number {
-  return (memoryMb / 1024) * (Math.ceil(durationMs) / 1000);
 }
 
 /** Errors name which fault it was, in words a function author understands. */

@@ -1,0 +1,192 @@
+// The platform's client commands: they talk to a running `thaw serve` over HTTP.
+//   thaw deploy DIR | invoke NAME | ls | logs NAME | rm NAME | stats [NAME]
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { ThawError } from '../../core/errors.ts';
+import { formatTable } from '../../sim/report/table.ts';
+import { numberOption, parseOptions } from '../args.ts';
+import { print, say } from '../output.ts';
+import { parseDuration, parseMemory } from '../units.ts';
+
+const URL_OPTION = { url: { type: 'string' } } as const;
+
+export const CLIENT_HELP = `thaw deploy DIR [options]     deploy a function folder (package.json + handler)
+  --name NAME  --memory SIZE  --timeout DUR  --concurrency N  --provisioned N
+  --env KEY=VALUE (repeatable)  --network  --start cold|zygote|snapshot|auto
+  --schedule CRON [--schedule-payload JSON]   a timer trigger
+thaw invoke NAME [--data JSON] [--async] [--version N]
+thaw ls                       deployed functions
+thaw logs NAME [--limit N]    stdout/stderr of the latest invocations
+thaw rm NAME                  remove a function
+thaw stats [NAME]             instances and memory, or a function's latencies by start kind
+  every client command: --url URL (default $THAW_URL or http://127.0.0.1:8080)`;
+
+function baseUrl(flag: string | undefined): string {
+  return (flag ?? process.env.THAW_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+}
+
+async function request(url: string, init: RequestInit = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (error) {
+    throw new ThawError('ERR_INVALID_STATE', `cannot reach thaw at ${new URL(url).origin} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}); is 'thaw serve' running?`);
+  }
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+function failIfError(r: { status: number; body: any }): void {
+  if (r.status >= 400) throw new ThawError('ERR_INVALID_STATE', r.body?.error?.message ?? `HTTP ${r.status}`);
+}
+
+/** A folder as the gateway's {files} body: node_modules and .git left out, binary files as base64. */
+export function packFolder(dir: string): Record<string, string | { base64: string }> {
+  const files: Record<string, string | { base64: string }> = {};
+  const walk = (d: string): void => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      if (entry.name === 'node_modules' || entry.name === '.git') continue;
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) {
+        const data = readFileSync(path);
+        const rel = relative(dir, path).split('\\').join('/');
+        const text = data.toString('utf8');
+        files[rel] = Buffer.from(text, 'utf8').equals(data) ? text : { base64: data.toString('base64') };
+      }
+    }
+  };
+  walk(dir);
+  return files;
+}
+
+export async function deployCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(
+    argv,
+    {
+      ...URL_OPTION,
+      name: { type: 'string' },
+      memory: { type: 'string' },
+      timeout: { type: 'string' },
+      concurrency: { type: 'string' },
+      provisioned: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      network: { type: 'boolean' },
+      start: { type: 'string' },
+      schedule: { type: 'string' },
+      'schedule-payload': { type: 'string' },
+    },
+    'deploy',
+  );
+  const dir = positionals[0];
+  if (!dir || !statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new ThawError('ERR_INVALID_OPTION', `thaw deploy: expected a function folder, got '${dir ?? ''}'`);
+  const settings: Record<string, unknown> = {};
+  if (values.name) settings.name = values.name;
+  if (values.memory) settings.memoryMb = parseMemory(values.memory);
+  if (values.timeout) settings.timeoutMs = parseDuration(values.timeout, '--timeout');
+  if (values.concurrency) settings.maxConcurrency = numberOption(values.concurrency, '--concurrency', 10, Number.isInteger);
+  if (values.provisioned) settings.provisioned = numberOption(values.provisioned, '--provisioned', 0, Number.isInteger);
+  if (values.network) settings.network = true;
+  if (values.start) settings.start = values.start;
+  if (values.env) {
+    settings.env = Object.fromEntries(
+      values.env.map((kv) => {
+        const i = kv.indexOf('=');
+        if (i <= 0) throw new ThawError('ERR_INVALID_OPTION', `option --env: expected KEY=VALUE, got '${kv}'`);
+        return [kv.slice(0, i), kv.slice(i + 1)];
+      }),
+    );
+  }
+  const base = baseUrl(values.url);
+  const r = await request(`${base}/functions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ files: packFolder(dir), settings }) });
+  failIfError(r);
+  const v = r.body.version;
+  say(`deployed ${r.body.name} version ${v.version} (${v.memoryMb} MB, timeout ${v.timeoutMs} ms) in ${(r.body.timings.totalMs / 1000).toFixed(1)} s`);
+  if (values.schedule) {
+    const payload = values['schedule-payload'] ? JSON.parse(values['schedule-payload']) : {};
+    const s = await request(`${base}/functions/${encodeURIComponent(r.body.name)}/schedule`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cron: values.schedule, payload }) });
+    failIfError(s);
+    say(`timer trigger '${values.schedule}'`);
+  }
+  return 0;
+}
+
+export async function invokeCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(argv, { ...URL_OPTION, data: { type: 'string' }, async: { type: 'boolean' }, version: { type: 'string' } }, 'invoke');
+  const name = positionals[0];
+  if (!name) throw new ThawError('ERR_INVALID_OPTION', 'thaw invoke: expected a function name');
+  const query = new URLSearchParams();
+  if (values.async) query.set('async', '1');
+  if (values.version) query.set('version', values.version);
+  const r = await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/invoke?${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: values.data ?? '{}' });
+  if (r.status >= 400) {
+    say(`thaw: ${r.body?.error?.kind ? `${r.body.error.kind}: ` : ''}${r.body?.error?.message ?? `HTTP ${r.status}`}`);
+    return 1;
+  }
+  print(JSON.stringify(r.body, null, 2));
+  if (!values.async) say(`${r.headers.get('x-thaw-start-kind')} start, ${Number(r.headers.get('x-thaw-duration-ms')).toFixed(1)} ms, invocation ${r.headers.get('x-thaw-invocation-id')}`);
+  return 0;
+}
+
+export async function lsCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, URL_OPTION, 'ls');
+  const r = await request(`${baseUrl(values.url)}/functions`);
+  failIfError(r);
+  print(formatTable(['name', 'version', 'versions', 'memory', 'timeout', 'start', 'snapshot'], r.body.functions.map((f: any) => [f.name, f.latestVersion, f.versions, `${f.memoryMb} MB`, `${f.timeoutMs} ms`, f.start, f.snapshotStatus ?? '—'])));
+  return 0;
+}
+
+export async function logsCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(argv, { ...URL_OPTION, limit: { type: 'string' } }, 'logs');
+  const name = positionals[0];
+  if (!name) throw new ThawError('ERR_INVALID_OPTION', 'thaw logs: expected a function name');
+  const r = await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/logs?limit=${values.limit ?? 20}`);
+  failIfError(r);
+  for (const entry of [...r.body.logs].reverse()) {
+    print(`── ${entry.id} v${entry.version} ${entry.status} ${new Date(entry.createdAt).toISOString()}${entry.error ? ` — ${entry.error.kind}: ${entry.error.message}` : ''}`);
+    if (entry.stdout) print(entry.stdout.trimEnd());
+    if (entry.stderr) print(entry.stderr.trimEnd().split('\n').map((l: string) => `stderr| ${l}`).join('\n'));
+  }
+  return 0;
+}
+
+export async function rmCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(argv, URL_OPTION, 'rm');
+  const name = positionals[0];
+  if (!name) throw new ThawError('ERR_INVALID_OPTION', 'thaw rm: expected a function name');
+  failIfError(await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}`, { method: 'DELETE' }));
+  say(`removed ${name}`);
+  return 0;
+}
+
+export async function statsCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(argv, URL_OPTION, 'stats');
+  const base = baseUrl(values.url);
+  const name = positionals[0];
+  if (!name) {
+    const r = await request(`${base}/stats`);
+    failIfError(r);
+    print(formatTable(['state', 'instances'], Object.entries(r.body.instances)));
+    print(`memory: ${r.body.usedMb} MB held (${r.body.idleMb} MB idle) of ${r.body.budgetMb} MB; ${r.body.waiting} requests waiting`);
+    return 0;
+  }
+  const r = await request(`${base}/functions/${encodeURIComponent(name)}/stats`);
+  failIfError(r);
+  const ms = (x: { p50: number | null } | undefined, key: 'p50' | 'p95' | 'p99' = 'p50') => ((x as any)?.[key] == null ? '—' : (x as any)[key].toFixed(1));
+  const phases = ['sandboxMs', 'runtimeBootMs', 'importMs', 'initMs', 'execMs', 'platformMs'];
+  print(
+    formatTable(
+      ['start kind', 'count', 'failed', 'p50 ms', 'p95 ms', 'p99 ms', ...phases.map((p) => `${p.replace(/Ms$/, '')} p50`), 'billed GB-s'],
+      [r.body.all, ...r.body.byStartKind].map((s: any) => [s.startKind, s.count, s.failed, ms(s.totalMs), ms(s.totalMs, 'p95'), ms(s.totalMs, 'p99'), ...phases.map((p) => ms(s.phases[p])), s.billedGbSeconds.toFixed(4)]),
+    ),
+  );
+  if (r.body.idle) print(`idle instances cost the platform ${r.body.idle.idleGbSeconds.toFixed(3)} GB-s`);
+  return 0;
+}

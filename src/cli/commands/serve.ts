@@ -1,0 +1,90 @@
+// `thaw serve`: the gateway and an invoker in one process, state under a data directory.
+
+import { readdirSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { invalidOption } from '../../core/errors.ts';
+import { KEEP_ALIVE_POLICIES } from '../../policies/keepalive/index.ts';
+import { startGateway } from '../../platform/gateway/server.ts';
+import { Platform } from '../../platform/platform.ts';
+import type { IsolationMode } from '../../platform/sandbox/index.ts';
+import { numberOption, parseOptions } from '../args.ts';
+import { say } from '../output.ts';
+import { parseDuration, parseMemory } from '../units.ts';
+
+const SERVE_OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'keep-alive': { type: 'string' },
+  ttl: { type: 'string' },
+  memory: { type: 'string' },
+  isolation: { type: 'string' },
+  'pause-after': { type: 'string' },
+  'max-attempts': { type: 'string' },
+  examples: { type: 'boolean' },
+} as const;
+
+export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
+
+export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gateway + invoker
+  --host ADDR           listen address (default 127.0.0.1, loopback only)
+  --port N              port (default 8080; 0 picks a free one)
+  --data-dir DIR        database, deployed functions, snapshots (default .thaw)
+  --keep-alive NAME     keep-alive policy: ${KEEP_ALIVE_POLICIES.join(', ')} (default ttl)
+  --ttl DUR             keep-alive window of ttl (default 10m)
+  --memory SIZE         memory budget of all instances together (default 4GB)
+  --isolation MODE      auto (lean containers if the machine can), container, process
+  --pause-after DUR     pause idle instances after this long (default 1s; 0 disables)
+  --max-attempts N      attempts of an async invocation whose instance crashes (default 3)
+  --examples            deploy the functions in examples/ at start (unless already deployed)`;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, SERVE_OPTIONS, 'serve');
+  const isolation = (values.isolation ?? 'auto') as IsolationMode;
+  if (!['auto', 'container', 'process'].includes(isolation)) throw invalidOption('--isolation', `expected auto, container or process, got '${isolation}'`);
+  const keepAlive = values['keep-alive'] ?? 'ttl';
+  if (!KEEP_ALIVE_POLICIES.includes(keepAlive)) throw invalidOption('--keep-alive', `unknown policy '${keepAlive}' (known: ${KEEP_ALIVE_POLICIES.join(', ')})`);
+  const pauseAfter = values['pause-after'] === undefined ? 1000 : parseDuration(values['pause-after'], '--pause-after');
+  const platform = await Platform.open({
+    dataDir: resolve(values['data-dir'] ?? '.thaw'),
+    keepAlive,
+    ttlMs: values.ttl === undefined ? undefined : parseDuration(values.ttl, '--ttl'),
+    memoryBudgetMb: values.memory === undefined ? undefined : parseMemory(values.memory),
+    isolation,
+    pauseAfterMs: pauseAfter === 0 ? Infinity : pauseAfter,
+    maxAttempts: numberOption(values['max-attempts'], '--max-attempts', 3, (n) => Number.isInteger(n) && n >= 1),
+    onWarning: (message) => say(`thaw: warning: ${message}`),
+  });
+  const isolationReport = platform.backend.isolation;
+  say(`thaw: sandboxes: ${isolationReport.backend} (namespaces ${isolationReport.namespaces ? 'on' : 'OFF'}, cgroups ${isolationReport.cgroups}, pause by ${isolationReport.freezer})`);
+  for (const warning of isolationReport.warnings) say(`thaw: WARNING: ${warning}`);
+  if (values.examples) await deployExamples(platform);
+  const gateway = await startGateway(platform, { host: values.host, port: numberOption(values.port, '--port', 8080, (n) => Number.isInteger(n) && n >= 0 && n < 65536) });
+  say(`thaw: listening on ${gateway.url} (keep-alive ${keepAlive}, memory budget ${platform.options.memoryBudgetMb} MB, data in ${platform.store.dataDir})`);
+  process.stdout.write(`${gateway.url}\n`);
+
+  await new Promise<void>((resolveStop) => {
+    const stop = () => resolveStop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  say('thaw: shutting down');
+  await gateway.close();
+  await platform.close();
+  return 0;
+}
+
+async function deployExamples(platform: Platform): Promise<void> {
+  if (!existsSync(EXAMPLES_DIR)) return;
+  for (const name of readdirSync(EXAMPLES_DIR).sort()) {
+    if (platform.store.functions.get(name)?.latest) continue;
+    const started = performance.now();
+    try {
+      const result = await platform.deploy({ dir: join(EXAMPLES_DIR, name) }, { name });
+      say(`thaw: deployed example ${name} v${result.version.version} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    } catch (error) {
+      say(`thaw: could not deploy example ${name}: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,83 @@
+// Prometheus metrics in the text exposition format: invocation counts by start kind and status,
+// latency histograms by start kind and by phase, instances by state, memory. A few dozen series, so
+// a small registry here rather than a client library.
+
+import type { InvocationRecord, PhaseTimings } from '../store/types.ts';
+import { PHASES } from '../store/types.ts';
+
+/** Latency buckets, seconds: from 0.5 ms (a warm start's overhead) to 60 s (a slow cold start). */
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+class Histogram {
+  readonly counts = new Array<number>(BUCKETS.length).fill(0);
+  count = 0;
+  sum = 0;
+  observe(seconds: number): void {
+    this.count++;
+    this.sum += seconds;
+    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.counts[i]!++;
+  }
+}
+
+export interface Gauges {
+  instances: Record<string, number>;
+  usedMb: number;
+  idleMb: number;
+  budgetMb: number;
+  waiting: number;
+  idleGbSeconds: number;
+}
+
+export class PlatformMetrics {
+  readonly #invocations = new Map<string, number>();
+  readonly #latency = new Map<string, Histogram>();
+  readonly #phases = new Map<string, Histogram>();
+  #billedGbSeconds = 0;
+
+  /** Counts a finished invocation. */
+  record(r: InvocationRecord): void {
+    const kind = r.startKind ?? 'none';
+    const countKey = `function="${esc(r.functionName)}",start_kind="${kind}",status="${r.status}"`;
+    this.#invocations.set(countKey, (this.#invocations.get(countKey) ?? 0) + 1);
+    if (r.totalMs !== null) histogram(this.#latency, `start_kind="${kind}"`).observe(r.totalMs / 1000);
+    for (const phase of PHASES) {
+      const ms = r[phase as keyof PhaseTimings];
+      if (ms > 0) histogram(this.#phases, `start_kind="${kind}",phase="${phase.replace(/Ms$/, '')}"`).observe(ms / 1000);
+    }
+    this.#billedGbSeconds += r.billedGbSeconds ?? 0;
+  }
+
+  render(g: Gauges): string {
+    const out: string[] = [];
+    out.push('# HELP thaw_invocations_total Finished invocations by function, start kind and status.', '# TYPE thaw_invocations_total counter');
+    for (const [labels, n] of this.#invocations) out.push(`thaw_invocations_total{${labels}} ${n}`);
+    renderHistograms(out, 'thaw_invocation_duration_seconds', 'End-to-end invocation latency by start kind.', this.#latency);
+    renderHistograms(out, 'thaw_invocation_phase_seconds', 'Duration of each start and execution phase, by start kind.', this.#phases);
+    out.push('# HELP thaw_instances Instances by state.', '# TYPE thaw_instances gauge');
+    for (const [state, n] of Object.entries(g.instances)) out.push(`thaw_instances{state="${state}"} ${n}`);
+    out.push('# HELP thaw_memory_bytes Memory held by instances (all, idle) and the invoker budget.', '# TYPE thaw_memory_bytes gauge');
+    out.push(`thaw_memory_bytes{kind="used"} ${g.usedMb * 2 ** 20}`, `thaw_memory_bytes{kind="idle"} ${g.idleMb * 2 ** 20}`, `thaw_memory_bytes{kind="budget"} ${g.budgetMb * 2 ** 20}`);
+    out.push('# HELP thaw_waiting_requests Requests waiting for memory or a concurrency slot.', '# TYPE thaw_waiting_requests gauge', `thaw_waiting_requests ${g.waiting}`);
+    out.push('# HELP thaw_billed_gb_seconds_total GB-s billed to functions.', '# TYPE thaw_billed_gb_seconds_total counter', `thaw_billed_gb_seconds_total ${this.#billedGbSeconds}`);
+    out.push('# HELP thaw_idle_gb_seconds_total GB-s held by idle instances: the platform’s own cost.', '# TYPE thaw_idle_gb_seconds_total counter', `thaw_idle_gb_seconds_total ${g.idleGbSeconds}`);
+    return out.join('\n') + '\n';
+  }
+}
+
+function histogram(map: Map<string, Histogram>, labels: string): Histogram {
+  let h = map.get(labels);
+  if (!h) map.set(labels, (h = new Histogram()));
+  return h;
+}
+
+function renderHistograms(out: string[], name: string, help: string, map: Map<string, Histogram>): void {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+  for (const [labels, h] of map) {
+    BUCKETS.forEach((le, i) => out.push(`${name}_bucket{${labels},le="${le}"} ${h.counts[i]}`));
+    out.push(`${name}_bucket{${labels},le="+Inf"} ${h.count}`, `${name}_sum{${labels}} ${h.sum}`, `${name}_count{${labels}} ${h.count}`);
+  }
+}
+
+function esc(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}

@@ -1,0 +1,239 @@
+// The HTTP gateway: thaw's API on node:http. JSON in, JSON out; every error is a JSON body
+// {"error": {"code", "message"}} with a status that says whose fault it was.
+//
+//   GET    /healthz                         liveness and the isolation in force
+//   GET    /functions                       deployed functions
+//   POST   /functions                       deploy: {"files": {path: contents}, "settings": {...}}
+//                                           or a .tar.gz body (settings in ?name=&memory=...)
+//   GET    /functions/:name                 a function and its versions
+//   DELETE /functions/:name                 remove it
+//   POST   /functions/:name/invoke          synchronous invocation (body: the event)
+//   POST   /functions/:name/invoke?async=1  asynchronous: 202 {id}; also header X-Thaw-Invocation-Type: async
+//   GET    /invocations/:id                 an invocation's record: status, result, phases, logs
+//   GET    /functions/:name/invocations     the latest records
+//   GET    /functions/:name/logs            stdout/stderr of the latest invocations
+//   GET    /functions/:name/stats           counts and latency percentiles by start kind and phase
+//   PUT    /functions/:name/schedule        timer trigger {"cron": "*/5 * * * *", "payload": {...}}
+//   DELETE /functions/:name/schedule
+//   GET    /stats                           instances, memory, costs
+//   GET    /metrics                         Prometheus
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ThawError, type ErrorCode } from '../../core/errors.ts';
+import type { DeploySettings } from '../deploy/index.ts';
+import type { Platform } from '../platform.ts';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  ERR_INVALID_OPTION: 400,
+  ERR_INVALID_PACKAGE: 400,
+  ERR_NOT_FOUND: 404,
+  ERR_UNKNOWN_FUNCTION: 404,
+  ERR_PAYLOAD_TOO_LARGE: 413,
+  ERR_CAPACITY: 503,
+  ERR_DEPLOY_FAILED: 500,
+};
+
+/** How a failed invocation maps to HTTP: the function's fault (502), too slow (504), no room (503). */
+const FUNCTION_ERROR_STATUS: Record<string, number> = { error: 502, init: 502, exit: 502, oom: 502, timeout: 504, throttled: 503 };
+
+export const DEPLOY_BODY_LIMIT = 60 * 1024 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Gateway {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startGateway(platform: Platform, options: { host?: string; port?: number } = {}): Promise<Gateway> {
+  const server = createServer((req, res) => {
+    handle(platform, req, res).catch((error: unknown) => sendError(res, error));
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    url: `http://${host}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(platform: Platform, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://thaw');
+  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const method = req.method ?? 'GET';
+  const route = `${method} /${parts.map((p, i) => (i % 2 === 1 && ['functions', 'invocations'].includes(parts[i - 1]!) ? ':id' : p)).join('/')}`;
+
+  switch (route) {
+    case 'GET /healthz':
+      return sendJson(res, 200, { ok: true, isolation: platform.backend.isolation });
+    case 'GET /functions':
+      return sendJson(res, 200, { functions: platform.store.functions.list().map(summarizeFunction) });
+    case 'POST /functions':
+      return deploy(platform, req, res, url);
+    case 'GET /functions/:id': {
+      const info = platform.store.functions.require(parts[1]!);
+      return sendJson(res, 200, { ...summarizeFunction(info), versions: platform.store.functions.versions(info.name) });
+    }
+    case 'DELETE /functions/:id':
+      platform.remove(parts[1]!);
+      return sendJson(res, 200, { removed: parts[1] });
+    case 'POST /functions/:id/invoke':
+      return invoke(platform, req, res, parts[1]!, url);
+    case 'GET /invocations/:id':
+      return sendJson(res, 200, platform.store.invocations.require(parts[1]!));
+    case 'GET /functions/:id/invocations':
+      platform.store.functions.require(parts[1]!);
+      return sendJson(res, 200, { invocations: platform.store.invocations.latest(parts[1]!, intParam(url, 'limit', 20)) });
+    case 'GET /functions/:id/logs':
+      platform.store.functions.require(parts[1]!);
+      return sendJson(res, 200, { logs: platform.store.invocations.logs(parts[1]!, { limit: intParam(url, 'limit', 20) }) });
+    case 'GET /functions/:id/stats':
+      platform.store.functions.require(parts[1]!);
+      return sendJson(res, 200, { ...platform.store.invocations.stats(parts[1]!), idle: platform.store.costs.totals({ functionName: parts[1]! })[0] ?? null });
+    case 'PUT /functions/:id/schedule': {
+      const body = (await readJson(req, 64 * 1024)) as { cron?: unknown; payload?: unknown };
+      if (typeof body?.cron !== 'string') throw new HttpError(400, 'ERR_INVALID_OPTION', 'expected {"cron": "<expression>", "payload": {...}}');
+      platform.setSchedule(parts[1]!, body.cron, body.payload ?? {});
+      return sendJson(res, 200, { schedules: platform.schedules().filter((s) => s.name === parts[1]) });
+    }
+    case 'DELETE /functions/:id/schedule':
+      platform.setSchedule(parts[1]!, null);
+      return sendJson(res, 200, { removed: true });
+    case 'GET /stats':
+      return sendJson(res, 200, { ...platform.invoker.snapshot(), idleCost: platform.store.costs.totals(), schedules: platform.schedules() });
+    case 'GET /metrics':
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(platform.renderMetrics());
+      return;
+    default:
+      throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname} (see the API in README.md)`);
+  }
+}
+
+async function invoke(platform: Platform, req: IncomingMessage, res: ServerResponse, name: string, url: URL): Promise<void> {
+  platform.store.functions.require(name);
+  const payload = await readJson(req, platform.options.maxPayloadBytes, true);
+  const async = url.searchParams.get('async') === '1' || url.searchParams.get('async') === 'true' || req.headers['x-thaw-invocation-type'] === 'async';
+  if (async) {
+    const job = platform.invokeAsync(name, payload);
+    res.setHeader('location', `/invocations/${job.id}`);
+    return sendJson(res, 202, { id: job.id, status: 'queued' });
+  }
+  const version = url.searchParams.get('version');
+  const record = await platform.invokeSync(name, payload, version ? Number(version) : 'latest');
+  res.setHeader('x-thaw-invocation-id', record.id);
+  res.setHeader('x-thaw-start-kind', record.startKind ?? 'none');
+  res.setHeader('x-thaw-duration-ms', String(record.totalMs ?? 0));
+  if (record.status === 'succeeded') return sendJson(res, 200, record.result ?? null);
+  const kind = record.error?.kind ?? 'error';
+  if (kind === 'throttled') res.setHeader('retry-after', '1');
+  return sendJson(res, FUNCTION_ERROR_STATUS[kind] ?? 502, {
+    error: { code: 'ERR_FUNCTION', kind, message: record.error?.message ?? 'the invocation failed', invocationId: record.id },
+  });
+}
+
+async function deploy(platform: Platform, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const type = req.headers['content-type'] ?? '';
+  const body = await readBody(req, DEPLOY_BODY_LIMIT);
+  let settings: DeploySettings;
+  let result;
+  if (type.includes('json')) {
+    const parsed = parseJson(body) as { files?: unknown; settings?: DeploySettings };
+    settings = parsed?.settings ?? {};
+    result = await platform.deploy({ upload: { files: parsed?.files as Record<string, string> } }, settings);
+  } else {
+    settings = Object.fromEntries(url.searchParams) as DeploySettings;
+    result = await platform.deploy({ upload: { tarball: body } }, settings);
+  }
+  return sendJson(res, 201, result);
+}
+
+function summarizeFunction(info: { name: string; latestVersion: number | null; versionCount: number; latest?: { memoryMb: number; timeoutMs: number; start: string; snapshotStatus: string | null } }) {
+  return {
+    name: info.name,
+    latestVersion: info.latestVersion,
+    versions: info.versionCount,
+    memoryMb: info.latest?.memoryMb,
+    timeoutMs: info.latest?.timeoutMs,
+    start: info.latest?.start,
+    snapshotStatus: info.latest?.snapshotStatus ?? null,
+  };
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) throw tooLarge(declared, limit, req);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw tooLarge(size, limit, req);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function tooLarge(size: number, limit: number, req: IncomingMessage): HttpError {
+  req.resume(); // drain the rest so the client gets the 413 instead of a reset connection
+  return new HttpError(413, 'ERR_PAYLOAD_TOO_LARGE', `request body is ${Number.isFinite(size) ? `${size} bytes` : 'too large'}, over the limit of ${limit} bytes`);
+}
+
+async function readJson(req: IncomingMessage, limit: number, emptyIsNull = false): Promise<unknown> {
+  const body = await readBody(req, limit);
+  if (body.length === 0 && emptyIsNull) return null;
+  return parseJson(body);
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new HttpError(400, 'ERR_INVALID_JSON', `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function intParam(url: URL, name: string, fallback: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new HttpError(400, 'ERR_INVALID_OPTION', `query parameter ${name} must be an integer from 1 to 1000, got '${raw}'`);
+  return n;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, error: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (error instanceof HttpError) return sendJson(res, error.status, { error: { code: error.code, message: error.message } });
+  if (error instanceof ThawError) return sendJson(res, STATUS[error.code] ?? 400, { error: { code: error.code, message: error.message } });
+  // A bug in thaw, not the caller's fault: say so without leaking internals, keep serving.
+  process.stderr.write(`thaw: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  sendJson(res, 500, { error: { code: 'ERR_INTERNAL', message: `internal error: ${(error as Error)?.message ?? String(error)}` } });
+}

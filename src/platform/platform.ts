@@ -1,0 +1,269 @@
+// The platform: deployed functions (store + deploy), the invoker that runs them, the async queue's
+// worker and the timer triggers, behind one object the HTTP gateway and the tests drive.
+
+import { availableParallelism } from 'node:os';
+import { ThawError } from '../core/errors.ts';
+import { createKeepAlive } from '../policies/keepalive/index.ts';
+import { deployFromUpload, deployFunction, removeFunction, type DeployOptions, type DeployResult, type DeploySettings, type Upload } from './deploy/index.ts';
+import { Invoker, type DeployedFunction, type InvocationReport } from './invoker/invoker.ts';
+import { WallScheduler, type Scheduler } from './invoker/scheduler.ts';
+import { createSandboxBackend, type IsolationMode } from './sandbox/index.ts';
+import type { SandboxBackend } from './sandbox/types.ts';
+import { Store, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
+import { TimerTriggers } from './triggers.ts';
+import { PlatformMetrics } from './gateway/metrics.ts';
+
+export interface PlatformOptions {
+  dataDir: string;
+  /** Keep-alive policy name (ttl, lru, gd, ...). Default ttl. */
+  keepAlive?: string;
+  /** TTL policy's window, ms. Default 10 min. */
+  ttlMs?: number;
+  /** Memory all instances may hold together, MB. Default 4096. */
+  memoryBudgetMb?: number;
+  /** Sandbox isolation: auto (lean containers when available), container, process. */
+  isolation?: IsolationMode;
+  /** Idle instances are paused after this long, ms; Infinity never. Default 1000. */
+  pauseAfterMs?: number;
+  /** Async invocations run at once (default 2 × cores). */
+  asyncConcurrency?: number;
+  /** Attempts of an async invocation whose instance crashes (default 3). */
+  maxAttempts?: number;
+  /** Largest accepted payload, bytes (default 6 MiB, as AWS Lambda's synchronous limit). */
+  maxPayloadBytes?: number;
+  scheduler?: Scheduler;
+  /** Tests inject a backend; default: detected from the machine. */
+  backend?: SandboxBackend;
+  deploy?: DeployOptions;
+  onWarning?: (message: string) => void;
+}
+
+export const DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+
+export class Platform {
+  readonly store: Store;
+  readonly invoker: Invoker;
+  readonly backend: SandboxBackend;
+  readonly options: Required<Pick<PlatformOptions, 'keepAlive' | 'memoryBudgetMb' | 'maxPayloadBytes' | 'asyncConcurrency' | 'maxAttempts'>> & PlatformOptions;
+  readonly #triggers: TimerTriggers;
+  readonly #metrics = new PlatformMetrics();
+  #asyncInFlight = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(store: Store, backend: SandboxBackend, options: Platform['options']) {
+    this.store = store;
+    this.backend = backend;
+    this.options = options;
+    this.invoker = new Invoker({
+      backend,
+      keepAlive: createKeepAlive(options.keepAlive, { ttlMs: options.ttlMs }),
+      memoryBudgetMb: options.memoryBudgetMb,
+      scheduler: options.scheduler ?? new WallScheduler(),
+      pauseAfterMs: options.pauseAfterMs,
+      onIdle: (fn, idleMs, provisioned) => {
+        if (store.isOpen && idleMs > 0) store.costs.addIdle({ functionName: fn.name, memoryMb: fn.memoryMb, idleMs, reason: provisioned ? 'provisioned' : 'keepalive' });
+      },
+      onWarning: options.onWarning,
+    });
+    this.#triggers = new TimerTriggers((name, payload) => this.invokeAsync(name, payload, 'timer'), options.onWarning);
+  }
+
+  static async open(options: PlatformOptions): Promise<Platform> {
+    // WAL with synchronous=NORMAL: a commit survives thaw crashing or being killed (what "persisted
+    // before acknowledged" needs), not a power cut; FULL would fsync every invocation record.
+    const store = Store.open(options.dataDir, { synchronous: 'normal' });
+    try {
+      const backend = options.backend ?? (await createSandboxBackend({ isolation: options.isolation ?? 'auto', dataDir: options.dataDir }));
+      const platform = new Platform(store, backend, {
+        ...options,
+        keepAlive: options.keepAlive ?? 'ttl',
+        memoryBudgetMb: options.memoryBudgetMb ?? 4096,
+        maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+        asyncConcurrency: options.asyncConcurrency ?? 2 * availableParallelism(),
+        maxAttempts: options.maxAttempts ?? 3,
+      });
+      platform.#resume();
+      return platform;
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+
+  /** After a (re)start: provisioned instances, timer triggers, and async work that was interrupted. */
+  #resume(): void {
+    for (const info of this.store.functions.list()) if (info.latest) this.#activate(info.latest);
+    for (const s of this.store.schedules.list()) {
+      try {
+        this.#triggers.set(s.functionName, s.cron, s.payload);
+      } catch (error) {
+        this.options.onWarning?.(`timer trigger of ${s.functionName} not restored: ${(error as Error).message}`);
+      }
+    }
+    this.store.queue.recoverRunning();
+    this.#drainQueue();
+  }
+
+  async deploy(source: { dir: string } | { upload: Upload }, settings: DeploySettings = {}): Promise<DeployResult> {
+    const options = { dataDir: this.store.dataDir, ...this.options.deploy };
+    const result = 'dir' in source ? await deployFunction(this.store, source.dir, settings, options) : await deployFromUpload(this.store, source.upload, settings, options);
+    if (result.previousVersion !== null) {
+      const previous = this.store.functions.getVersion(result.name, result.previousVersion);
+      if (previous) this.invoker.retire(toDeployed(previous));
+    }
+    this.#activate(result.version);
+    return result;
+  }
+
+  remove(name: string): boolean {
+    this.store.functions.require(name);
+    for (const version of this.store.functions.versions(name)) this.invoker.retire(toDeployed(version));
+    this.#triggers.remove(name);
+    this.store.schedules.remove(name);
+    return removeFunction(this.store, name, { dataDir: this.store.dataDir });
+  }
+
+  /** Sets (or with null removes) a function's timer trigger: a cron expression and its payload. */
+  setSchedule(name: string, cron: string | null, payload: unknown = {}): void {
+    this.store.functions.require(name);
+    if (cron === null) {
+      this.#triggers.remove(name);
+      this.store.schedules.remove(name);
+    } else {
+      this.#triggers.set(name, cron, payload); // validates the expression before it is stored
+      this.store.schedules.set(name, cron, payload);
+    }
+  }
+
+  schedules(): Array<{ name: string; cron: string; next: string | null }> {
+    return this.#triggers.list();
+  }
+
+  /** Runs an invocation now and waits for it; the record says how it went. */
+  async invokeSync(name: string, payload: unknown, version: number | 'latest' = 'latest'): Promise<InvocationRecord> {
+    const fn = this.store.functions.requireVersion(name, version);
+    this.#checkPayload(payload);
+    const createdAt = Date.now();
+    const id = this.store.invocations.newId();
+    const report = await this.invoker.invoke(toDeployed(fn), payload, id);
+    // One write per synchronous invocation, after it ran: the caller is waiting for it anyway.
+    const finished = this.store.invocations.record({ id, functionName: name, version: fn.version, mode: 'sync', createdAt, startedAt: createdAt }, outcomeOf(report));
+    this.#metrics.record(finished);
+    return finished;
+  }
+
+  /** Prometheus metrics: invocations, latencies by start kind and phase, instances, memory. */
+  renderMetrics(): string {
+    const idleGbSeconds = this.store.costs.totals().reduce((sum, c) => sum + c.idleGbSeconds, 0);
+    return this.#metrics.render({ ...this.invoker.snapshot(), idleGbSeconds });
+  }
+
+  /** Persists the invocation, then returns; it runs from the queue (and survives a restart). */
+  invokeAsync(name: string, payload: unknown, mode: 'async' | 'timer' = 'async'): QueueJob {
+    const fn = this.store.functions.requireVersion(name, 'latest');
+    this.#checkPayload(payload);
+    const job = this.store.queue.enqueue({ functionName: name, version: fn.version, payload, mode, maxAttempts: this.options.maxAttempts });
+    queueMicrotask(() => this.#drainQueue());
+    return job;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#triggers.close();
+    await this.invoker.close();
+    this.store.close();
+  }
+
+  #activate(version: FunctionVersion): void {
+    const fn = toDeployed(version);
+    if (fn.provisioned > 0) this.invoker.provision(fn);
+  }
+
+  #checkPayload(payload: unknown): void {
+    const bytes = Buffer.byteLength(JSON.stringify(payload ?? null));
+    if (bytes > this.options.maxPayloadBytes) throw new ThawError('ERR_PAYLOAD_TOO_LARGE', `payload is ${bytes} bytes, over the limit of ${this.options.maxPayloadBytes} bytes`);
+  }
+
+  /** Claims and runs queued invocations up to the async concurrency. */
+  #drainQueue(): void {
+    while (!this.#closed && this.#asyncInFlight < this.options.asyncConcurrency) {
+      const job = this.store.queue.claim();
+      if (!job) break;
+      this.#asyncInFlight++;
+      void this.#runJob(job).finally(() => {
+        this.#asyncInFlight--;
+        this.#drainQueue();
+      });
+    }
+    this.#scheduleRetryCheck();
+  }
+
+  /** Jobs waiting out a retry delay become claimable later: look again then. */
+  #scheduleRetryCheck(): void {
+    if (this.#closed || this.#retryTimer) return;
+    const next = this.store.queue.nextAvailableAt();
+    if (next === undefined) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#drainQueue();
+    }, Math.max(0, next - Date.now()));
+    this.#retryTimer.unref();
+  }
+
+  async #runJob(job: QueueJob): Promise<void> {
+    const version = this.store.functions.getVersion(job.functionName, job.version);
+    if (!version) {
+      this.store.queue.fail(job.id, { kind: 'platform', message: `function ${job.functionName} version ${job.version} no longer exists` }, { retryDelayMs: 0 });
+      return;
+    }
+    let report: InvocationReport;
+    try {
+      report = await this.invoker.invoke(toDeployed(version), job.payload, job.id);
+    } catch (error) {
+      if (!this.store.isOpen) return;
+      this.store.queue.fail(job.id, { kind: 'platform', message: (error as Error).message });
+      return;
+    }
+    if (!this.store.isOpen) return;
+    const outcome = outcomeOf(report);
+    if (report.ok || report.error?.kind === 'error' || report.error?.kind === 'init') {
+      // The function's own answer, success or thrown error, is final; so is code that cannot start.
+      this.store.queue.complete(job.id, outcome);
+    } else {
+      // The instance crashed, timed out, ran out of memory, or no instance could be had: retry.
+      this.store.queue.fail(job.id, outcome.error!, { retryDelayMs: 100 * 2 ** (job.attempts - 1), outcome });
+    }
+    const record = this.store.invocations.get(job.id);
+    if (record && record.finishedAt !== null) this.#metrics.record(record);
+  }
+}
+
+export function toDeployed(v: FunctionVersion): DeployedFunction {
+  return {
+    name: v.functionName,
+    version: v.version,
+    codeDir: v.codeDir,
+    memoryMb: v.memoryMb,
+    timeoutMs: v.timeoutMs,
+    maxConcurrency: v.maxConcurrency,
+    env: v.env,
+    network: v.network,
+    provisioned: v.provisioned,
+  };
+}
+
+function outcomeOf(report: InvocationReport): InvocationOutcome {
+  return {
+    status: report.ok ? 'succeeded' : 'failed',
+    startKind: report.startKind,
+    instanceId: report.instanceId,
+    timings: report.phases,
+    totalMs: report.totalMs,
+    result: report.value,
+    error: report.error ? { kind: report.error.kind === 'capacity' ? 'throttled' : report.error.kind, message: report.error.message } : undefined,
+    stdout: report.stdout,
+    stderr: report.stderr,
+  };
+}

@@ -1,0 +1,410 @@
+// Invocation records: one row per invocation (sync, async or timer), from the moment it is accepted
+// to its outcome — start kind, the duration of each start phase, billing, error, result and logs.
+
+import { ThawError } from '../../core/errors.ts';
+import { billableDurationMs, billedGbSeconds, billedMs } from './billing.ts';
+import type { StoreContext } from './context.ts';
+import { summarize, type LatencySummary } from './stats.ts';
+import { keepTail } from './text.ts';
+import {
+  INVOCATION_MODES, PHASES, START_KINDS,
+  type InvocationError, type InvocationMode, type InvocationRecord, type InvocationStatus, type PhaseTimings, type StartKind,
+} from './types.ts';
+
+export interface NewInvocation {
+  /** Defaults to a fresh time-sortable id. */
+  id?: string;
+  functionName: string;
+  /** Defaults to the function's latest version. */
+  version?: number;
+  mode: InvocationMode;
+  /** 'queued' for work not yet taken by an instance; 'running' (the default) otherwise. */
+  status?: 'queued' | 'running';
+  /** Defaults to the version's memory. */
+  memoryMb?: number;
+  startKind?: StartKind;
+  instanceId?: string;
+  createdAt?: number;
+  /** Defaults to now when running. */
+  startedAt?: number;
+  /** Defaults to 1 when running, 0 when queued. */
+  attempts?: number;
+}
+
+export interface InvocationOutcome {
+  status: 'succeeded' | 'failed';
+  startKind?: StartKind;
+  instanceId?: string;
+  timings?: Partial<PhaseTimings>;
+  /** End-to-end latency; defaults to the sum of the phases. */
+  totalMs?: number;
+  startedAt?: number;
+  /** Defaults to now. */
+  finishedAt?: number;
+  /** When the instance's memory changed (vertical scaling) since the invocation was created. */
+  memoryMb?: number;
+  /** Defaults to import + init + exec (see billing.ts). */
+  billedDurationMs?: number;
+  /** Any JSON-serialisable value; dropped (resultTruncated) when over the store's result limit. */
+  result?: unknown;
+  error?: InvocationError;
+  stdout?: string;
+  stderr?: string;
+}
+
+export interface LogEntry {
+  id: string;
+  version: number;
+  status: InvocationStatus;
+  createdAt: number;
+  finishedAt: number | null;
+  stdout: string;
+  stderr: string;
+  logsTruncated: boolean;
+  error: InvocationError | null;
+}
+
+export interface StartKindStats {
+  /** 'all' for every start kind together. */
+  startKind: StartKind | 'all';
+  count: number;
+  succeeded: number;
+  failed: number;
+  billedGbSeconds: number;
+  totalMs: LatencySummary;
+  phases: Record<keyof PhaseTimings, LatencySummary>;
+}
+
+export interface FunctionStats {
+  functionName: string;
+  /** How many finished invocations the statistics cover (the newest `window`, since `since`). */
+  sampled: number;
+  all: StartKindStats;
+  /** One entry per start kind seen, in START_KINDS order. */
+  byStartKind: StartKindStats[];
+}
+
+interface InvocationRow {
+  id: string;
+  function_name: string;
+  version: number;
+  mode: string;
+  status: string;
+  start_kind: string | null;
+  instance_id: string | null;
+  queue_ms: number;
+  sandbox_ms: number;
+  runtime_boot_ms: number;
+  import_ms: number;
+  init_ms: number;
+  exec_ms: number;
+  platform_ms: number;
+  total_ms: number | null;
+  memory_mb: number;
+  billed_ms: number | null;
+  billed_gb_s: number | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  error_kind: string | null;
+  error_message: string | null;
+  result_json: string | null;
+  result_truncated: number;
+  stdout: string;
+  stderr: string;
+  logs_truncated: number;
+  attempts: number;
+}
+
+const PHASE_COLUMNS: Record<keyof PhaseTimings, string> = {
+  queueMs: 'queue_ms',
+  sandboxMs: 'sandbox_ms',
+  runtimeBootMs: 'runtime_boot_ms',
+  importMs: 'import_ms',
+  initMs: 'init_ms',
+  execMs: 'exec_ms',
+  platformMs: 'platform_ms',
+};
+
+export class InvocationRepository {
+  readonly #ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Records an invocation that has been accepted but has no outcome yet. */
+  /** A fresh time-sortable invocation id (for callers that record the invocation once it ran). */
+  newId(): string {
+    return this.#ctx.ids.next(this.#ctx.now());
+  }
+
+  create(init: NewInvocation): InvocationRecord {
+    const id = this.#insert(init);
+    return this.get(id)!;
+  }
+
+  /** Records an invocation and its outcome at once (e.g. a sync invocation, after it finished). */
+  record(init: NewInvocation, outcome: InvocationOutcome): InvocationRecord {
+    return this.#ctx.db.transaction(() => {
+      const id = this.#insert({ ...init, status: 'running', startedAt: init.startedAt ?? outcome.startedAt });
+      return this.finish(id, outcome);
+    })();
+  }
+
+  /** Marks a queued invocation as running (the async queue calls this when a job is claimed). */
+  markRunning(id: string, fields: { attempts?: number; startedAt?: number; startKind?: StartKind; instanceId?: string } = {}): void {
+    const r = this.#ctx.db
+      .prepare(
+        `UPDATE invocations SET status = 'running', started_at = ?, attempts = COALESCE(?, attempts),
+           start_kind = COALESCE(?, start_kind), instance_id = COALESCE(?, instance_id)
+         WHERE id = ? AND status IN ('queued', 'running')`,
+      )
+      .run(fields.startedAt ?? this.#ctx.now(), fields.attempts ?? null, fields.startKind ?? null, fields.instanceId ?? null, id);
+    if (r.changes === 0) throw this.#notUnfinished(id);
+  }
+
+  /** Writes the outcome of an unfinished invocation. */
+  finish(id: string, outcome: InvocationOutcome): InvocationRecord {
+    const { db, now, limits } = this.#ctx;
+    const current = db.prepare('SELECT status, memory_mb, started_at FROM invocations WHERE id = ?').get(id) as
+      | { status: string; memory_mb: number; started_at: number | null }
+      | undefined;
+    if (!current || (current.status !== 'queued' && current.status !== 'running')) throw this.#notUnfinished(id);
+    if (outcome.status !== 'succeeded' && outcome.status !== 'failed') {
+      throw new ThawError('ERR_INVALID_OPTION', `invocation outcome status must be 'succeeded' or 'failed', got ${String(outcome.status)}`);
+    }
+    if (outcome.startKind !== undefined && !START_KINDS.includes(outcome.startKind)) {
+      throw new ThawError('ERR_INVALID_OPTION', `invocation start kind must be one of ${START_KINDS.join(', ')}, got ${String(outcome.startKind)}`);
+    }
+    const t = outcome.timings ?? {};
+    const phases = PHASES.map((p) => nonNegative(t[p], p));
+    const totalMs = outcome.totalMs ?? phases.reduce((a, b) => a + b, 0);
+    const memoryMb = outcome.memoryMb ?? current.memory_mb;
+    const billed = billedMs(outcome.billedDurationMs ?? billableDurationMs(t));
+    const gbs = billedGbSeconds(memoryMb, billed);
+    const result = encodeResult(outcome.result, limits.resultBytes);
+    const out = keepTail(outcome.stdout ?? '', limits.logBytes);
+    const err = keepTail(outcome.stderr ?? '', limits.logBytes);
+    db.prepare(
+      `UPDATE invocations SET status = ?, start_kind = COALESCE(?, start_kind), instance_id = COALESCE(?, instance_id),
+         queue_ms = ?, sandbox_ms = ?, runtime_boot_ms = ?, import_ms = ?, init_ms = ?, exec_ms = ?, platform_ms = ?,
+         total_ms = ?, memory_mb = ?, billed_ms = ?, billed_gb_s = ?, started_at = ?, finished_at = ?,
+         error_kind = ?, error_message = ?, result_json = ?, result_truncated = ?, stdout = ?, stderr = ?, logs_truncated = ?
+       WHERE id = ?`,
+    ).run(
+      outcome.status, outcome.startKind ?? null, outcome.instanceId ?? null, ...phases, totalMs, memoryMb, billed, gbs,
+      outcome.startedAt ?? current.started_at, outcome.finishedAt ?? now(), outcome.error?.kind ?? null, outcome.error?.message ?? null,
+      result.json, result.truncated ? 1 : 0, out.text, err.text, out.truncated || err.truncated ? 1 : 0, id,
+    );
+    return this.get(id)!;
+  }
+
+  get(id: string): InvocationRecord | undefined {
+    const row = this.#ctx.db.prepare('SELECT * FROM invocations WHERE id = ?').get(id) as InvocationRow | undefined;
+    return row && toRecord(row);
+  }
+
+  require(id: string): InvocationRecord {
+    const r = this.get(id);
+    if (!r) throw new ThawError('ERR_NOT_FOUND', `no invocation with id '${id}'`);
+    return r;
+  }
+
+  /** The newest `limit` invocations of a function, newest first. */
+  latest(functionName: string, limit = 20): InvocationRecord[] {
+    const rows = this.#ctx.db
+      .prepare('SELECT * FROM invocations WHERE function_name = ? ORDER BY id DESC LIMIT ?')
+      .all(functionName, positiveInt(limit, 'limit')) as InvocationRow[];
+    return rows.map(toRecord);
+  }
+
+  /** A function's output, newest first; pass the oldest id seen as `before` for the next page. */
+  logs(functionName: string, options: { limit?: number; before?: string } = {}): LogEntry[] {
+    const limit = positiveInt(options.limit ?? 50, 'limit');
+    const rows = this.#ctx.db
+      .prepare(
+        `SELECT id, version, status, created_at, finished_at, stdout, stderr, logs_truncated, error_kind, error_message
+         FROM invocations WHERE function_name = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?`,
+      )
+      .all(functionName, options.before ?? null, options.before ?? null, limit) as InvocationRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      version: r.version,
+      status: r.status as InvocationStatus,
+      createdAt: r.created_at,
+      finishedAt: r.finished_at,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      logsTruncated: r.logs_truncated === 1,
+      error: toError(r.error_kind, r.error_message),
+    }));
+  }
+
+  /**
+   * Counts and latency percentiles (total and per phase) of a function's finished invocations, for
+   * all of them and per start kind. Covers the newest `window` (default 10,000) since `since`.
+   */
+  stats(functionName: string, options: { since?: number; window?: number } = {}): FunctionStats {
+    const window = positiveInt(options.window ?? 10_000, 'window');
+    const rows = this.#ctx.db
+      .prepare(
+        `SELECT start_kind, status, total_ms, billed_gb_s, ${Object.values(PHASE_COLUMNS).join(', ')}
+         FROM invocations WHERE function_name = ? AND status IN ('succeeded', 'failed') AND created_at >= ?
+         ORDER BY id DESC LIMIT ?`,
+      )
+      .all(functionName, options.since ?? 0, window) as InvocationRow[];
+    const byKind = new Map<StartKind, InvocationRow[]>();
+    for (const r of rows) {
+      if (r.start_kind === null) continue;
+      const k = r.start_kind as StartKind;
+      let list = byKind.get(k);
+      if (!list) byKind.set(k, (list = []));
+      list.push(r);
+    }
+    return {
+      functionName,
+      sampled: rows.length,
+      all: group('all', rows),
+      byStartKind: START_KINDS.filter((k) => byKind.has(k)).map((k) => group(k, byKind.get(k)!)),
+    };
+  }
+
+  /** Billed GB-s of finished invocations, per function (one function, or all), since `since`. */
+  billedGbSeconds(options: { functionName?: string; since?: number } = {}): Map<string, number> {
+    const rows = this.#ctx.db
+      .prepare(
+        `SELECT function_name, SUM(billed_gb_s) AS gbs FROM invocations
+         WHERE (? IS NULL OR function_name = ?) AND finished_at IS NOT NULL AND created_at >= ? GROUP BY function_name`,
+      )
+      .all(options.functionName ?? null, options.functionName ?? null, options.since ?? 0) as { function_name: string; gbs: number | null }[];
+    return new Map(rows.map((r) => [r.function_name, r.gbs ?? 0]));
+  }
+
+  #insert(init: NewInvocation): string {
+    const { db, now, ids } = this.#ctx;
+    if (!INVOCATION_MODES.includes(init.mode)) {
+      throw new ThawError('ERR_INVALID_OPTION', `invocation mode must be one of ${INVOCATION_MODES.join(', ')}, got ${String(init.mode)}`);
+    }
+    const version = init.version ?? this.#latestVersion(init.functionName);
+    let memoryMb = init.memoryMb;
+    if (memoryMb === undefined) {
+      const row = db.prepare('SELECT memory_mb FROM function_versions WHERE function_name = ? AND version = ?').get(init.functionName, version) as
+        | { memory_mb: number }
+        | undefined;
+      if (!row) throw new ThawError('ERR_NOT_FOUND', `function '${init.functionName}' has no version ${version}`);
+      memoryMb = row.memory_mb;
+    }
+    const t = now();
+    const id = init.id ?? ids.next(t);
+    const status = init.status ?? 'running';
+    db.prepare(
+      `INSERT INTO invocations (id, function_name, version, mode, status, start_kind, instance_id, memory_mb, created_at, started_at, attempts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      id, init.functionName, version, init.mode, status, init.startKind ?? null, init.instanceId ?? null, memoryMb,
+      init.createdAt ?? t, status === 'running' ? (init.startedAt ?? t) : null, init.attempts ?? (status === 'running' ? 1 : 0),
+    );
+    return id;
+  }
+
+  #latestVersion(functionName: string): number {
+    const row = this.#ctx.db.prepare('SELECT latest_version FROM functions WHERE name = ? AND removed_at IS NULL').get(functionName) as
+      | { latest_version: number | null }
+      | undefined;
+    if (!row) throw new ThawError('ERR_NOT_FOUND', `no function named '${functionName}'`);
+    if (row.latest_version === null) throw new ThawError('ERR_NOT_FOUND', `function '${functionName}' has no deployed version`);
+    return row.latest_version;
+  }
+
+  #notUnfinished(id: string): ThawError {
+    const row = this.#ctx.db.prepare('SELECT status FROM invocations WHERE id = ?').get(id) as { status: string } | undefined;
+    return row
+      ? new ThawError('ERR_INVALID_STATE', `invocation ${id} is already ${row.status}`)
+      : new ThawError('ERR_NOT_FOUND', `no invocation with id '${id}'`);
+  }
+}
+
+function group(startKind: StartKind | 'all', rows: InvocationRow[]): StartKindStats {
+  let succeeded = 0;
+  let gbs = 0;
+  for (const r of rows) {
+    if (r.status === 'succeeded') succeeded++;
+    gbs += r.billed_gb_s ?? 0;
+  }
+  const phases = {} as Record<keyof PhaseTimings, LatencySummary>;
+  for (const p of PHASES) {
+    const column = PHASE_COLUMNS[p] as keyof InvocationRow;
+    phases[p] = summarize(rows.map((r) => r[column] as number));
+  }
+  return {
+    startKind,
+    count: rows.length,
+    succeeded,
+    failed: rows.length - succeeded,
+    billedGbSeconds: gbs,
+    totalMs: summarize(rows.map((r) => r.total_ms ?? 0)),
+    phases,
+  };
+}
+
+function toRecord(r: InvocationRow): InvocationRecord {
+  return {
+    id: r.id,
+    functionName: r.function_name,
+    version: r.version,
+    mode: r.mode as InvocationMode,
+    status: r.status as InvocationStatus,
+    startKind: r.start_kind as StartKind | null,
+    instanceId: r.instance_id,
+    queueMs: r.queue_ms,
+    sandboxMs: r.sandbox_ms,
+    runtimeBootMs: r.runtime_boot_ms,
+    importMs: r.import_ms,
+    initMs: r.init_ms,
+    execMs: r.exec_ms,
+    platformMs: r.platform_ms,
+    totalMs: r.total_ms,
+    memoryMb: r.memory_mb,
+    billedMs: r.billed_ms,
+    billedGbSeconds: r.billed_gb_s,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    error: toError(r.error_kind, r.error_message),
+    result: r.result_json === null ? undefined : JSON.parse(r.result_json),
+    resultTruncated: r.result_truncated === 1,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    logsTruncated: r.logs_truncated === 1,
+    attempts: r.attempts,
+  };
+}
+
+export function toError(kind: string | null, message: string | null): InvocationError | null {
+  return kind === null ? null : ({ kind, message: message ?? '' } as InvocationError);
+}
+
+function encodeResult(value: unknown, maxBytes: number): { json: string | null; truncated: boolean } {
+  if (value === undefined) return { json: null, truncated: false };
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    return { json: null, truncated: true }; // not serialisable (cycle, BigInt): nothing sensible to keep
+  }
+  if (json === undefined) return { json: null, truncated: false }; // a function or symbol
+  if (Buffer.byteLength(json) > maxBytes) return { json: null, truncated: true };
+  return { json, truncated: false };
+}
+
+function nonNegative(v: number | undefined, name: string): number {
+  if (v === undefined) return 0;
+  if (!Number.isFinite(v) || v < 0) throw new ThawError('ERR_INVALID_OPTION', `invocation timing ${name} must be a finite number ≥ 0, got ${v}`);
+  return v;
+}
+
+function positiveInt(v: number, name: string): number {
+  if (!Number.isInteger(v) || v <= 0) throw new ThawError('ERR_INVALID_OPTION', `${name} must be a positive integer, got ${v}`);
+  return v;
+}

@@ -1,0 +1,113 @@
+// The platform's state: one SQLite database, `thaw.db`, in the data directory, in WAL mode (readers
+// never block the writer). Repositories: functions and versions, invocation records, the async
+// queue, and the platform's own cost. Every call is synchronous (better-sqlite3): a write has been
+// committed when the call returns.
+//
+// Durability: synchronous=FULL by default, so a committed job survives a power cut, not just a
+// crash of thaw; 'normal' trades that (a crash of thaw still loses nothing) for cheaper commits.
+
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { ThawError } from '../../core/errors.ts';
+import { DEFAULT_LIMITS, type StoreContext, type StoreLimits } from './context.ts';
+import { PlatformCostRepository } from './costs.ts';
+import { ScheduleRepository } from './schedules.ts';
+import { FunctionRepository } from './functions.ts';
+import { IdGenerator } from './ids.ts';
+import { InvocationRepository } from './invocations.ts';
+import { currentSchemaVersion, migrate, MIGRATIONS, type Migration } from './migrations.ts';
+import { QueueRepository } from './queue.ts';
+
+export const DB_FILE = 'thaw.db';
+
+export interface StoreOptions {
+  /** Epoch ms; default Date.now. Tests inject a fixed clock. */
+  now?: () => number;
+  synchronous?: 'full' | 'normal';
+  limits?: Partial<StoreLimits>;
+  /** How long a write waits for another process's write lock, ms (default 5000). */
+  busyTimeoutMs?: number;
+  /** For tests of the migration machinery. */
+  migrations?: readonly Migration[];
+  /** Random bytes for ids (tests). */
+  randomBytes?: (n: number) => Buffer;
+}
+
+export class Store {
+  readonly dataDir: string;
+  readonly dbPath: string;
+  readonly db: Database.Database;
+  readonly functions: FunctionRepository;
+  readonly invocations: InvocationRepository;
+  readonly queue: QueueRepository;
+  readonly costs: PlatformCostRepository;
+  readonly schedules: ScheduleRepository;
+  readonly limits: StoreLimits;
+  /** Migrations applied by this open (empty when the schema was current). */
+  readonly migrated: readonly number[];
+  readonly now: () => number;
+
+  private constructor(dataDir: string, db: Database.Database, options: StoreOptions, migrated: number[]) {
+    this.dataDir = dataDir;
+    this.dbPath = db.name;
+    this.db = db;
+    this.now = options.now ?? Date.now;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.migrated = migrated;
+    const ctx: StoreContext = { db, dataDir, now: this.now, ids: new IdGenerator(options.randomBytes), limits: this.limits };
+    this.functions = new FunctionRepository(ctx);
+    this.invocations = new InvocationRepository(ctx);
+    this.queue = new QueueRepository(ctx, this.invocations);
+    this.costs = new PlatformCostRepository(ctx);
+    this.schedules = new ScheduleRepository(ctx);
+  }
+
+  /** Opens (creating the directory and database if needed) and migrates `dataDir/thaw.db`. */
+  static open(dataDir: string, options: StoreOptions = {}): Store {
+    for (const [k, v] of Object.entries(options.limits ?? {})) {
+      if (!Number.isInteger(v) || (v as number) <= 0) throw new ThawError('ERR_INVALID_OPTION', `option limits.${k}: must be a positive integer, got ${String(v)}`);
+    }
+    const dir = resolve(dataDir);
+    let db: Database.Database;
+    try {
+      mkdirSync(dir, { recursive: true });
+      db = new Database(join(dir, DB_FILE), { timeout: options.busyTimeoutMs ?? 5000 });
+    } catch (err) {
+      throw new ThawError('ERR_INVALID_STATE', `cannot open the thaw database in ${dir}: ${(err as Error).message}`);
+    }
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      db.pragma('foreign_keys = ON');
+      const migrated = migrate(db, options.now ?? Date.now, options.migrations ?? MIGRATIONS);
+      return new Store(dir, db, options, migrated);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  get schemaVersion(): number {
+    return currentSchemaVersion(this.db);
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  /** Runs `fn` in one write transaction (several repository calls, all or nothing). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Checkpoints the WAL into the main file and closes. Idempotent. */
+  close(): void {
+    if (!this.db.open) return;
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      this.db.close();
+    }
+  }
+}

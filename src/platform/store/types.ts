@@ -1,0 +1,130 @@
+// The records the store keeps. Times are epoch milliseconds (wall clock, injectable for tests);
+// durations are milliseconds; memory is MB.
+
+import type { ErrorKind } from '../../runtime/protocol.ts';
+
+export type Language = 'js' | 'ts';
+/** How new instances of a version prefer to start; the snapshot and zygote work reads it. */
+export type StartPreference = 'cold' | 'zygote' | 'snapshot' | 'auto';
+export type InvocationMode = 'sync' | 'async' | 'timer';
+export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+export type StartKind = 'cold' | 'warm' | 'resumed' | 'snapshot' | 'zygote';
+/** The runtime's error kinds, plus failures the platform itself decides. */
+export type InvocationErrorKind = ErrorKind | 'platform' | 'throttled' | 'cancelled';
+
+export const START_PREFERENCES: readonly StartPreference[] = ['cold', 'zygote', 'snapshot', 'auto'];
+export const INVOCATION_MODES: readonly InvocationMode[] = ['sync', 'async', 'timer'];
+export const START_KINDS: readonly StartKind[] = ['cold', 'warm', 'resumed', 'snapshot', 'zygote'];
+
+/** What a deploy decides about how a version runs. */
+export interface VersionSettings {
+  memoryMb: number;
+  timeoutMs: number;
+  maxConcurrency: number;
+  env: Record<string, string>;
+  network: boolean;
+  /** Provisioned concurrency: instances kept started even with no traffic. */
+  provisioned: number;
+  start: StartPreference;
+}
+
+/** Everything a new version is recorded with. Paths may be absolute or relative to the data directory. */
+export interface NewFunctionVersion extends VersionSettings {
+  language: Language;
+  /** The entry file, relative to the package root (e.g. `index.ts`). */
+  entry: string;
+  /** Direct dependencies as installed: name → exact version (from the lockfile). */
+  dependencies: Record<string, string>;
+  /** The version's folder, holding `bundle.cjs` (SandboxSpec.codeDir). */
+  codeDir: string;
+  bundlePath: string;
+  bundleSha256: string;
+  bundleBytes: number;
+}
+
+/** An immutable deployed version. Only `snapshotStatus` changes after it is recorded. */
+export interface FunctionVersion extends NewFunctionVersion {
+  functionName: string;
+  version: number;
+  createdAt: number;
+  /** Free text for the snapshot work: e.g. `ready`, `building`, or why it fell back to a cold start. */
+  snapshotStatus: string | null;
+  snapshotUpdatedAt: number | null;
+}
+
+export interface FunctionInfo {
+  name: string;
+  /** The newest successfully deployed version; null only while a function has none. */
+  latestVersion: number | null;
+  versionCount: number;
+  createdAt: number;
+  updatedAt: number;
+  latest: FunctionVersion | undefined;
+}
+
+/** Phase durations of one invocation, ms. Phases that did not happen (a warm start has no sandboxMs) are 0. */
+export interface PhaseTimings {
+  /** Waiting before an instance took the invocation (async queue, concurrency limit). */
+  queueMs: number;
+  sandboxMs: number;
+  runtimeBootMs: number;
+  importMs: number;
+  initMs: number;
+  execMs: number;
+  /** The platform's own overhead around the rest (routing, protocol, recording). */
+  platformMs: number;
+}
+export const PHASES: readonly (keyof PhaseTimings)[] = ['queueMs', 'sandboxMs', 'runtimeBootMs', 'importMs', 'initMs', 'execMs', 'platformMs'];
+
+export interface InvocationError {
+  kind: InvocationErrorKind;
+  message: string;
+}
+
+export interface InvocationRecord extends PhaseTimings {
+  id: string;
+  functionName: string;
+  version: number;
+  mode: InvocationMode;
+  status: InvocationStatus;
+  startKind: StartKind | null;
+  instanceId: string | null;
+  /** End-to-end latency the caller saw, ms (by default the sum of the phases). */
+  totalMs: number | null;
+  memoryMb: number;
+  /** Billed duration, whole ms (rounded up). */
+  billedMs: number | null;
+  billedGbSeconds: number | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  error: InvocationError | null;
+  /** The returned value; undefined when there is none or it was over the size limit (`resultTruncated`). */
+  result: unknown;
+  resultTruncated: boolean;
+  stdout: string;
+  stderr: string;
+  /** Whether stdout or stderr was cut to the size limit (the newest output is kept). */
+  logsTruncated: boolean;
+  attempts: number;
+}
+
+export type JobStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+
+export interface QueueJob {
+  /** Also the id of the job's invocation record. */
+  id: string;
+  functionName: string;
+  version: number;
+  mode: InvocationMode;
+  payload: unknown;
+  status: JobStatus;
+  attempts: number;
+  maxAttempts: number;
+  enqueuedAt: number;
+  /** Not claimed before this time (retry back-off). */
+  availableAt: number;
+  claimedAt: number | null;
+  finishedAt: number | null;
+  lastError: InvocationError | null;
+}
