@@ -1,6 +1,7 @@
 // The platform: deployed functions (store + deploy), the invoker that runs them, the async queue's
 // worker and the timer triggers, behind one object the HTTP gateway and the tests drive.
 
+import { EventEmitter, once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { ThawError } from '../core/errors.ts';
 import { createKeepAlive } from '../policies/keepalive/index.ts';
@@ -47,6 +48,8 @@ export class Platform {
   readonly options: Required<Pick<PlatformOptions, 'keepAlive' | 'memoryBudgetMb' | 'maxPayloadBytes' | 'asyncConcurrency' | 'maxAttempts'>> & PlatformOptions;
   readonly #triggers: TimerTriggers;
   readonly #metrics = new PlatformMetrics();
+  /** Emits an invocation's id when its record is final. */
+  readonly #finished = new EventEmitter().setMaxListeners(0);
   #asyncInFlight = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -150,7 +153,25 @@ export class Platform {
     // One write per synchronous invocation, after it ran: the caller is waiting for it anyway.
     const finished = this.store.invocations.record({ id, functionName: name, version: fn.version, mode: 'sync', createdAt, startedAt: createdAt }, outcomeOf(report));
     this.#metrics.record(finished);
+    this.#finished.emit(finished.id);
     return finished;
+  }
+
+  /** The invocation's record once it is final (succeeded, or failed for good), waiting up to `timeoutMs`. */
+  async waitForInvocation(id: string, timeoutMs: number): Promise<InvocationRecord> {
+    const isFinal = (r: InvocationRecord) => r.status === 'succeeded' || (r.status === 'failed' && this.store.queue.get(r.id)?.status !== 'pending');
+    let record = this.store.invocations.require(id);
+    if (isFinal(record)) return record;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      for (;;) {
+        await once(this.#finished, id, { signal });
+        record = this.store.invocations.require(id);
+        if (isFinal(record)) return record;
+      }
+    } catch {
+      return this.store.invocations.require(id); // timed out: as it is now
+    }
   }
 
   /** Prometheus metrics: invocations, latencies by start kind and phase, instances, memory. */
@@ -237,6 +258,7 @@ export class Platform {
     }
     const record = this.store.invocations.get(job.id);
     if (record && record.finishedAt !== null) this.#metrics.record(record);
+    this.#finished.emit(job.id);
   }
 }
 

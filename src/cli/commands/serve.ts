@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { invalidOption } from '../../core/errors.ts';
 import { KEEP_ALIVE_POLICIES } from '../../policies/keepalive/index.ts';
 import { startGateway } from '../../platform/gateway/server.ts';
+import { ManualScheduler, WallScheduler } from '../../platform/invoker/scheduler.ts';
 import { Platform } from '../../platform/platform.ts';
 import type { IsolationMode } from '../../platform/sandbox/index.ts';
 import { numberOption, parseOptions } from '../args.ts';
@@ -23,6 +24,7 @@ const SERVE_OPTIONS = {
   'pause-after': { type: 'string' },
   'max-attempts': { type: 'string' },
   examples: { type: 'boolean' },
+  clock: { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
@@ -37,7 +39,9 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --isolation MODE      auto (lean containers if the machine can), container, process
   --pause-after DUR     pause idle instances after this long (default 1s; 0 disables)
   --max-attempts N      attempts of an async invocation whose instance crashes (default 3)
-  --examples            deploy the functions in examples/ at start (unless already deployed)`;
+  --examples            deploy the functions in examples/ at start (unless already deployed)
+  --clock manual        keep-alive and pause timers run on a clock advanced only through
+                        POST /debug/clock {"advanceMs": N} (deterministic tests); default wall`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, SERVE_OPTIONS, 'serve');
@@ -45,6 +49,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (!['auto', 'container', 'process'].includes(isolation)) throw invalidOption('--isolation', `expected auto, container or process, got '${isolation}'`);
   const keepAlive = values['keep-alive'] ?? 'ttl';
   if (!KEEP_ALIVE_POLICIES.includes(keepAlive)) throw invalidOption('--keep-alive', `unknown policy '${keepAlive}' (known: ${KEEP_ALIVE_POLICIES.join(', ')})`);
+  if (values.clock !== undefined && values.clock !== 'manual' && values.clock !== 'wall') throw invalidOption('--clock', `expected wall or manual, got '${values.clock}'`);
+  const scheduler = values.clock === 'manual' ? new ManualScheduler() : new WallScheduler();
   const pauseAfter = values['pause-after'] === undefined ? 1000 : parseDuration(values['pause-after'], '--pause-after');
   const platform = await Platform.open({
     dataDir: resolve(values['data-dir'] ?? '.thaw'),
@@ -54,13 +60,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
     isolation,
     pauseAfterMs: pauseAfter === 0 ? Infinity : pauseAfter,
     maxAttempts: numberOption(values['max-attempts'], '--max-attempts', 3, (n) => Number.isInteger(n) && n >= 1),
+    scheduler,
     onWarning: (message) => say(`thaw: warning: ${message}`),
   });
   const isolationReport = platform.backend.isolation;
   say(`thaw: sandboxes: ${isolationReport.backend} (namespaces ${isolationReport.namespaces ? 'on' : 'OFF'}, cgroups ${isolationReport.cgroups}, pause by ${isolationReport.freezer})`);
   for (const warning of isolationReport.warnings) say(`thaw: WARNING: ${warning}`);
   if (values.examples) await deployExamples(platform);
-  const gateway = await startGateway(platform, { host: values.host, port: numberOption(values.port, '--port', 8080, (n) => Number.isInteger(n) && n >= 0 && n < 65536) });
+  const gateway = await startGateway(platform, { manualClock: scheduler instanceof ManualScheduler ? scheduler : undefined, host: values.host, port: numberOption(values.port, '--port', 8080, (n) => Number.isInteger(n) && n >= 0 && n < 65536) });
   say(`thaw: listening on ${gateway.url} (keep-alive ${keepAlive}, memory budget ${platform.options.memoryBudgetMb} MB, data in ${platform.store.dataDir})`);
   process.stdout.write(`${gateway.url}\n`);
 
@@ -77,8 +84,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
 async function deployExamples(platform: Platform): Promise<void> {
   if (!existsSync(EXAMPLES_DIR)) return;
-  for (const name of readdirSync(EXAMPLES_DIR).sort()) {
-    if (platform.store.functions.get(name)?.latest) continue;
+  for (const entry of readdirSync(EXAMPLES_DIR, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const name = entry.name;
+    if (!entry.isDirectory() || platform.store.functions.get(name)?.latest) continue;
     const started = performance.now();
     try {
       const result = await platform.deploy({ dir: join(EXAMPLES_DIR, name) }, { name });

@@ -9,7 +9,8 @@
 //   DELETE /functions/:name                 remove it
 //   POST   /functions/:name/invoke          synchronous invocation (body: the event)
 //   POST   /functions/:name/invoke?async=1  asynchronous: 202 {id}; also header X-Thaw-Invocation-Type: async
-//   GET    /invocations/:id                 an invocation's record: status, result, phases, logs
+//   GET    /invocations/:id[?wait=MS]       an invocation's record: status, result, phases, logs
+//                                           (wait: until it is final, at most MS ms)
 //   GET    /functions/:name/invocations     the latest records
 //   GET    /functions/:name/logs            stdout/stderr of the latest invocations
 //   GET    /functions/:name/stats           counts and latency percentiles by start kind and phase
@@ -17,11 +18,13 @@
 //   DELETE /functions/:name/schedule
 //   GET    /stats                           instances, memory, costs
 //   GET    /metrics                         Prometheus
+//   POST   /debug/clock                     advance the manual clock (thaw serve --clock manual only)
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ThawError, type ErrorCode } from '../../core/errors.ts';
 import type { DeploySettings } from '../deploy/index.ts';
+import type { ManualScheduler } from '../invoker/scheduler.ts';
 import type { Platform } from '../platform.ts';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -55,9 +58,16 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(platform: Platform, options: { host?: string; port?: number } = {}): Promise<Gateway> {
+export interface GatewayOptions {
+  host?: string;
+  port?: number;
+  /** Exposes POST /debug/clock to advance the platform's manual clock (thaw serve --clock manual). */
+  manualClock?: ManualScheduler;
+}
+
+export async function startGateway(platform: Platform, options: GatewayOptions = {}): Promise<Gateway> {
   const server = createServer((req, res) => {
-    handle(platform, req, res).catch((error: unknown) => sendError(res, error));
+    handle(platform, req, res, options.manualClock).catch((error: unknown) => sendError(res, error));
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -77,7 +87,7 @@ export async function startGateway(platform: Platform, options: { host?: string;
   };
 }
 
-async function handle(platform: Platform, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(platform: Platform, req: IncomingMessage, res: ServerResponse, clock: ManualScheduler | undefined): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://thaw');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   const method = req.method ?? 'GET';
@@ -99,8 +109,10 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       return sendJson(res, 200, { removed: parts[1] });
     case 'POST /functions/:id/invoke':
       return invoke(platform, req, res, parts[1]!, url);
-    case 'GET /invocations/:id':
-      return sendJson(res, 200, platform.store.invocations.require(parts[1]!));
+    case 'GET /invocations/:id': {
+      const wait = url.searchParams.has('wait') ? intParam(url, 'wait', 0, 60_000) : 0;
+      return sendJson(res, 200, wait > 0 ? await platform.waitForInvocation(parts[1]!, wait) : platform.store.invocations.require(parts[1]!));
+    }
     case 'GET /functions/:id/invocations':
       platform.store.functions.require(parts[1]!);
       return sendJson(res, 200, { invocations: platform.store.invocations.latest(parts[1]!, intParam(url, 'limit', 20)) });
@@ -121,6 +133,13 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       return sendJson(res, 200, { removed: true });
     case 'GET /stats':
       return sendJson(res, 200, { ...platform.invoker.snapshot(), idleCost: platform.store.costs.totals(), schedules: platform.schedules() });
+    case 'POST /debug/clock': {
+      if (!clock) throw new HttpError(404, 'ERR_NOT_FOUND', 'the clock is the wall clock (start thaw serve --clock manual to drive it)');
+      const body = (await readJson(req, 1024)) as { advanceMs?: unknown };
+      if (typeof body?.advanceMs !== 'number' || !(body.advanceMs >= 0)) throw new HttpError(400, 'ERR_INVALID_OPTION', 'expected {"advanceMs": <number ≥ 0>}');
+      clock.advance(body.advanceMs);
+      return sendJson(res, 200, { now: clock.now() });
+    }
     case 'GET /metrics':
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(platform.renderMetrics());
@@ -212,11 +231,11 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-function intParam(url: URL, name: string, fallback: number): number {
+function intParam(url: URL, name: string, fallback: number, max = 1000): number {
   const raw = url.searchParams.get(name);
   if (raw === null) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new HttpError(400, 'ERR_INVALID_OPTION', `query parameter ${name} must be an integer from 1 to 1000, got '${raw}'`);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new HttpError(400, 'ERR_INVALID_OPTION', `query parameter ${name} must be an integer from 1 to ${max}, got '${raw}'`);
   return n;
 }
 

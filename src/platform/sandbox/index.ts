@@ -1,0 +1,123 @@
+// Choosing and building the sandbox backend: detect what isolation this machine really offers,
+// build the runtime agent once, and hand back a backend whose IsolationReport says what it provides
+// (and, loudly, what it does not).
+
+import { isAbsolute, resolve } from 'node:path';
+
+import { ensureAgentBundle } from './agent-bundle.ts';
+import { LeanContainerBackend, containerIsolationReport, detectLeanContainers, type LeanContainerDetection } from './bubblewrap.ts';
+import { type CgroupDetection, detectCgroups } from './cgroups.ts';
+import { SandboxError } from './errors.ts';
+import { ProcessBackend, processIsolationReport, resolveProcessOptions, type RunAs } from './process.ts';
+import type { SandboxBackend } from './types.ts';
+
+export type IsolationMode = 'auto' | 'container' | 'process';
+
+export interface SandboxBackendOptions {
+  /**
+   * auto: lean containers where they work, else processes (with loud warnings);
+   * container: lean containers or an ERR_ISOLATION_UNAVAILABLE error; process: plain processes.
+   */
+  isolation: IsolationMode;
+  /** thaw's data directory: the agent bundle goes to <dataDir>/runtime/agent.cjs. */
+  dataDir: string;
+  /** Per invocation and per stream, bytes. Default 64 KiB. */
+  logLimitBytes?: number;
+  /**
+   * The user functions run as. Default, when thaw runs as root: nobody (65534:65534), to which the
+   * agent switches after reading the bundle and before running any of its code. null: do not switch.
+   */
+  runAs?: RunAs | null;
+  /** Use cgroups when usable (default true). */
+  cgroups?: boolean;
+  /** Parent cgroup, relative to each hierarchy's mount point. Default "thaw". */
+  cgroupParent?: string;
+  /** Private /tmp of a container, MB. Default 64. */
+  tmpSizeMb?: number;
+  startTimeoutMs?: number;
+  pidsMax?: number | null;
+  /** bwrap binary; default: found on PATH. */
+  bwrapPath?: string;
+  /** Node binary for the runtime; default: the one running thaw. */
+  nodePath?: string;
+}
+
+export interface IsolationDetection {
+  cgroups: CgroupDetection;
+  container: LeanContainerDetection;
+}
+
+/** What isolation this machine offers (each part detected once and cached). */
+export async function detectIsolation(options: { cgroups?: boolean; cgroupParent?: string; bwrapPath?: string; nodePath?: string } = {}): Promise<IsolationDetection> {
+  const [cgroups, container] = await Promise.all([
+    options.cgroups === false
+      ? Promise.resolve<CgroupDetection>({ driver: null, version: 'none', problems: ['cgroups disabled by configuration'] })
+      : detectCgroups({ parent: options.cgroupParent }),
+    detectLeanContainers({ bwrapPath: options.bwrapPath, nodePath: options.nodePath }),
+  ]);
+  return { cgroups, container };
+}
+
+export async function createSandboxBackend(options: SandboxBackendOptions): Promise<SandboxBackend> {
+  const { isolation } = options;
+  if (!['auto', 'container', 'process'].includes(isolation)) {
+    throw new TypeError(`isolation must be 'auto', 'container' or 'process', got ${JSON.stringify(isolation)}`);
+  }
+  if (typeof options.dataDir !== 'string' || options.dataDir === '') throw new TypeError('dataDir must be a non-empty path');
+  const dataDir = isAbsolute(options.dataDir) ? options.dataDir : resolve(options.dataDir);
+
+  const [agent, detected] = await Promise.all([
+    ensureAgentBundle(dataDir),
+    detectIsolation({ cgroups: options.cgroups, cgroupParent: options.cgroupParent, bwrapPath: options.bwrapPath, nodePath: options.nodePath }),
+  ]);
+  const runAs = options.runAs !== undefined ? options.runAs : process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
+  const cgroups = detected.cgroups.driver;
+  const common = {
+    agentPath: agent.path,
+    nodePath: options.nodePath,
+    logLimitBytes: options.logLimitBytes,
+    cgroups,
+    runAs,
+    startTimeoutMs: options.startTimeoutMs,
+    pidsMax: options.pidsMax,
+  };
+
+  const containerMissing: string[] = [];
+  if (!detected.container.ok) containerMissing.push(detected.container.reason ?? 'bubblewrap does not work here');
+  if (!cgroups) containerMissing.push(`no usable cgroups (${detected.cgroups.problems.join('; ') || 'none found'})`);
+  // (With a driver, the reports below already say which controllers are missing.)
+  const cgroupNotes = cgroups ? [] : detected.cgroups.problems.map((p) => `cgroups: ${p}`);
+
+  if (isolation !== 'process' && containerMissing.length === 0) {
+    return new LeanContainerBackend({
+      ...common,
+      detection: detected.container as LeanContainerDetection & { ok: true },
+      tmpSizeMb: options.tmpSizeMb,
+      isolation: containerIsolationReport(cgroups, runAs !== null, []),
+    });
+  }
+  if (isolation === 'container') {
+    throw new SandboxError('ERR_ISOLATION_UNAVAILABLE', `lean containers are not available on this machine: ${containerMissing.join('; ')}`);
+  }
+
+  const resolved = resolveProcessOptions(common);
+  const extra =
+    isolation === 'auto'
+      ? [`FALLING BACK TO PLAIN PROCESSES: lean containers are unavailable: ${containerMissing.join('; ')}.`, ...cgroupNotes]
+      : cgroupNotes;
+  return new ProcessBackend({
+    ...common,
+    isolation: processIsolationReport(resolved, dedupe(extra)),
+  });
+}
+
+function dedupe(items: string[]): string[] {
+  return [...new Set(items)];
+}
+
+export { ensureAgentBundle } from './agent-bundle.ts';
+export { LeanContainerBackend, LeanContainerSandbox, detectLeanContainers } from './bubblewrap.ts';
+export { CgroupDriver, InstanceCgroup, detectCgroups } from './cgroups.ts';
+export { SandboxError, SandboxStartError } from './errors.ts';
+export { ProcessBackend, ProcessSandbox } from './process.ts';
+export type * from './types.ts';

@@ -1,0 +1,195 @@
+// Capturing a function's stdout or stderr per invocation. The agent ends each segment (its start,
+// then each invocation) with a marker written through the same stream (see logMarker() in the
+// protocol), so the host can cut the output exactly, whatever order the pipes are read in. Each
+// segment is kept up to a byte limit; the rest is counted and replaced by a "[truncated]" note.
+
+import type { Readable } from 'node:stream';
+
+import { LOG_MARKER_PREFIX } from '../../runtime/protocol.ts';
+
+export const DEFAULT_LOG_LIMIT_BYTES = 64 * 1024;
+const TAIL_BYTES = 8 * 1024;
+/** Longest sequence number text accepted in a marker. */
+const MAX_SEQ_DIGITS = 15;
+
+export function truncationNote(droppedBytes: number): string {
+  return `\n[truncated] ${droppedBytes} more bytes not shown`;
+}
+
+export class SegmentedLog {
+  private readonly prefix: Buffer;
+  private readonly limit: number;
+  private parts: Buffer[] = [];
+  private kept = 0;
+  private dropped = 0;
+  private pending: Buffer = Buffer.alloc(0);
+  /** The segment the text now arriving belongs to (unless it was cut early, see cut()). */
+  private nextSeq = 0;
+  private readonly cutEarly = new Set<number>();
+  private readonly delivered = new Map<number, string>();
+  private readonly waiters = new Map<number, (text: string) => void>();
+  private tailBuf: Buffer = Buffer.alloc(0);
+  private isEnded = false;
+  private endWaiters: (() => void)[] = [];
+
+  constructor(stream: Readable | null | undefined, nonce: string, limitBytes: number) {
+    if (!Number.isInteger(limitBytes) || limitBytes < 0) throw new TypeError(`log limit must be a non-negative integer of bytes, got ${limitBytes}`);
+    this.prefix = Buffer.from(`${LOG_MARKER_PREFIX}${nonce}:`, 'utf8');
+    this.limit = limitBytes;
+    if (!stream) {
+      this.finish();
+      return;
+    }
+    stream.on('data', (chunk: Buffer | string) => this.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+    stream.on('end', () => this.finish());
+    stream.on('close', () => this.finish());
+    stream.on('error', () => this.finish());
+  }
+
+  get ended(): boolean {
+    return this.isEnded;
+  }
+
+  /** Resolves once the stream has ended (the process and everything holding the pipe is gone). */
+  whenEnded(): Promise<void> {
+    if (this.isEnded) return Promise.resolve();
+    return new Promise((resolve) => this.endWaiters.push(resolve));
+  }
+
+  /** The text of segment `seq`, once its marker has arrived (or the stream ended, or it was cut). */
+  segment(seq: number): Promise<string> {
+    const done = this.delivered.get(seq);
+    if (done !== undefined) {
+      this.delivered.delete(seq);
+      return Promise.resolve(done);
+    }
+    if (this.isEnded && seq >= this.nextSeq) return Promise.resolve('');
+    return new Promise((resolve) => this.waiters.set(seq, resolve));
+  }
+
+  /**
+   * Ends segment `seq` now with what has arrived, without waiting for its marker. Whatever arrives
+   * before the marker goes to the next segment.
+   */
+  cut(seq: number): void {
+    if (seq !== this.nextSeq || this.cutEarly.has(seq) || this.isEnded) return;
+    // (Bytes held back as a possibly split marker stay back.)
+    this.cutEarly.add(seq);
+    this.deliver(seq, this.take());
+  }
+
+  /** The last few KiB of everything written (markers removed only roughly): for post-mortems. */
+  tail(): string {
+    return this.tailBuf.toString('utf8');
+  }
+
+  private write(chunk: Buffer): void {
+    this.tailBuf = appendTail(this.tailBuf, chunk);
+    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = Buffer.alloc(0);
+    for (;;) {
+      const at = buf.indexOf(this.prefix);
+      if (at < 0) {
+        const keep = partialPrefixLength(buf, this.prefix);
+        this.append(buf.subarray(0, buf.length - keep));
+        this.pending = Buffer.from(buf.subarray(buf.length - keep));
+        return;
+      }
+      this.append(buf.subarray(0, at));
+      const digitsFrom = at + this.prefix.length;
+      const end = buf.indexOf(0, digitsFrom);
+      if (end < 0) {
+        if (buf.length - digitsFrom > MAX_SEQ_DIGITS) {
+          // Not a marker after all: keep its first byte as text and look again after it.
+          this.append(buf.subarray(at, at + 1));
+          buf = buf.subarray(at + 1);
+          continue;
+        }
+        this.pending = Buffer.from(buf.subarray(at));
+        return;
+      }
+      const digits = buf.subarray(digitsFrom, end).toString('latin1');
+      if (digits.length > 0 && digits.length <= MAX_SEQ_DIGITS && /^\d+$/.test(digits)) {
+        this.onMarker(Number(digits));
+        buf = buf.subarray(end + 1);
+      } else {
+        this.append(buf.subarray(at, at + 1));
+        buf = buf.subarray(at + 1);
+      }
+    }
+  }
+
+  private onMarker(seq: number): void {
+    if (seq < this.nextSeq) return; // stale
+    if (this.cutEarly.has(seq)) {
+      // Already answered: what came since belongs to the next segment.
+      this.cutEarly.delete(seq);
+    } else {
+      // Segments skipped (should not happen) get nothing.
+      for (let s = this.nextSeq; s < seq; s++) this.deliver(s, '');
+      this.deliver(seq, this.take());
+    }
+    this.nextSeq = seq + 1;
+  }
+
+  private append(data: Buffer): void {
+    if (data.length === 0) return;
+    const room = this.limit - this.kept;
+    if (room > 0) {
+      const piece = data.length <= room ? data : data.subarray(0, room);
+      this.parts.push(Buffer.from(piece));
+      this.kept += piece.length;
+    }
+    if (data.length > room) this.dropped += data.length - Math.max(room, 0);
+  }
+
+  private take(): string {
+    let text = Buffer.concat(this.parts, this.kept).toString('utf8');
+    if (this.dropped > 0) text += truncationNote(this.dropped);
+    this.parts = [];
+    this.kept = 0;
+    this.dropped = 0;
+    return text;
+  }
+
+  private deliver(seq: number, text: string): void {
+    const waiter = this.waiters.get(seq);
+    if (waiter) {
+      this.waiters.delete(seq);
+      waiter(text);
+    } else {
+      this.delivered.set(seq, text);
+    }
+  }
+
+  private finish(): void {
+    if (this.isEnded) return;
+    // A marker split at the very end was never completed: it is text.
+    this.append(this.pending);
+    this.pending = Buffer.alloc(0);
+    if (this.cutEarly.delete(this.nextSeq)) this.nextSeq += 1;
+    this.deliver(this.nextSeq, this.take());
+    this.nextSeq += 1;
+    this.isEnded = true;
+    for (const [s, waiter] of this.waiters) {
+      this.waiters.delete(s);
+      waiter('');
+    }
+    for (const w of this.endWaiters.splice(0)) w();
+  }
+}
+
+/** Length of the longest suffix of buf that is a proper prefix of marker (possibly a split marker). */
+function partialPrefixLength(buf: Buffer, marker: Buffer): number {
+  const max = Math.min(buf.length, marker.length - 1);
+  for (let k = max; k > 0; k--) {
+    if (buf.subarray(buf.length - k).equals(marker.subarray(0, k))) return k;
+  }
+  return 0;
+}
+
+function appendTail(tail: Buffer, chunk: Buffer): Buffer {
+  if (chunk.length >= TAIL_BYTES) return Buffer.from(chunk.subarray(chunk.length - TAIL_BYTES));
+  const joined = Buffer.concat([tail, chunk]);
+  return joined.length > TAIL_BYTES ? Buffer.from(joined.subarray(joined.length - TAIL_BYTES)) : joined;
+}

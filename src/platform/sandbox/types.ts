@@ -1,0 +1,98 @@
+// The Sandbox interface: one instance of one function, isolated. Backends (a bare process, a lean
+// bubblewrap container, later snapshots, zygotes and microVMs) implement it; the invoker only sees it.
+
+import type { ErrorKind, InvocationContext } from '../../runtime/protocol.ts';
+
+export interface SandboxSpec {
+  /** Unique id of the instance (names its cgroup, its private /tmp). */
+  instanceId: string;
+  functionName: string;
+  version: number;
+  /** Folder holding the deployed, bundled function (`bundle.cjs`); mounted read-only. */
+  codeDir: string;
+  /** Memory limit, MB (cgroup memory limit and V8's heap limit). */
+  memoryMb: number;
+  /** CPU weight; 1024 = one core's fair share (cgroup cpu.shares / cpu.weight). */
+  cpuShares?: number;
+  /** Hard CPU cap in cores (cgroup cfs quota / cpu.max), e.g. 0.5; absent or null = no cap. (Added.) */
+  cpuQuota?: number | null;
+  env: Record<string, string>;
+  /** Whether the function may use the network (otherwise a new, empty network namespace). */
+  network: boolean;
+}
+
+/** Phases of a cold start, ms. */
+export interface StartTimings {
+  /** Creating the sandbox: namespaces, mounts, cgroup, until the runtime process begins. */
+  sandboxMs: number;
+  /** The runtime (node) booting until the agent runs. */
+  runtimeBootMs: number;
+  /** The agent's own setup (stdio, protocol channel) between runtime boot and import. (Added.) */
+  agentSetupMs?: number;
+  /** Loading the function bundle: its dependencies and top-level code. */
+  importMs: number;
+  /** The function's init(). */
+  initMs: number;
+  /** Of sandboxMs, the time spent creating and configuring the instance's cgroup (0 without). (Added.) */
+  cgroupMs?: number;
+}
+
+export interface InvokeOutcome {
+  ok: boolean;
+  value?: unknown;
+  error?: { kind: ErrorKind; name?: string; message: string; stack?: string };
+  /** Execution time measured inside the sandbox, ms. */
+  durationMs: number;
+  /** What the function wrote during the invocation, truncated to the backend's log limit. */
+  stdout: string;
+  stderr: string;
+  /**
+   * The sandbox cannot serve another invocation: it has exited (timeout, exit, OOM) or exits right
+   * after this one (an uncaught exception or unhandled rejection). Replace it. (Added.)
+   */
+  fatal?: boolean;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+  /** The kernel killed it for exceeding its memory limit (cgroup OOM), or V8 ran out of heap. */
+  oom: boolean;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  /** The runtime process id on the host, once started. */
+  readonly pid: number | undefined;
+  /** Boots the runtime in the sandbox, loads the bundle, runs init(). Rejects if init fails. */
+  start(): Promise<StartTimings>;
+  /** Runs one invocation. A function error resolves with ok: false; it rejects only on misuse. */
+  invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome>;
+  /** Freezes every process of the sandbox (freezer cgroup, or SIGSTOP). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Adjusts limits while it runs (vertical scaling). */
+  setLimits(limits: { memoryMb?: number; cpuShares?: number; cpuQuota?: number | null }): Promise<void>;
+  /** Resident memory now, MB. */
+  memoryUsageMb(): Promise<number>;
+  /** Kills it and releases everything it held. Idempotent. */
+  destroy(): Promise<void>;
+  /** Settles when the runtime process has exited, for whatever reason. */
+  readonly exited: Promise<ExitInfo>;
+}
+
+/** What isolation a backend really provides on this machine (detected, never assumed). */
+export interface IsolationReport {
+  backend: string;
+  namespaces: boolean;
+  cgroups: 'v1' | 'v2' | 'none';
+  freezer: 'cgroup' | 'signal';
+  /** Each missing piece of isolation, said plainly (printed loudly by thaw serve). */
+  warnings: string[];
+}
+
+export interface SandboxBackend {
+  readonly name: string;
+  readonly isolation: IsolationReport;
+  create(spec: SandboxSpec): Sandbox;
+}

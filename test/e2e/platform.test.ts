@@ -1,0 +1,182 @@
+// End to end: `thaw serve` for real, the examples deployed, invoked over HTTP, sync and async;
+// start kinds and phases, scale-out, pause/resume, scale to zero, faults, isolation, restarts.
+// Keep-alive and pause timers run on the server's manual clock, advanced by the tests.
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { E2E_FIXTURES, EXAMPLES, ThawServer } from './harness.ts';
+
+describe('thaw serve, end to end', { timeout: 240_000 }, () => {
+  let thaw: ThawServer;
+
+  before(async () => {
+    thaw = await ThawServer.start(['--ttl', '10m', '--pause-after', '1s', '--memory', '2GB']);
+    for (const name of ['hello', 'ts-hello', 'init-heavy', 'deps-heavy']) {
+      const r = await thaw.deploy(join(EXAMPLES, name), { name });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    for (const name of ['faulty', 'snoop']) assert.equal((await thaw.deploy(join(E2E_FIXTURES, name), { name })).status, 201);
+  });
+
+  after(async () => {
+    await thaw?.stop();
+  });
+
+  it('reports the isolation it runs with', async () => {
+    const r = await thaw.request('GET', '/healthz');
+    assert.equal(r.body.ok, true);
+    assert.ok(['container', 'process'].includes(r.body.isolation.backend));
+  });
+
+  it('invokes every example synchronously: cold with every phase timed, then warm', async () => {
+    for (const name of ['hello', 'ts-hello', 'init-heavy', 'deps-heavy']) {
+      const cold = await thaw.invoke(name, { name: 'e2e' });
+      assert.equal(cold.status, 200, `${name}: ${JSON.stringify(cold.body)}`);
+      assert.equal(cold.headers.get('x-thaw-start-kind'), 'cold');
+      const record = (await thaw.request('GET', `/invocations/${cold.headers.get('x-thaw-invocation-id')}`)).body;
+      assert.equal(record.status, 'succeeded');
+      assert.equal(record.startKind, 'cold');
+      for (const phase of ['sandboxMs', 'runtimeBootMs', 'importMs', 'initMs', 'execMs', 'platformMs']) assert.ok(record[phase] >= 0, `${name} ${phase}`);
+      assert.ok(record.runtimeBootMs > 0 && record.importMs > 0, `${name}: boot and import are timed`);
+      assert.ok(record.billedGbSeconds > 0);
+      const warm = await thaw.invoke(name, { name: 'e2e' });
+      assert.equal(warm.headers.get('x-thaw-start-kind'), 'warm', name);
+    }
+    const hello = await thaw.invoke('hello', { name: 'thaw' });
+    assert.match(hello.body.message, /Hello, thaw/);
+    const initHeavy = (await thaw.request('GET', '/functions/init-heavy/invocations?limit=1')).body.invocations[0];
+    assert.ok(initHeavy.execMs >= 0);
+    const deps = (await thaw.request('GET', '/functions/deps-heavy/stats')).body.byStartKind.find((s: any) => s.startKind === 'cold');
+    assert.ok(deps.phases.importMs.p50 > deps.phases.initMs.p50, 'deps-heavy: importing dependencies dominates its start');
+  });
+
+  it('invokes asynchronously: 202 with an id, then the result by id', async () => {
+    const accepted = await thaw.invoke('hello', { name: 'later' }, '?async=1');
+    assert.equal(accepted.status, 202);
+    assert.equal(accepted.headers.get('location'), `/invocations/${accepted.body.id}`);
+    const done = (await thaw.request('GET', `/invocations/${accepted.body.id}?wait=30000`)).body;
+    assert.equal(done.status, 'succeeded');
+    assert.equal(done.mode, 'async');
+    assert.match(done.result.message, /Hello, later/);
+  });
+
+  it('scales out under concurrent load: one instance per concurrent invocation', async () => {
+    const before = (await thaw.stats()).instances;
+    const replies = await Promise.all([1, 2, 3, 4].map(() => thaw.invoke('faulty', { action: 'sleep', ms: 400 })));
+    assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200]);
+    const kinds = replies.map((r) => r.headers.get('x-thaw-start-kind'));
+    assert.equal(kinds.filter((k) => k === 'cold').length, 4, `kinds: ${kinds}`);
+    const after = (await thaw.stats()).instances;
+    assert.equal(after.idle - (before.idle ?? 0), 4);
+  });
+
+  it('pauses idle instances after the grace period and resumes them on use', async () => {
+    await thaw.invoke('hello', {});
+    await thaw.advance(1000);
+    assert.ok((await thaw.stats()).instances.paused >= 1);
+    const resumed = await thaw.invoke('hello', {});
+    assert.equal(resumed.status, 200);
+    assert.equal(resumed.headers.get('x-thaw-start-kind'), 'resumed');
+    const metrics = (await thaw.request('GET', '/metrics')).body as string;
+    assert.match(metrics, /thaw_invocations_total\{function="hello",start_kind="resumed",status="succeeded"\} \d+/);
+    assert.match(metrics, /thaw_invocation_phase_seconds_bucket\{start_kind="cold",phase="runtimeBoot",le="\+Inf"\} \d+/);
+    assert.match(metrics, /thaw_instances\{state="paused"\}/);
+  });
+
+  it('times out a hung function, replaces its instance, keeps serving', async () => {
+    const hung = await thaw.invoke('faulty', { action: 'hang' });
+    assert.equal(hung.status, 504);
+    assert.equal(hung.body.error.kind, 'timeout');
+    assert.match(hung.body.error.message, /timed out after 1500 ms/);
+    assert.equal((await thaw.invoke('hello', {})).status, 200);
+    assert.equal((await thaw.invoke('faulty', {})).status, 200);
+  });
+
+  it('kills a function that exceeds its memory and says so', async () => {
+    const oom = await thaw.invoke('faulty', { action: 'alloc' });
+    assert.equal(oom.status, 502);
+    assert.equal(oom.body.error.kind, 'oom');
+    assert.match(oom.body.error.message, /exceeded its memory limit of 128 MB/);
+  });
+
+  it('replaces an instance whose process exits; a thrown error keeps the instance', async () => {
+    const exited = await thaw.invoke('faulty', { action: 'exit' });
+    assert.equal(exited.status, 502);
+    assert.equal(exited.body.error.kind, 'exit');
+    const threw = await thaw.invoke('faulty', { action: 'throw' });
+    assert.equal(threw.status, 502);
+    assert.equal(threw.body.error.kind, 'error');
+    assert.match(threw.body.error.message, /asked to throw/);
+    const next = await thaw.invoke('faulty', {});
+    assert.equal(next.headers.get('x-thaw-start-kind'), 'warm');
+    const logs = (await thaw.request('GET', '/functions/faulty/logs?limit=5')).body.logs;
+    assert.ok(logs.some((l: any) => l.stdout.includes('faulty: throw')));
+  });
+
+  it('isolates functions: no other function’s code, no host home, no network', async () => {
+    const hello = (await thaw.request('GET', '/functions/hello')).body.versions[0];
+    const r = await thaw.invoke('snoop', { otherCode: join(thaw.dataDir, hello.codeDir, 'bundle.cjs'), port: Number(new URL(thaw.url).port) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const backend = (await thaw.request('GET', '/healthz')).body.isolation.backend;
+    if (backend !== 'container') return; // the process fallback says loudly that it does not isolate
+    assert.equal(r.body.otherFunctionCode.ok, false, JSON.stringify(r.body.otherFunctionCode));
+    assert.equal(r.body.hostHome.ok, false);
+    assert.equal(r.body.hostShadow.ok, false);
+    assert.equal(r.body.writeOwnCode.ok, false);
+    assert.equal(r.body.ownCode.ok, true);
+    assert.equal(r.body.privateTmp.ok, true);
+    assert.equal(r.body.network.ok, false, JSON.stringify(r.body.network));
+  });
+
+  it('scales to zero when the keep-alive window ends', async () => {
+    await thaw.advance(11 * 60_000);
+    const stats = await thaw.stats();
+    assert.equal(stats.usedMb, 0, JSON.stringify(stats));
+    assert.equal((await thaw.invoke('hello', {})).headers.get('x-thaw-start-kind'), 'cold');
+    const cost = (await thaw.request('GET', '/functions/hello/stats')).body.idle;
+    assert.ok(cost.idleGbSeconds > 0, 'idle instance time is the platform’s cost');
+  });
+
+  it('rejects bad requests clearly and loses nothing', async () => {
+    const unknown = await thaw.invoke('nope', {});
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.error.message, /nope/);
+    const big = await thaw.request('POST', '/functions/hello/invoke', JSON.stringify({ blob: 'x'.repeat(7 * 1024 * 1024) }));
+    assert.equal(big.status, 413);
+    assert.equal(big.body.error.code, 'ERR_PAYLOAD_TOO_LARGE');
+    const badJson = await thaw.request('POST', '/functions/hello/invoke', '{nope');
+    assert.equal(badJson.status, 400);
+    const badDeploy = await thaw.request('POST', '/functions', { files: { 'package.json': '{"name":"hello"}', 'index.js': 'exports.notAHandler = 1;' } });
+    assert.equal(badDeploy.status, 400);
+    assert.match(badDeploy.body.error.message, /handler/);
+    assert.equal((await thaw.invoke('hello', {})).status, 200, 'the previous version still serves');
+  });
+});
+
+describe('async invocations across a restart', { timeout: 120_000 }, () => {
+  it('are persisted before the 202, survive thaw being killed, and are retried then failed when instances crash', async () => {
+    const first = await ThawServer.start(['--max-attempts', '3']);
+    try {
+      assert.equal((await first.deploy(join(E2E_FIXTURES, 'faulty'), { name: 'faulty' })).status, 201);
+      const slow = await first.invoke('faulty', { action: 'sleep', ms: 1500 }, '?async=1');
+      assert.equal(slow.status, 202);
+      await first.stop('SIGKILL');
+      const second = await ThawServer.start([], first.dataDir);
+      try {
+        const done = (await second.request('GET', `/invocations/${slow.body.id}?wait=30000`)).body;
+        assert.equal(done.status, 'succeeded', JSON.stringify(done));
+        assert.deepEqual(done.result.slept, 1500);
+        const crash = await second.invoke('faulty', { action: 'exit' }, '?async=1');
+        const failed = (await second.request('GET', `/invocations/${crash.body.id}?wait=60000`)).body;
+        assert.equal(failed.status, 'failed');
+        assert.equal(failed.attempts, 3);
+        assert.equal(failed.error.kind, 'exit');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.stop();
+    }
+  });
+});
