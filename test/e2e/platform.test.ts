@@ -3,7 +3,8 @@
 // Keep-alive and pause timers run on the server's manual clock, advanced by the tests.
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { E2E_FIXTURES, EXAMPLES, ThawServer } from './harness.ts';
 
@@ -116,11 +117,12 @@ describe('thaw serve, end to end', { timeout: 240_000 }, () => {
 
   it('isolates functions: no other function’s code, no host home, no network', async () => {
     const hello = (await thaw.request('GET', '/functions/hello')).body.versions[0];
-    const r = await thaw.invoke('snoop', { otherCode: join(thaw.dataDir, hello.codeDir, 'bundle.cjs'), port: Number(new URL(thaw.url).port) });
+    const r = await thaw.invoke('snoop', { otherCode: resolve(thaw.dataDir, hello.codeDir, 'bundle.cjs'), port: Number(new URL(thaw.url).port) });
     assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(existsSync(resolve(thaw.dataDir, hello.codeDir, 'bundle.cjs')), 'the path snooped at is real');
     const backend = (await thaw.request('GET', '/healthz')).body.isolation.backend;
     if (backend !== 'container') return; // the process fallback says loudly that it does not isolate
-    assert.equal(r.body.otherFunctionCode.ok, false, JSON.stringify(r.body.otherFunctionCode));
+    assert.deepEqual(r.body.otherFunctionCode, { ok: false, error: 'ENOENT' }, 'another function’s code is not even visible');
     assert.equal(r.body.hostHome.ok, false);
     assert.equal(r.body.hostShadow.ok, false);
     assert.equal(r.body.writeOwnCode.ok, false);

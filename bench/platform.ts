@@ -1,0 +1,182 @@
+// Platform speed on loopback, each figure beside a baseline measured in the same run:
+//  1. warm invocations of `hello` over HTTP at concurrency 1 and 32: latency p50/p99, throughput,
+//     and the platform's overhead (latency − the function's own execution time); baseline: a bare
+//     node:http server answering the same JSON on the same machine (the HTTP floor);
+//  2. cold starts of every example, phase by phase; baseline: spawning `node` that loads the same
+//     bundle and runs init() and the handler directly, timed from spawn to its answer.
+//
+//   node --import tsx bench/platform.ts [--requests 2000] [--colds 5] [--out out/bench/platform.json]
+
+import { spawn } from 'node:child_process';
+import { createServer, request, Agent } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
+import { median, printTable, writeJson } from './lib.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '2000' },
+    colds: { type: 'string', default: '5' },
+    isolation: { type: 'string', default: 'auto' },
+    out: { type: 'string', default: 'out/bench/platform.json' },
+  },
+});
+const REQUESTS = Number(args.requests);
+const COLDS = Number(args.colds);
+const EXAMPLE_NAMES = ['hello', 'ts-hello', 'init-heavy', 'deps-heavy'];
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+function post(url: string, body: string): Promise<{ ms: number; status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ ms: performance.now() - start, status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+
+/** `total` requests with `concurrency` in flight; latencies and requests per second. */
+async function load(url: string, total: number, concurrency: number): Promise<{ latencies: number[]; perSecond: number }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < total) {
+        const r = await post(url, '{"name":"bench"}');
+        if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.body}`);
+        latencies.push(r.ms);
+      }
+    }),
+  );
+  return { latencies, perSecond: (total / (performance.now() - start)) * 1000 };
+}
+
+async function bareServer(): Promise<{ url: string; close: () => void }> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const text = JSON.stringify({ message: `Hello, ${JSON.parse(body).name}!` });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => server.close() };
+}
+
+/** Spawns node that requires the bundle, runs init() and the handler, prints the answer: ms to the answer. */
+function directNodeStart(bundle: string): Promise<number> {
+  const script = `const m=require(${JSON.stringify(bundle)});Promise.resolve(m.init&&m.init()).then(()=>m.handler({name:'bench'},{})).then(r=>process.stdout.write(JSON.stringify(r)))`;
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.once('data', () => resolve(performance.now() - start));
+    child.once('exit', (code) => code !== 0 && reject(new Error(`node exited ${code}`)));
+  });
+}
+
+async function main(): Promise<void> {
+  const thaw = await ThawServer.start(['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '4GB']);
+  try {
+    for (const name of EXAMPLE_NAMES) {
+      // hello may run 64 at once, so concurrency 32 measures the platform, not its concurrency limit.
+      const r = await thaw.deploy(join(EXAMPLES, name), name === 'hello' ? { name, maxConcurrency: 64 } : { name });
+      if (r.status !== 201) throw new Error(`deploy ${name}: ${JSON.stringify(r.body)}`);
+    }
+    const isolation = (await thaw.request('GET', '/healthz')).body.isolation;
+
+    // 1. Warm invocations.
+    const bare = await bareServer();
+    const helloUrl = `${thaw.url}/functions/hello/invoke`;
+    await load(helloUrl, 200, 32); // warm up: instances for concurrency 32, JIT
+    await load(bare.url, 200, 32);
+    const warmRows: Array<Array<string | number>> = [];
+    const warm: Record<string, unknown> = {};
+    for (const concurrency of [1, 32]) {
+      const base = await load(bare.url, REQUESTS, concurrency);
+      const t = await load(helloUrl, REQUESTS, concurrency);
+      const records = (await thaw.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string }>;
+      const recent = records.filter((r) => r.startKind === 'warm').slice(0, Math.min(REQUESTS, 1000));
+      const overhead = recent.map((r) => r.totalMs - r.execMs);
+      const row = {
+        concurrency,
+        bareP50: quantile(base.latencies, 0.5),
+        bareP99: quantile(base.latencies, 0.99),
+        bareRps: base.perSecond,
+        thawP50: quantile(t.latencies, 0.5),
+        thawP99: quantile(t.latencies, 0.99),
+        thawRps: t.perSecond,
+        httpOverP50: quantile(t.latencies, 0.5) - quantile(base.latencies, 0.5),
+        platformOverheadP50: quantile(overhead, 0.5),
+        execP50: quantile(recent.map((r) => r.execMs), 0.5),
+      };
+      warm[`c${concurrency}`] = row;
+      warmRows.push([
+        concurrency,
+        `${row.bareP50.toFixed(2)} / ${row.bareP99.toFixed(2)}`,
+        Math.round(row.bareRps),
+        `${row.thawP50.toFixed(2)} / ${row.thawP99.toFixed(2)}`,
+        Math.round(row.thawRps),
+        (row.thawRps / row.bareRps).toFixed(2),
+        row.httpOverP50.toFixed(2),
+        row.platformOverheadP50.toFixed(3),
+      ]);
+    }
+    bare.close();
+    printTable(
+      `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests; sandboxes: ${isolation.backend})`,
+      ['concurrency', 'bare http p50/p99 ms', 'bare req/s', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare req/s', 'thaw − bare p50 ms', 'platform overhead p50 ms'],
+      warmRows,
+    );
+
+    // 2. Cold starts, phase by phase, against spawning node on the same bundle.
+    const coldRows: Array<Array<string | number>> = [];
+    const cold: Record<string, unknown> = {};
+    for (const name of EXAMPLE_NAMES) {
+      const version = (await thaw.request('GET', `/functions/${name}`)).body.versions.at(-1);
+      const bundle = resolve(thaw.dataDir, version.codeDir, 'bundle.cjs');
+      const direct: number[] = [];
+      const totals: number[] = [];
+      const phases: Record<string, number[]> = { sandboxMs: [], runtimeBootMs: [], importMs: [], initMs: [], execMs: [], platformMs: [] };
+      for (let i = 0; i < COLDS; i++) {
+        direct.push(await directNodeStart(bundle));
+        await thaw.advance(11 * 60_000); // scale to zero: the next start is cold
+        const r = await post(`${thaw.url}/functions/${name}/invoke`, '{"name":"bench"}');
+        if (r.headers['x-thaw-start-kind'] !== 'cold') throw new Error(`${name}: expected a cold start, got ${r.headers['x-thaw-start-kind']}`);
+        const record = (await thaw.request('GET', `/invocations/${r.headers['x-thaw-invocation-id']}`)).body;
+        totals.push(r.ms);
+        for (const p of Object.keys(phases)) phases[p]!.push(record[p]);
+      }
+      const p = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)]));
+      const row = { directMs: median(direct), thawMs: median(totals), phases: p, overheadMs: median(totals) - median(direct) };
+      cold[name] = row;
+      coldRows.push([name, row.directMs.toFixed(1), row.thawMs.toFixed(1), p.sandboxMs!.toFixed(1), p.runtimeBootMs!.toFixed(1), p.importMs!.toFixed(1), p.initMs!.toFixed(1), p.execMs!.toFixed(1), p.platformMs!.toFixed(1), row.overheadMs.toFixed(1)]);
+    }
+    printTable(
+      `Cold starts (median of ${COLDS}), ms; baseline: spawn node, require the bundle, init(), handler()`,
+      ['function', 'node direct', 'thaw total', 'sandbox', 'runtime boot', 'import', 'init', 'exec', 'platform', 'thaw − direct'],
+      coldRows,
+    );
+    writeJson(args.out!, { requests: REQUESTS, colds: COLDS, isolation, warm, cold });
+  } finally {
+    await thaw.stop();
+    agent.destroy();
+  }
+}
+
+await main();
