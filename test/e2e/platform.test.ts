@@ -77,7 +77,7 @@ describe('thaw serve, end to end', { timeout: 240_000 }, () => {
     await thaw.advance(1000);
     assert.ok((await thaw.stats()).instances.paused >= 1);
     const resumed = await thaw.invoke('hello', {});
-    assert.equal(resumed.status, 200);
+    assert.equal(resumed.status, 200, JSON.stringify(resumed.body));
     assert.equal(resumed.headers.get('x-thaw-start-kind'), 'resumed');
     const metrics = (await thaw.request('GET', '/metrics')).body as string;
     assert.match(metrics, /thaw_invocations_total\{function="hello",start_kind="resumed",status="succeeded"\} \d+/);
@@ -161,14 +161,14 @@ describe('async invocations across a restart', { timeout: 120_000 }, () => {
     const first = await ThawServer.start(['--max-attempts', '3']);
     try {
       assert.equal((await first.deploy(join(E2E_FIXTURES, 'faulty'), { name: 'faulty' })).status, 201);
-      const slow = await first.invoke('faulty', { action: 'sleep', ms: 1500 }, '?async=1');
+      const slow = await first.invoke('faulty', { action: 'sleep', ms: 800 }, '?async=1');
       assert.equal(slow.status, 202);
       await first.stop('SIGKILL');
       const second = await ThawServer.start([], first.dataDir);
       try {
         const done = (await second.request('GET', `/invocations/${slow.body.id}?wait=30000`)).body;
         assert.equal(done.status, 'succeeded', JSON.stringify(done));
-        assert.deepEqual(done.result.slept, 1500);
+        assert.deepEqual(done.result.slept, 800);
         const crash = await second.invoke('faulty', { action: 'exit' }, '?async=1');
         const failed = (await second.request('GET', `/invocations/${crash.body.id}?wait=60000`)).body;
         assert.equal(failed.status, 'failed');

@@ -139,8 +139,7 @@ export class Invoker {
         this.pool.started(instance);
         this.#learnStartCost(spec, timings);
       } else if (startKind === 'resumed') {
-        await sandbox!.resume();
-        await sandbox!.setLimits({ cpuShares: cpuSharesFor(fn.memoryMb) });
+        await sandbox!.resume({ cpuShares: cpuSharesFor(fn.memoryMb) });
       }
       outcome = await sandbox!.invoke(payload, { invocationId, functionName: fn.name, version: fn.version, memoryMb: fn.memoryMb, deadlineMs: Date.now() + fn.timeoutMs }, fn.timeoutMs);
     } catch (error) {
@@ -331,7 +330,7 @@ export class Invoker {
         if (instance.state !== 'idle' || instance.idleSince !== idleSince) return;
         this.pool.pause(instance);
         // Vertical scaling: a paused instance keeps its memory but gives up its CPU weight.
-        sandbox.setLimits({ cpuShares: IDLE_CPU_SHARES }).then(() => sandbox.pause()).catch((error: Error) => this.#options.onWarning?.(`${fn.name}: could not pause instance ${sandbox.id}: ${error.message}`));
+        sandbox.pause({ cpuShares: IDLE_CPU_SHARES }).catch((error: Error) => this.#options.onWarning?.(`${fn.name}: could not pause instance ${sandbox.id}: ${error.message}`));
       });
     }
     this.#scheduleExpiry();

@@ -27,12 +27,20 @@ export class ManagedSandbox {
     return this.#chain.then(() => this.sandbox.invoke(payload, context, timeoutMs));
   }
 
-  pause(): Promise<void> {
-    return this.#serial(() => this.sandbox.pause());
+  /** Applies `limits` (if any), then freezes: one queued operation, so nothing runs in between. */
+  pause(limits?: { cpuShares?: number }): Promise<void> {
+    return this.#serial(async () => {
+      if (limits) await this.sandbox.setLimits(limits);
+      await this.sandbox.pause();
+    });
   }
 
-  resume(): Promise<void> {
-    return this.#serial(() => this.sandbox.resume());
+  /** Thaws, then applies `limits` (if any), as one queued operation. */
+  resume(limits?: { cpuShares?: number }): Promise<void> {
+    return this.#serial(async () => {
+      await this.sandbox.resume();
+      if (limits) await this.sandbox.setLimits(limits);
+    });
   }
 
   setLimits(limits: { memoryMb?: number; cpuShares?: number }): Promise<void> {
