@@ -145,10 +145,20 @@ export class Invoker {
     } catch (error) {
       outcome = { ok: false, error: { kind: startKind === 'cold' ? 'init' : 'exit', message: (error as Error).message }, durationMs: 0, stdout: '', stderr: '' };
     }
-    const fatal = !outcome.ok && outcome.error!.kind !== 'error';
+    // A sandbox that timed out, crashed or ran out of memory is not reused.
+    const fatal = !outcome.ok && (outcome.fatal ?? outcome.error!.kind !== 'error');
     this.#finish(fn, spec, instance, fatal, outcome.durationMs);
     const totalMs = performance.now() - t0;
-    const phases: Phases = { queueMs: tAcquired - t0, ...timings, execMs: outcome.durationMs, platformMs: 0 };
+    const phases: Phases = {
+      queueMs: tAcquired - t0,
+      sandboxMs: timings.sandboxMs,
+      // The runtime phase is node's boot plus the agent's own setup before it loads the function.
+      runtimeBootMs: timings.runtimeBootMs + (timings.agentSetupMs ?? 0),
+      importMs: timings.importMs,
+      initMs: timings.initMs,
+      execMs: outcome.durationMs,
+      platformMs: 0,
+    };
     phases.platformMs = Math.max(0, totalMs - phases.queueMs - phases.sandboxMs - phases.runtimeBootMs - phases.importMs - phases.initMs - phases.execMs);
     return {
       id: invocationId,

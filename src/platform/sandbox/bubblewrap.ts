@@ -18,6 +18,7 @@ import type { CgroupDriver } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
 import {
   ProcessSandbox,
+  deferredTimer,
   type ProcessBackendOptions,
   type ResolvedProcessOptions,
   type SpawnCommand,
@@ -368,6 +369,27 @@ export class LeanContainerSandbox extends ProcessSandbox {
       if (name) return { code: null, signal: name };
     }
     return { code, signal };
+  }
+
+  /**
+   * Kills node first, so bwrap's reaper and then bwrap itself exit in order, each reaped by its
+   * parent (killing all three at once orphans the reaper to the host's init as a zombie); then
+   * whatever is left, as for any process sandbox.
+   */
+  protected override async kill(): Promise<void> {
+    const runtime = this.pid;
+    if (runtime !== undefined && runtime !== this.child?.pid && !this.hasExited) {
+      try {
+        process.kill(runtime, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      const grace = deferredTimer(1000);
+      await Promise.race([this.exited, grace.promise]);
+      grace.cancel();
+      if (this.hasExited) return;
+    }
+    await super.kill();
   }
 
   /** bwrap → its pid-1 reaper → node: the node process's host pid. */

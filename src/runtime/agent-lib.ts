@@ -1,0 +1,149 @@
+// The agent's pure parts (argument parsing, error and result serialisation, loading the bundle),
+// apart from agent.ts so they can be tested without starting an agent.
+
+import Module from 'node:module';
+import * as path from 'node:path';
+import { inspect, types } from 'node:util';
+
+import type { AgentArguments, ErrorKind, InvocationContext, SerializedError } from './protocol.ts';
+
+/** What the function's handler receives as its second argument. */
+export interface FunctionContext extends InvocationContext {
+  /** Milliseconds left before the platform stops the invocation. */
+  getRemainingTimeMs(): number;
+}
+
+export type Handler = (event: unknown, context: FunctionContext) => unknown;
+export type Init = () => unknown;
+
+const MAX_STACK_CHARS = 16 * 1024;
+
+export function parseAgentArguments(argv: readonly string[], env: NodeJS.ProcessEnv): AgentArguments {
+  const args: Partial<AgentArguments> = {};
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)=(.*)$/s.exec(arg);
+    if (!match) throw new TypeError(`unexpected argument ${JSON.stringify(arg)} (expected --name=value)`);
+    const [, name, value] = match as unknown as [string, string, string];
+    switch (name) {
+      case 'bundle':
+        args.bundle = value;
+        break;
+      case 'log-marker':
+        if (!/^[0-9a-f]{8,64}$/.test(value)) throw new TypeError('--log-marker must be 8 to 64 hex digits');
+        args.logMarker = value;
+        break;
+      case 'uid':
+      case 'gid': {
+        const id = Number(value);
+        if (!Number.isInteger(id) || id < 0) throw new TypeError(`--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+        args[name] = id;
+        break;
+      }
+      default:
+        throw new TypeError(`unknown option --${name}`);
+    }
+  }
+  args.bundle ??= env.THAW_BUNDLE;
+  if (!args.bundle) throw new TypeError('no function bundle: pass --bundle=<path> or set THAW_BUNDLE');
+  if ((args.uid === undefined) !== (args.gid === undefined)) throw new TypeError('--uid and --gid go together');
+  return args as AgentArguments;
+}
+
+export function serializeError(err: unknown, kind: ErrorKind): SerializedError {
+  try {
+    if (types.isNativeError(err) || err instanceof Error) {
+      const e = err as Error;
+      const stack = typeof e.stack === 'string' ? e.stack.slice(0, MAX_STACK_CHARS) : undefined;
+      return { kind, name: String(e.name), message: String(e.message), ...(stack !== undefined ? { stack } : {}) };
+    }
+    if (err !== null && typeof err === 'object' && 'message' in err) {
+      const e = err as { name?: unknown; message: unknown };
+      return { kind, name: e.name === undefined ? 'Error' : String(e.name), message: String(e.message) };
+    }
+    const message = typeof err === 'string' ? err : inspect(err, { depth: 2, breakLength: Infinity });
+    return { kind, name: 'NonErrorThrown', message: `a non-Error value was thrown: ${message}` };
+  } catch (inner) {
+    // A hostile getter on the error; say so rather than fail.
+    return { kind, name: 'Error', message: `an error that cannot be read was thrown (${String(inner)})` };
+  }
+}
+
+/** JSON text of a handler's return value, or why it has none. undefined stays undefined. */
+export function resultJson(value: unknown): { json: string | undefined } | { error: SerializedError } {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return {
+      error: { kind: 'error', name: 'ResultNotSerializableError', message: `the handler returned a value that is not JSON-serialisable: ${why}` },
+    };
+  }
+  if (json === undefined && value !== undefined) {
+    return {
+      error: {
+        kind: 'error',
+        name: 'ResultNotSerializableError',
+        message: `the handler returned a ${typeof value}, which is not JSON-serialisable`,
+      },
+    };
+  }
+  return { json };
+}
+
+interface ModuleInternals {
+  new (id: string, parent: null): ModuleInstance;
+  _nodeModulePaths(dir: string): string[];
+  _cache: Record<string, ModuleInstance>;
+}
+interface ModuleInstance {
+  filename: string;
+  paths: string[];
+  loaded: boolean;
+  exports: unknown;
+  _compile(source: string, filename: string): void;
+}
+
+/** Compiles an already-read CommonJS bundle as a module (so it can be read before dropping privileges). */
+export function compileBundle(filename: string, source: string): unknown {
+  const M = Module as unknown as ModuleInternals;
+  const mod = new M(filename, null);
+  mod.filename = filename;
+  mod.paths = M._nodeModulePaths(path.dirname(filename));
+  M._cache[filename] = mod;
+  try {
+    mod._compile(source, filename);
+  } catch (err) {
+    delete M._cache[filename];
+    throw err;
+  }
+  mod.loaded = true;
+  return mod.exports;
+}
+
+export function dropPrivileges(uid: number, gid: number): void {
+  try {
+    process.setgroups?.([]);
+    process.setgid?.(gid);
+    process.setuid?.(uid);
+  } catch (err) {
+    throw new Error(`cannot switch to uid ${uid} / gid ${gid}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (process.getuid?.() !== uid || process.getgid?.() !== gid) throw new Error(`could not switch to uid ${uid} / gid ${gid}`);
+}
+
+export function pickExport(exports: unknown, name: 'handler' | 'init'): unknown {
+  const mod = exports as Record<string, unknown> | null | undefined;
+  if (mod === null || mod === undefined) return undefined;
+  if (typeof mod[name] === 'function') return mod[name];
+  const def = (mod as { default?: unknown }).default;
+  if (def !== null && typeof def === 'object' && typeof (def as Record<string, unknown>)[name] === 'function') {
+    return (def as Record<string, unknown>)[name];
+  }
+  if (name === 'handler') {
+    if (typeof def === 'function') return def;
+    if (typeof mod === 'function') return mod;
+  }
+  return undefined;
+}
+

@@ -1,0 +1,268 @@
+// The runtime agent: runs INSIDE a sandbox and hosts one function. The platform bundles this file
+// (with esbuild) into one CommonJS file that plain `node` runs:
+//
+//   node [--max-old-space-size=N] agent.cjs --bundle=/code/bundle.cjs [--log-marker=hex] [--uid=N --gid=N]
+//
+// It loads the function's bundle, runs its optional init(), says `ready` on fd 3, then serves
+// `invoke` messages one at a time. It uses Node built-ins only and imports nothing from the platform
+// except the wire protocol (see protocol.ts). It never writes protocol messages to stdout or stderr:
+// those carry the function's logs, cut into segments by markers (see logMarker()).
+
+// Must stay the first import: it takes the clock reading that ends the runtime's boot.
+import { agentFirstLineMs } from './boot-clock.ts';
+
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { inspect } from 'node:util';
+
+import {
+  compileBundle,
+  dropPrivileges,
+  parseAgentArguments,
+  pickExport,
+  resultJson,
+  serializeError,
+  type FunctionContext,
+  type Handler,
+  type Init,
+} from './agent-lib.ts';
+import { PROTOCOL_FD, logMarker, type AgentArguments, type AgentMessage, type AgentStartTimings, type HostMessage } from './protocol.ts';
+
+const EXIT_FATAL = 1;
+const EXIT_USAGE = 64;
+
+const processStartEpochMs = performance.timeOrigin;
+const runtimeBootMs = agentFirstLineMs;
+
+// The streams the function's output goes through, captured before any of its code runs (it may
+// replace process.stdout.write; the markers must still follow its output in order).
+const writeStdout = process.stdout.write.bind(process.stdout);
+const writeStderr = process.stderr.write.bind(process.stderr);
+
+function fail(message: string, code: number): never {
+  writeStderr(`thaw agent: ${message}\n`);
+  process.exit(code);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type Phase = 'loading' | 'idle' | 'invoking' | 'exiting';
+
+let phase: Phase = 'loading';
+let channel: net.Socket;
+let markerNonce: string | undefined;
+let segment = 0;
+let current: { id: string; startedMs: number } | undefined;
+const queue: Extract<HostMessage, { type: 'invoke' }>[] = [];
+const partialTimings: Partial<AgentStartTimings> = { processStartEpochMs, runtimeBootMs };
+
+function endSegment(): void {
+  if (markerNonce === undefined) return;
+  const marker = logMarker(markerNonce, segment);
+  try {
+    writeStdout(marker);
+    writeStderr(marker);
+  } catch {
+    // A closed stdout or stderr loses logs, not the result.
+  }
+}
+
+function send(line: string, then?: () => void): void {
+  channel.write(`${line}\n`, then ? () => then() : undefined);
+}
+
+function sendMessage(message: AgentMessage, then?: () => void): void {
+  send(JSON.stringify(message), then);
+}
+
+/** Sends the last message and exits once it is flushed (or the channel is gone). */
+function sendAndExit(message: AgentMessage, code: number): void {
+  phase = 'exiting';
+  if (channel.destroyed || !channel.writable) process.exit(code);
+  sendMessage(message, () => process.exit(code));
+}
+
+function initFailed(err: unknown): never {
+  endSegment();
+  sendAndExit({ type: 'init-failed', error: serializeError(err, 'init'), timings: partialTimings }, EXIT_FATAL);
+  // Nothing runs after this but the flush; park here so the caller does not continue.
+  throw new AgentExiting();
+}
+
+class AgentExiting extends Error {}
+
+function onFatal(err: unknown): void {
+  if (err instanceof AgentExiting) return;
+  switch (phase) {
+    case 'loading':
+      endSegment();
+      sendAndExit({ type: 'init-failed', error: serializeError(err, 'init'), timings: partialTimings }, EXIT_FATAL);
+      return;
+    case 'invoking': {
+      const inv = current!;
+      current = undefined;
+      endSegment();
+      sendAndExit(
+        {
+          type: 'result',
+          id: inv.id,
+          ok: false,
+          error: serializeError(err, 'error'),
+          durationMs: performance.now() - inv.startedMs,
+          fatal: true,
+        },
+        EXIT_FATAL,
+      );
+      return;
+    }
+    case 'idle':
+      // Outside an invocation: behave as node does (print it, exit 1); the host sees the exit.
+      phase = 'exiting';
+      try {
+        writeStderr(`${inspect(err)}\n`);
+      } catch {
+        // nothing more to do
+      }
+      process.exit(EXIT_FATAL);
+      return;
+    case 'exiting':
+      return;
+  }
+}
+
+async function serve(handler: Handler): Promise<void> {
+  while (queue.length > 0 && phase === 'idle') {
+    const msg = queue.shift()!;
+    phase = 'invoking';
+    segment += 1;
+    const startedMs = performance.now();
+    const inv = { id: msg.id, startedMs };
+    current = inv;
+    const deadlineMs = msg.context.deadlineMs;
+    const context: FunctionContext = {
+      ...msg.context,
+      getRemainingTimeMs: () => Math.max(0, deadlineMs - Date.now()),
+    };
+    let line: string;
+    try {
+      const value = await handler(msg.payload, context);
+      if (current !== inv) return; // a fatal error already answered this invocation
+      const durationMs = performance.now() - startedMs;
+      const out = resultJson(value);
+      if ('error' in out) {
+        line = JSON.stringify({ type: 'result', id: msg.id, ok: false, error: out.error, durationMs } satisfies AgentMessage);
+      } else {
+        const head = JSON.stringify({ type: 'result', id: msg.id, ok: true, durationMs });
+        line = out.json === undefined ? head : `${head.slice(0, -1)},"value":${out.json}}`;
+      }
+    } catch (err) {
+      if (current !== inv) return;
+      const durationMs = performance.now() - startedMs;
+      line = JSON.stringify({ type: 'result', id: msg.id, ok: false, error: serializeError(err, 'error'), durationMs } satisfies AgentMessage);
+    }
+    current = undefined;
+    endSegment();
+    send(line);
+    phase = 'idle';
+  }
+}
+
+function listen(handler: Handler): void {
+  let buffered = '';
+  channel.setEncoding('utf8');
+  channel.on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (line.trim() === '') continue;
+      let msg: HostMessage;
+      try {
+        msg = JSON.parse(line) as HostMessage;
+      } catch {
+        fail(`bad message from the host: ${line.slice(0, 200)}`, EXIT_USAGE);
+      }
+      if (msg.type === 'shutdown') {
+        phase = 'exiting';
+        process.exit(0);
+      } else if (msg.type === 'invoke') {
+        queue.push(msg);
+        void serve(handler).catch(onFatal);
+      } else {
+        fail(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`, EXIT_USAGE);
+      }
+    }
+  });
+  // The host went away (or closed the channel to stop us): nothing left to serve.
+  channel.on('end', () => process.exit(0));
+  channel.on('error', () => process.exit(EXIT_FATAL));
+}
+
+async function main(): Promise<void> {
+  let args: AgentArguments;
+  try {
+    args = parseAgentArguments(process.argv.slice(2), process.env);
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err), EXIT_USAGE);
+  }
+  delete process.env.THAW_BUNDLE;
+  markerNonce = args.logMarker;
+  const bundlePath = path.resolve(args.bundle);
+  // The function sees itself as the main script.
+  process.argv = [process.argv[0]!, bundlePath];
+
+  try {
+    channel = new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
+  } catch (err) {
+    fail(`file descriptor ${PROTOCOL_FD} is not an open pipe to the host (${String(err)}); the agent is started by the thaw platform`, EXIT_USAGE);
+  }
+
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
+
+  // Import: read the bundle (still privileged, so a code directory only root can read works), drop
+  // privileges, then run its top-level code.
+  const importStart = performance.now();
+  partialTimings.agentSetupMs = importStart - agentFirstLineMs;
+  let exports: unknown;
+  try {
+    const source = fs.readFileSync(bundlePath, 'utf8');
+    if (args.uid !== undefined && args.gid !== undefined) dropPrivileges(args.uid, args.gid);
+    exports = compileBundle(bundlePath, source);
+  } catch (err) {
+    initFailed(err);
+  }
+  partialTimings.importMs = performance.now() - importStart;
+
+  const handler = pickExport(exports, 'handler') as Handler | undefined;
+  if (handler === undefined) {
+    const keys = exports !== null && typeof exports === 'object' ? Object.keys(exports) : [];
+    initFailed(
+      new TypeError(
+        `${bundlePath} exports no handler: expected module.exports.handler (or a default export) to be a function; ` +
+          `it exports ${keys.length > 0 ? keys.join(', ') : 'nothing'}`,
+      ),
+    );
+  }
+  const init = pickExport(exports, 'init') as Init | undefined;
+
+  const initStart = performance.now();
+  if (init !== undefined) {
+    try {
+      await init();
+    } catch (err) {
+      initFailed(err);
+    }
+  }
+  if (phase !== 'loading') return; // an uncaught error during init already reported it
+  partialTimings.initMs = performance.now() - initStart;
+
+  endSegment();
+  phase = 'idle';
+  sendMessage({ type: 'ready', timings: partialTimings as AgentStartTimings });
+  listen(handler);
+}
+
+main().catch(onFatal);

@@ -1,0 +1,84 @@
+// The wire protocol between the platform and the runtime agent inside a sandbox: newline-delimited
+// JSON on file descriptor 3 (a pipe), so the function's own stdout and stderr stay free for its logs.
+// The agent imports nothing from the platform but these types.
+
+/** What the function sees as its second argument. */
+export interface InvocationContext {
+  invocationId: string;
+  functionName: string;
+  version: number;
+  memoryMb: number;
+  /** Epoch ms by which the invocation must finish. */
+  deadlineMs: number;
+}
+
+export type HostMessage =
+  | { type: 'invoke'; id: string; payload: unknown; context: InvocationContext }
+  | { type: 'shutdown' };
+
+/** Start phases the agent measures itself, ms. */
+export interface AgentStartTimings {
+  /** performance.timeOrigin of the agent's process (epoch ms): when node began to start. */
+  processStartEpochMs: number;
+  /** From process start to the agent's first line running: the runtime's own boot. */
+  runtimeBootMs: number;
+  /** The agent's own setup after its first line (stdio, the fd-3 channel, arguments), before the import. (Added.) */
+  agentSetupMs?: number;
+  /** Loading the function bundle (its dependencies and top-level code). */
+  importMs: number;
+  /** The function's init() export, if any. */
+  initMs: number;
+}
+
+export type ErrorKind = 'error' | 'timeout' | 'exit' | 'oom' | 'init';
+
+export interface SerializedError {
+  kind: ErrorKind;
+  name?: string;
+  message: string;
+  stack?: string;
+}
+
+export type AgentMessage =
+  | { type: 'ready'; timings: AgentStartTimings }
+  | { type: 'init-failed'; error: SerializedError; timings: Partial<AgentStartTimings> }
+  | { type: 'result'; id: string; ok: true; value: unknown; durationMs: number }
+  | {
+      type: 'result';
+      id: string;
+      ok: false;
+      error: SerializedError;
+      durationMs: number;
+      /** The agent exits right after this message (an uncaught exception or unhandled rejection). */
+      fatal?: boolean;
+    };
+
+/** The file descriptor the protocol runs on, in the agent. */
+export const PROTOCOL_FD = 3;
+
+/**
+ * How the agent is started (all arguments after the agent script; every one is optional except
+ * --bundle, which may instead come from THAW_BUNDLE in the environment, removed before user code runs):
+ *   --bundle=<path>      the function bundle (CommonJS), e.g. /code/bundle.cjs
+ *   --log-marker=<hex>   nonce for the end-of-segment markers written to stdout and stderr
+ *   --uid=<n> --gid=<n>  drop to this user and group (needs root) after reading the bundle and
+ *                        before running any of its code
+ */
+export interface AgentArguments {
+  bundle: string;
+  logMarker?: string;
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * The agent ends each log segment (the start, then each invocation) by writing this marker to both
+ * stdout and stderr, through the same stream the function writes to, before it sends `ready` or
+ * `result`. The host cuts the function's output at the markers, so each invocation gets exactly
+ * the output written during it (output written between invocations goes to the next one).
+ * `seq` is 0 for the start and n for the n-th invocation.
+ */
+export const LOG_MARKER_PREFIX = '\u0000thaw-end:';
+export function logMarker(nonce: string, seq: number): string {
+  return `${LOG_MARKER_PREFIX}${nonce}:${seq}\u0000`;
+}

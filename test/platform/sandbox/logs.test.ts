@@ -1,0 +1,90 @@
+// Cutting a stream into per-invocation segments at the agent's markers, with a byte limit.
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+
+import { SegmentedLog } from '../../../src/platform/sandbox/logs.ts';
+import { logMarker } from '../../../src/runtime/protocol.ts';
+
+const NONCE = 'feedfacecafebeef';
+const m = (seq: number) => logMarker(NONCE, seq);
+
+function setup(limit = 1024) {
+  const stream = new PassThrough();
+  const log = new SegmentedLog(stream, NONCE, limit);
+  return { stream, log };
+}
+
+describe('SegmentedLog', () => {
+  it('cuts at markers, whichever side asks first', async () => {
+    const { stream, log } = setup();
+    stream.write(`starting\n${m(0)}first\n`);
+    stream.write(`more\n${m(1)}`);
+    assert.equal(await log.segment(0), 'starting\n');
+    const second = log.segment(2);
+    stream.write(`second\n${m(2)}`);
+    assert.equal(await log.segment(1), 'first\nmore\n');
+    assert.equal(await second, 'second\n');
+  });
+
+  it('finds markers split across chunks, byte by byte', async () => {
+    const { stream, log } = setup();
+    const text = `a\u00e9b${m(0)}c${m(1)}tail`;
+    for (const byte of Buffer.from(text)) stream.write(Buffer.from([byte]));
+    assert.equal(await log.segment(0), 'a\u00e9b');
+    assert.equal(await log.segment(1), 'c');
+    stream.end();
+    assert.equal(await log.segment(2), 'tail', 'the rest goes to the segment open at the end');
+    assert.equal(await log.segment(3), '');
+  });
+
+  it('keeps text that only looks like the start of a marker', async () => {
+    const { stream, log } = setup();
+    stream.write('x\u0000thaw-end:not-ours\u0000y\u0000');
+    stream.write(`\u0000thaw-end:${NONCE}:zz\u0000${m(0)}`);
+    assert.equal(await log.segment(0), `x\u0000thaw-end:not-ours\u0000y\u0000\u0000thaw-end:${NONCE}:zz\u0000`);
+  });
+
+  it('truncates each segment at the limit and says how much was dropped', async () => {
+    const { stream, log } = setup(10);
+    stream.write(`${'a'.repeat(25)}${m(0)}short${m(1)}`);
+    assert.equal(await log.segment(0), `${'a'.repeat(10)}\n[truncated] 15 more bytes not shown`);
+    assert.equal(await log.segment(1), 'short');
+  });
+
+  it('ends every pending segment when the stream ends', async () => {
+    const { stream, log } = setup();
+    const pending = log.segment(0);
+    stream.write('half a line');
+    stream.end();
+    assert.equal(await pending, 'half a line');
+    await log.whenEnded();
+    assert.equal(log.ended, true);
+  });
+
+  it('can cut a segment early; what arrives before its marker goes to the next', async () => {
+    const { stream, log } = setup();
+    const delivered = once(stream, 'data');
+    stream.write(`${m(0)}during\n`);
+    await delivered;
+    log.cut(1);
+    assert.equal(await log.segment(1), 'during\n');
+    stream.write(`late\n${m(1)}next\n${m(2)}`);
+    assert.equal(await log.segment(2), 'late\nnext\n');
+  });
+
+  it('keeps a tail of everything for post-mortems', async () => {
+    const { stream, log } = setup(4);
+    stream.end('FATAL ERROR: JavaScript heap out of memory\n');
+    await log.whenEnded();
+    assert.match(log.tail(), /heap out of memory/);
+  });
+
+  it('treats a missing stream as ended', async () => {
+    const log = new SegmentedLog(null, NONCE, 10);
+    assert.equal(log.ended, true);
+    assert.equal(await log.segment(0), '');
+  });
+});

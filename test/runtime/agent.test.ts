@@ -1,0 +1,157 @@
+// The runtime agent as the platform runs it: the esbuild bundle under plain node, spoken to over fd 3.
+
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { before, describe, it } from 'node:test';
+
+import { ensureAgentBundle } from '../../src/platform/sandbox/agent-bundle.ts';
+import { logMarker, type AgentMessage, type HostMessage } from '../../src/runtime/protocol.ts';
+import { fixture, tempDir, testDataDir } from '../platform/sandbox/support.ts';
+
+let agentPath: string;
+
+before(async () => {
+  agentPath = (await ensureAgentBundle(testDataDir())).path;
+});
+
+interface Agent {
+  child: ChildProcess;
+  next(): Promise<AgentMessage>;
+  send(msg: HostMessage): void;
+  stdout(): string;
+  stderr(): string;
+  exit: Promise<{ code: number | null; signal: string | null }>;
+}
+
+function startAgent(args: string[], env: Record<string, string> = {}, fd3 = true): Agent {
+  const child = spawn(process.execPath, [agentPath, ...args], {
+    stdio: fd3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const queue: AgentMessage[] = [];
+  const waiters: ((m: AgentMessage) => void)[] = [];
+  const channel = child.stdio[3] as Duplex | undefined;
+  let buffered = '';
+  channel?.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const msg = JSON.parse(buffered.slice(0, nl)) as AgentMessage;
+      buffered = buffered.slice(nl + 1);
+      const w = waiters.shift();
+      if (w) w(msg);
+      else queue.push(msg);
+    }
+  });
+  channel?.on('error', () => undefined);
+  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    next: () => (queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise((resolve) => waiters.push(resolve))),
+    send: (msg) => channel!.write(`${JSON.stringify(msg)}\n`),
+    stdout: () => out,
+    stderr: () => err,
+    exit,
+  };
+}
+
+const context = (id: string) => ({ invocationId: id, functionName: 'hello', version: 1, memoryMb: 128, deadlineMs: Date.now() + 10_000 });
+
+describe('runtime agent', () => {
+  it('loads the bundle, runs init, says ready with its timings, then serves invocations in order', async () => {
+    const before = Date.now();
+    const agent = startAgent([`--bundle=${fixture('hello')}/bundle.cjs`, '--log-marker=0123456789abcdef']);
+    const ready = await agent.next();
+    assert.equal(ready.type, 'ready');
+    if (ready.type !== 'ready') return;
+    const t = ready.timings;
+    assert.ok(t.processStartEpochMs >= before - 1000 && t.processStartEpochMs <= Date.now());
+    assert.ok(t.runtimeBootMs > 0);
+    assert.ok(t.importMs >= 0 && t.initMs >= 0);
+
+    agent.send({ type: 'invoke', id: 'a', payload: { name: 'one' }, context: context('a') });
+    agent.send({ type: 'invoke', id: 'b', payload: { name: 'two' }, context: context('b') });
+    const a = await agent.next();
+    const b = await agent.next();
+    assert.deepEqual([a.type, a.type === 'result' && a.id, b.type === 'result' && b.id], ['result', 'a', 'b']);
+    assert.equal(a.type === 'result' && a.ok && (a.value as { message: string }).message, 'hello one');
+    assert.equal(b.type === 'result' && b.ok && (b.value as { invocations: number }).invocations, 2);
+
+    agent.send({ type: 'shutdown' });
+    assert.deepEqual(await agent.exit, { code: 0, signal: null });
+    const m = (seq: number) => logMarker('0123456789abcdef', seq);
+    assert.equal(agent.stdout(), `hello: init\n${m(0)}hello: invocation 1\n${m(1)}hello: invocation 2\n${m(2)}`);
+    assert.equal(agent.stderr(), `${m(0)}hello: to stderr 1\n${m(1)}hello: to stderr 2\n${m(2)}`);
+  });
+
+  it('exits when the host closes the channel', async () => {
+    const agent = startAgent([`--bundle=${fixture('hello')}/bundle.cjs`]);
+    assert.equal((await agent.next()).type, 'ready');
+    (agent.child.stdio[3] as Duplex).end();
+    assert.deepEqual(await agent.exit, { code: 0, signal: null });
+    assert.equal(agent.stdout(), 'hello: init\n', 'no markers without --log-marker');
+  });
+
+  it('takes the bundle from THAW_BUNDLE and hides it from the function', async () => {
+    const agent = startAgent([], { THAW_BUNDLE: `${fixture('hello')}/bundle.cjs` });
+    assert.equal((await agent.next()).type, 'ready');
+    agent.send({ type: 'invoke', id: 'e', payload: { env: true }, context: context('e') });
+    const r = await agent.next();
+    assert.ok(r.type === 'result' && r.ok);
+    const value = r.value as { env: Record<string, string>; argv: string[] };
+    assert.equal(value.env.THAW_BUNDLE, undefined);
+    assert.deepEqual(value.argv, [process.execPath, `${fixture('hello')}/bundle.cjs`]);
+    agent.send({ type: 'shutdown' });
+    await agent.exit;
+  });
+
+  it('reports a failing init() as init-failed and exits 1', async () => {
+    const agent = startAgent([`--bundle=${fixture('init-fails')}/bundle.cjs`]);
+    const msg = await agent.next();
+    assert.equal(msg.type, 'init-failed');
+    if (msg.type !== 'init-failed') return;
+    assert.deepEqual([msg.error.kind, msg.error.name, msg.error.message], ['init', 'Error', 'database unreachable']);
+    assert.ok(msg.timings.importMs !== undefined && msg.timings.initMs === undefined);
+    assert.equal((await agent.exit).code, 1);
+  });
+
+  it('reports a bundle without a handler, naming what it exports', async () => {
+    const dir = tempDir('thaw-agent-');
+    writeFileSync(join(dir, 'bundle.cjs'), 'exports.hander = () => 1; exports.other = 2;');
+    const agent = startAgent([`--bundle=${dir}/bundle.cjs`]);
+    const msg = await agent.next();
+    assert.ok(msg.type === 'init-failed');
+    assert.match(msg.error.message, /exports no handler.*it exports hander, other/);
+    assert.equal((await agent.exit).code, 1);
+  });
+
+  it('reports a bundle that throws while loading', async () => {
+    const dir = tempDir('thaw-agent-');
+    writeFileSync(join(dir, 'bundle.cjs'), 'require("left-pad-that-is-not-there");');
+    const agent = startAgent([`--bundle=${dir}/bundle.cjs`]);
+    const msg = await agent.next();
+    assert.ok(msg.type === 'init-failed');
+    assert.match(msg.error.message, /Cannot find module 'left-pad-that-is-not-there'/);
+    assert.equal(msg.error.kind, 'init');
+  });
+
+  it('refuses to run without fd 3 and says why on stderr', async () => {
+    const agent = startAgent([`--bundle=${fixture('hello')}/bundle.cjs`], {}, false);
+    const exit = await agent.exit;
+    assert.equal(exit.code, 64);
+    assert.match(agent.stderr(), /thaw agent: file descriptor 3/);
+  });
+
+  it('refuses bad arguments', async () => {
+    const agent = startAgent(['--bundel=/x']);
+    assert.equal((await agent.exit).code, 64);
+    assert.match(agent.stderr(), /unknown option --bundel/);
+  });
+});
