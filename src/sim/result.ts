@@ -94,6 +94,8 @@ export interface SweepPoint {
   memoryMb: number;
   summary: SimSummary;
   elapsedMs: number;
+  /** --compat faascache: the reference's own analysis (analyze_timings' global entry). */
+  reference?: { server_cold: number; wted_eat: number; wted_increase: number } | null;
 }
 
 export interface SweepResult {

@@ -26,6 +26,8 @@ export interface RunSpec {
   timelineIntervalMs?: number;
   /** Resize memory during the run with FaaSCache's controller (memoryMb is then ignored). */
   dynamicSizing?: DynamicSizingOptions;
+  /** Run FaaSCache's reference simulator instead (the trace must be read with compat too). */
+  compat?: 'faascache';
 }
 
 export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: number) => void): SimResult {

@@ -88,6 +88,17 @@ describe('thaw CLI', () => {
     assert.match(missing.stderr, /memory\.csv, line 1.*AverageAllocatedMb/);
   });
 
+  it('--compat faascache reproduces the reference simulator’s figures exactly', () => {
+    const fixtures = fileURLToPath(new URL('../fixtures/faascache/', import.meta.url));
+    const expected = JSON.parse(readFileSync(join(fixtures, 'expected', 'small-1.json'), 'utf8'));
+    const run = expected.runs.find((r: { policy: string }) => r.policy === 'GD');
+    const r = thaw('sim', '--compat', 'faascache', '--trace', join(fixtures, 'traces', 'small-1'), '--policy', 'gd', '--memory', String(run.memoryMb), '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.deepEqual(result.reference, run.global);
+    assert.match(thaw('sim', '--compat', 'faascache', '--policy', 'lfu').stderr, /not a policy of FaaSCache's reference simulator/);
+  });
+
   it('bad options say which option and why', () => {
     assert.match(thaw('sim', '--memory', 'lots').stderr, /option --memory/);
     assert.match(thaw('sim', '--policy', 'nope').stderr, /unknown keep-alive policy 'nope'/);
