@@ -10,7 +10,7 @@ import { Invoker, type DeployedFunction, type InvocationReport } from './invoker
 import { WallScheduler, type Scheduler } from './invoker/scheduler.ts';
 import { createSandboxBackend, type IsolationMode } from './sandbox/index.ts';
 import type { SandboxBackend } from './sandbox/types.ts';
-import { Store, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
+import { Store, type FunctionVersion, type InvocationErrorKind, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
 import { TimerTriggers } from './triggers.ts';
 import { PlatformMetrics } from './gateway/metrics.ts';
 
@@ -48,6 +48,7 @@ export class Platform {
   readonly options: Required<Pick<PlatformOptions, 'keepAlive' | 'memoryBudgetMb' | 'maxPayloadBytes' | 'asyncConcurrency' | 'maxAttempts'>> & PlatformOptions;
   readonly #triggers: TimerTriggers;
   readonly #metrics = new PlatformMetrics();
+  readonly #idleCost: IdleCostBuffer;
   /** Emits an invocation's id when its record is final. */
   readonly #finished = new EventEmitter().setMaxListeners(0);
   #asyncInFlight = 0;
@@ -58,15 +59,14 @@ export class Platform {
     this.store = store;
     this.backend = backend;
     this.options = options;
+    this.#idleCost = new IdleCostBuffer(store);
     this.invoker = new Invoker({
       backend,
       keepAlive: createKeepAlive(options.keepAlive, { ttlMs: options.ttlMs }),
       memoryBudgetMb: options.memoryBudgetMb,
       scheduler: options.scheduler ?? new WallScheduler(),
       pauseAfterMs: options.pauseAfterMs,
-      onIdle: (fn, idleMs, provisioned) => {
-        if (store.isOpen && idleMs > 0) store.costs.addIdle({ functionName: fn.name, memoryMb: fn.memoryMb, idleMs, reason: provisioned ? 'provisioned' : 'keepalive' });
-      },
+      onIdle: (fn, idleMs, provisioned) => this.#idleCost.add(fn, idleMs, provisioned),
       onWarning: options.onWarning,
     });
     this.#triggers = new TimerTriggers((name, payload) => this.invokeAsync(name, payload, 'timer'), options.onWarning);
@@ -174,8 +174,14 @@ export class Platform {
     }
   }
 
+  /** Writes the idle costs summed in memory so far (before reading them). */
+  flushCosts(): void {
+    this.#idleCost.flush();
+  }
+
   /** Prometheus metrics: invocations, latencies by start kind and phase, instances, memory. */
   renderMetrics(): string {
+    this.flushCosts();
     const idleGbSeconds = this.store.costs.totals().reduce((sum, c) => sum + c.idleGbSeconds, 0);
     return this.#metrics.render({ ...this.invoker.snapshot(), idleGbSeconds });
   }
@@ -194,6 +200,7 @@ export class Platform {
     clearTimeout(this.#retryTimer);
     this.#triggers.close();
     await this.invoker.close();
+    this.#idleCost.close();
     this.store.close();
   }
 
@@ -262,6 +269,41 @@ export class Platform {
   }
 }
 
+/**
+ * Idle periods end on every warm start; writing each to SQLite would double the warm path's writes.
+ * They are summed in memory per function and written once a second (and on demand, and at close).
+ */
+class IdleCostBuffer {
+  readonly #pending = new Map<string, { functionName: string; memoryMb: number; idleMs: number; reason: 'keepalive' | 'provisioned' }>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(readonly store: Store) {
+    this.#timer = setInterval(() => this.flush(), 1000);
+    this.#timer.unref();
+  }
+
+  add(fn: DeployedFunction, idleMs: number, provisioned: boolean): void {
+    if (!(idleMs > 0)) return;
+    const reason = provisioned ? 'provisioned' : 'keepalive';
+    const key = `${fn.name}\0${fn.memoryMb}\0${reason}`;
+    const entry = this.#pending.get(key);
+    if (entry) entry.idleMs += idleMs;
+    else this.#pending.set(key, { functionName: fn.name, memoryMb: fn.memoryMb, idleMs, reason });
+  }
+
+  flush(): void {
+    if (this.#pending.size === 0 || !this.store.isOpen) return;
+    const samples = [...this.#pending.values()];
+    this.#pending.clear();
+    this.store.transaction(() => samples.forEach((s) => this.store.costs.addIdle(s)));
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.flush();
+  }
+}
+
 export function toDeployed(v: FunctionVersion): DeployedFunction {
   return {
     name: v.functionName,
@@ -284,7 +326,7 @@ function outcomeOf(report: InvocationReport): InvocationOutcome {
     timings: report.phases,
     totalMs: report.totalMs,
     result: report.value,
-    error: report.error ? { kind: report.error.kind === 'capacity' ? 'throttled' : report.error.kind, message: report.error.message } : undefined,
+    error: report.error ? { kind: report.error.kind === 'capacity' ? 'throttled' : (report.error.kind as InvocationErrorKind), message: report.error.message } : undefined,
     stdout: report.stdout,
     stderr: report.stderr,
   };

@@ -38,7 +38,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 };
 
 /** How a failed invocation maps to HTTP: the function's fault (502), too slow (504), no room (503). */
-const FUNCTION_ERROR_STATUS: Record<string, number> = { error: 502, init: 502, exit: 502, oom: 502, timeout: 504, throttled: 503 };
+const FUNCTION_ERROR_STATUS: Record<string, number> = { error: 502, init: 502, exit: 502, oom: 502, timeout: 504, throttled: 503, platform: 500 };
 
 export const DEPLOY_BODY_LIMIT = 60 * 1024 * 1024;
 
@@ -121,6 +121,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       return sendJson(res, 200, { logs: platform.store.invocations.logs(parts[1]!, { limit: intParam(url, 'limit', 20) }) });
     case 'GET /functions/:id/stats':
       platform.store.functions.require(parts[1]!);
+      platform.flushCosts();
       return sendJson(res, 200, { ...platform.store.invocations.stats(parts[1]!), idle: platform.store.costs.totals({ functionName: parts[1]! })[0] ?? null });
     case 'PUT /functions/:id/schedule': {
       const body = (await readJson(req, 64 * 1024)) as { cron?: unknown; payload?: unknown };
@@ -132,6 +133,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       platform.setSchedule(parts[1]!, null);
       return sendJson(res, 200, { removed: true });
     case 'GET /stats':
+      platform.flushCosts();
       return sendJson(res, 200, { ...platform.invoker.snapshot(), idleCost: platform.store.costs.totals(), schedules: platform.schedules() });
     case 'POST /debug/clock': {
       if (!clock) throw new HttpError(404, 'ERR_NOT_FOUND', 'the clock is the wall clock (start thaw serve --clock manual to drive it)');

@@ -3,6 +3,7 @@
 // are the Pool's and its keep-alive policy's decisions, exactly as in the simulator — it carries
 // them out: starts, pauses, resumes and destroys sandboxes, runs invocations, times every phase.
 
+import { randomBytes } from 'node:crypto';
 import { ThawError } from '../../core/errors.ts';
 import type { Instance } from '../../core/instance.ts';
 import type { KeepAlivePolicy } from '../../core/policy.ts';
@@ -51,7 +52,8 @@ export interface InvocationReport {
   version: number;
   ok: boolean;
   value?: unknown;
-  error?: { kind: ErrorKind | 'capacity'; name?: string; message: string; stack?: string };
+  /** `capacity`: no instance could be had in time; `platform`: thaw failed to start a sandbox. */
+  error?: { kind: ErrorKind | 'capacity' | 'platform'; name?: string; message: string; stack?: string };
   startKind: StartKind;
   phases: Phases;
   totalMs: number;
@@ -143,7 +145,11 @@ export class Invoker {
       }
       outcome = await sandbox!.invoke(payload, { invocationId, functionName: fn.name, version: fn.version, memoryMb: fn.memoryMb, deadlineMs: Date.now() + fn.timeoutMs }, fn.timeoutMs);
     } catch (error) {
-      outcome = { ok: false, error: { kind: startKind === 'cold' ? 'init' : 'exit', message: (error as Error).message }, durationMs: 0, stdout: '', stderr: '' };
+      // The function's init() failing is its own fault; anything else that stops a sandbox from
+      // starting (cgroups, bubblewrap, the agent not answering) is the platform's.
+      const code = (error as { code?: string }).code;
+      const kind = code === 'ERR_SANDBOX_INIT' ? 'init' : startKind === 'cold' ? 'platform' : 'exit';
+      outcome = { ok: false, error: { kind: kind as ErrorKind, message: (error as Error).message }, durationMs: 0, stdout: '', stderr: '', fatal: true };
     }
     // A sandbox that timed out, crashed or ran out of memory is not reused.
     const fatal = !outcome.ok && (outcome.fatal ?? outcome.error!.kind !== 'error');
@@ -298,7 +304,8 @@ export class Invoker {
   #createSandbox(fn: DeployedFunction, instance: Instance): ManagedSandbox {
     const sandbox = new ManagedSandbox(
       this.#options.backend.create({
-        instanceId: `${fn.name}-${fn.version}-${instance.id}`,
+        // Unique across restarts too: a crashed thaw may leave an instance's cgroup behind.
+        instanceId: `${fn.name}-${fn.version}-${RUN_ID}-${instance.id}`,
         functionName: fn.name,
         version: fn.version,
         codeDir: fn.codeDir,
@@ -395,6 +402,9 @@ export class Invoker {
   }
 }
 
+/** Distinguishes this thaw process's instances from those of earlier runs. */
+const RUN_ID = randomBytes(3).toString('hex');
+
 function keyOf(fn: DeployedFunction): string {
   return `${fn.name}@${fn.version}`;
 }
@@ -410,6 +420,8 @@ function describeError(kind: ErrorKind, message: string, fn: DeployedFunction): 
       return `function's process exited during the invocation${message ? `: ${message}` : ''}`;
     case 'init':
       return `function failed to initialise: ${message}`;
+    case 'platform' as ErrorKind:
+      return `thaw could not start a sandbox: ${message}`;
     default:
       return message;
   }

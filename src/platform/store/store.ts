@@ -80,6 +80,7 @@ export class Store {
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
       db.pragma('foreign_keys = ON');
+      reusePreparedStatements(db);
       const migrated = migrate(db, options.now ?? Date.now, options.migrations ?? MIGRATIONS);
       return new Store(dir, db, options, migrated);
     } catch (err) {
@@ -110,4 +111,20 @@ export class Store {
       this.db.close();
     }
   }
+}
+
+/**
+ * Makes db.prepare() return one statement per SQL text, prepared once: repositories prepare their
+ * statements where they use them, and compiling SQL on every invocation record showed up in
+ * profiles of the warm path. A statement is reused only by the same SQL text, always called the same
+ * way (pluck/raw modes included), and better-sqlite3 statements are reusable once a call returns.
+ */
+function reusePreparedStatements(db: Database.Database): void {
+  const prepare = db.prepare.bind(db);
+  const statements = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) statements.set(sql, (statement = prepare(sql)));
+    return statement;
+  }) as typeof db.prepare;
 }
