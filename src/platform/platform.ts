@@ -315,6 +315,7 @@ export function toDeployed(v: FunctionVersion): DeployedFunction {
     env: v.env,
     network: v.network,
     provisioned: v.provisioned,
+    start: v.start,
   };
 }
 

@@ -12,39 +12,25 @@ import type { FunctionSpec } from '../../core/trace.ts';
 import { LeastLoadedPlacement } from '../../policies/placement/index.ts';
 import type { ErrorKind } from '../../runtime/protocol.ts';
 import type { InvokeOutcome, SandboxBackend, StartTimings } from '../sandbox/types.ts';
+import type { PhaseTimings, VersionSettings } from '../store/types.ts';
 import { ManagedSandbox } from './managed-sandbox.ts';
 import type { Scheduler, Timer } from './scheduler.ts';
 import { cpuSharesFor, IDLE_CPU_SHARES } from './vertical-scaling.ts';
 
-/** A deployed function version, as the invoker needs it. */
-export interface DeployedFunction {
+/** A deployed function version, as the invoker needs it: its settings, where its code is. */
+export type DeployedFunction = Omit<VersionSettings, 'start'> & {
   name: string;
   version: number;
   /** Folder holding bundle.cjs. */
   codeDir: string;
-  memoryMb: number;
-  timeoutMs: number;
-  /** Invocations of this function running at once; more wait their turn. */
-  maxConcurrency: number;
-  env: Record<string, string>;
-  network: boolean;
-  /** Instances kept at all times (provisioned concurrency). */
-  provisioned: number;
-}
+  /** Start path preference (cold when absent). */
+  start?: VersionSettings['start'];
+};
 
 export type StartKind = 'cold' | 'warm' | 'resumed';
 
-export interface Phases {
-  /** Waiting for memory or for the function's concurrency limit. */
-  queueMs: number;
-  sandboxMs: number;
-  runtimeBootMs: number;
-  importMs: number;
-  initMs: number;
-  execMs: number;
-  /** Everything else the platform spent: total − the phases above. */
-  platformMs: number;
-}
+/** Phase durations: the invocation record's (queue, sandbox, runtime boot, import, init, exec, platform). */
+export type Phases = PhaseTimings;
 
 export interface InvocationReport {
   id: string;
