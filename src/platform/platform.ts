@@ -11,6 +11,8 @@ import { WallScheduler, type Scheduler } from './invoker/scheduler.ts';
 import { createSandboxBackend, type IsolationMode } from './sandbox/index.ts';
 import type { SandboxBackend } from './sandbox/types.ts';
 import { Store, type FunctionVersion, type InvocationErrorKind, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
+import { SnapshotStartPath } from './snapshot/index.ts';
+import { StartPlanner } from './start/planner.ts';
 import { TimerTriggers } from './triggers.ts';
 import { PlatformMetrics } from './gateway/metrics.ts';
 
@@ -33,6 +35,8 @@ export interface PlatformOptions {
   /** Largest accepted payload, bytes (default 6 MiB, as AWS Lambda's synchronous limit). */
   maxPayloadBytes?: number;
   scheduler?: Scheduler;
+  /** When function snapshots are built: at deploy (default) or after a version's first cold start. */
+  snapshotWhen?: 'deploy' | 'first-cold-start';
   /** Tests inject a backend; default: detected from the machine. */
   backend?: SandboxBackend;
   deploy?: DeployOptions;
@@ -62,6 +66,17 @@ export class Platform {
     this.#idleCost = new IdleCostBuffer(store);
     this.invoker = new Invoker({
       backend,
+      planner: new StartPlanner(backend, [
+        new SnapshotStartPath({
+          backend,
+          dataDir: store.dataDir,
+          status: store.functions,
+          when: options.snapshotWhen ?? 'deploy',
+          // Snapshots are built for the versions that may use them.
+          shouldSnapshot: (fn) => fn.start === 'snapshot' || fn.start === 'auto',
+          onWarning: options.onWarning,
+        }),
+      ]),
       keepAlive: createKeepAlive(options.keepAlive, { ttlMs: options.ttlMs }),
       memoryBudgetMb: options.memoryBudgetMb,
       scheduler: options.scheduler ?? new WallScheduler(),
@@ -206,6 +221,7 @@ export class Platform {
 
   #activate(version: FunctionVersion): void {
     const fn = toDeployed(version);
+    this.invoker.planner.onDeploy(fn);
     if (fn.provisioned > 0) this.invoker.provision(fn);
   }
 

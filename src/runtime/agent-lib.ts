@@ -39,9 +39,28 @@ export function parseAgentArguments(argv: readonly string[], env: NodeJS.Process
         args[name] = id;
         break;
       }
+      case 'zygote':
+        if (value === '') throw new TypeError('--zygote must name a package folder');
+        args.zygote = value;
+        break;
+      case 'preload':
+        args.preload = value === '' ? [] : value.split(',');
+        for (const name of args.preload) {
+          if (!isPackageName(name)) throw new TypeError(`--preload: ${JSON.stringify(name)} is not an npm package name`);
+        }
+        break;
       default:
         throw new TypeError(`unknown option --${name}`);
     }
+  }
+  if (args.zygote !== undefined || args.preload !== undefined) {
+    // Zygote mode: the bundle comes later, with `specialise`.
+    if (args.zygote === undefined) throw new TypeError('--preload needs --zygote=<package folder>');
+    if (args.bundle !== undefined) throw new TypeError('--bundle and --zygote exclude each other: a zygote gets its bundle when it is specialised');
+    args.preload ??= [];
+    args.bundle = '';
+    if ((args.uid === undefined) !== (args.gid === undefined)) throw new TypeError('--uid and --gid go together');
+    return args as AgentArguments;
   }
   args.bundle ??= env.THAW_BUNDLE;
   if (!args.bundle) throw new TypeError('no function bundle: pass --bundle=<path> or set THAW_BUNDLE');
@@ -91,7 +110,7 @@ export function resultJson(value: unknown): { json: string | undefined } | { err
   return { json };
 }
 
-interface ModuleInternals {
+export interface ModuleInternals {
   new (id: string, parent: null): ModuleInstance;
   _nodeModulePaths(dir: string): string[];
   _cache: Record<string, ModuleInstance>;
@@ -104,12 +123,21 @@ interface ModuleInstance {
   _compile(source: string, filename: string): void;
 }
 
-/** Compiles an already-read CommonJS bundle as a module (so it can be read before dropping privileges). */
-export function compileBundle(filename: string, source: string): unknown {
+/** An npm package name (optionally scoped), as --preload accepts it. */
+export function isPackageName(name: string): boolean {
+  return /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/i.test(name) && name.length <= 214;
+}
+
+/**
+ * Compiles an already-read CommonJS bundle as a module (so it can be read before dropping privileges).
+ * `paths` replaces the module's node_modules search path (zygote mode: only the zygote's package
+ * folder, so the bundle's run-time requires find the modules the zygote already loaded).
+ */
+export function compileBundle(filename: string, source: string, paths?: readonly string[]): unknown {
   const M = Module as unknown as ModuleInternals;
   const mod = new M(filename, null);
   mod.filename = filename;
-  mod.paths = M._nodeModulePaths(path.dirname(filename));
+  mod.paths = paths ? [...paths] : M._nodeModulePaths(path.dirname(filename));
   M._cache[filename] = mod;
   try {
     mod._compile(source, filename);

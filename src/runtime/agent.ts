@@ -7,11 +7,19 @@
 // `invoke` messages one at a time. It uses Node built-ins only and imports nothing from the platform
 // except the wire protocol (see protocol.ts). It never writes protocol messages to stdout or stderr:
 // those carry the function's logs, cut into segments by markers (see logMarker()).
+//
+// Zygote mode (SOCK's zygotes; `--zygote=<package folder> --preload=a,b`): it drops privileges,
+// imports the listed npm packages from that folder, says `zygote-ready` and waits. One `specialise`
+// message then makes it an instance of one function: it takes the function's environment, loads
+// the function's (variant) bundle, whose requires of those packages resolve to the modules already
+// loaded, runs init() and says `ready`; from then on it is that function's instance, exactly as a
+// cold one. A zygote never runs function code before it is specialised, and is specialised once.
 
 // Must stay the first import: it takes the clock reading that ends the runtime's boot.
 import { agentFirstLineMs } from './boot-clock.ts';
 
 import * as fs from 'node:fs';
+import Module from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
@@ -19,6 +27,7 @@ import { inspect } from 'node:util';
 import {
   compileBundle,
   dropPrivileges,
+  type ModuleInternals,
   parseAgentArguments,
   pickExport,
   resultJson,
@@ -27,7 +36,15 @@ import {
   type Handler,
   type Init,
 } from './agent-lib.ts';
-import { PROTOCOL_FD, logMarker, type AgentArguments, type AgentMessage, type AgentStartTimings, type HostMessage } from './protocol.ts';
+import {
+  PROTOCOL_FD,
+  logMarker,
+  type AgentArguments,
+  type AgentMessage,
+  type AgentStartTimings,
+  type HostMessage,
+  type SpecialiseMessage,
+} from './protocol.ts';
 
 const EXIT_FATAL = 1;
 const EXIT_USAGE = 64;
@@ -47,7 +64,7 @@ function fail(message: string, code: number): never {
 
 // ---------------------------------------------------------------------------------------------
 
-type Phase = 'loading' | 'idle' | 'invoking' | 'exiting';
+type Phase = 'loading' | 'zygote' | 'idle' | 'invoking' | 'exiting';
 
 let phase: Phase = 'loading';
 let channel: net.Socket;
@@ -55,7 +72,11 @@ let markerNonce: string | undefined;
 let segment = 0;
 let current: { id: string; startedMs: number } | undefined;
 const queue: Extract<HostMessage, { type: 'invoke' }>[] = [];
-const partialTimings: Partial<AgentStartTimings> = { processStartEpochMs, runtimeBootMs };
+let partialTimings: Partial<AgentStartTimings> = { processStartEpochMs, runtimeBootMs };
+/** The function's handler, once its bundle is loaded. */
+let activeHandler: Handler | undefined;
+/** Zygote mode: what to do with the one `specialise` message (undefined once it came). */
+let onSpecialise: ((msg: SpecialiseMessage) => void) | undefined;
 
 function endSegment(): void {
   if (markerNonce === undefined) return;
@@ -116,6 +137,7 @@ function onFatal(err: unknown): void {
       );
       return;
     }
+    case 'zygote':
     case 'idle':
       // Outside an invocation: behave as node does (print it, exit 1); the host sees the exit.
       phase = 'exiting';
@@ -168,7 +190,7 @@ async function serve(handler: Handler): Promise<void> {
   }
 }
 
-function listen(handler: Handler): void {
+function listen(): void {
   let buffered = '';
   channel.setEncoding('utf8');
   channel.on('data', (chunk: string) => {
@@ -188,8 +210,16 @@ function listen(handler: Handler): void {
         phase = 'exiting';
         process.exit(0);
       } else if (msg.type === 'invoke') {
+        const handler = activeHandler;
+        if (handler === undefined) fail('an invocation arrived before a function was loaded (a zygote must be specialised first)', EXIT_USAGE);
         queue.push(msg);
         void serve(handler).catch(onFatal);
+      } else if (msg.type === 'specialise') {
+        const specialise = onSpecialise;
+        // Once only: a zygote that served one function never loads another.
+        if (specialise === undefined) fail('specialise refused: this runtime is not an unspecialised zygote', EXIT_USAGE);
+        onSpecialise = undefined;
+        specialise(msg);
       } else {
         fail(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`, EXIT_USAGE);
       }
@@ -200,42 +230,13 @@ function listen(handler: Handler): void {
   channel.on('error', () => process.exit(EXIT_FATAL));
 }
 
-async function main(): Promise<void> {
-  let args: AgentArguments;
-  try {
-    args = parseAgentArguments(process.argv.slice(2), process.env);
-  } catch (err) {
-    fail(err instanceof Error ? err.message : String(err), EXIT_USAGE);
-  }
-  delete process.env.THAW_BUNDLE;
-  markerNonce = args.logMarker;
-  const bundlePath = path.resolve(args.bundle);
-  // The function sees itself as the main script.
-  process.argv = [process.argv[0]!, bundlePath];
-
-  try {
-    channel = new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
-  } catch (err) {
-    fail(`file descriptor ${PROTOCOL_FD} is not an open pipe to the host (${String(err)}); the agent is started by the thaw platform`, EXIT_USAGE);
-  }
-
-  process.on('uncaughtException', onFatal);
-  process.on('unhandledRejection', onFatal);
-
-  // Import: read the bundle (still privileged, so a code directory only root can read works), drop
-  // privileges, then run its top-level code.
-  const importStart = performance.now();
-  partialTimings.agentSetupMs = importStart - agentFirstLineMs;
-  let exports: unknown;
-  try {
-    const source = fs.readFileSync(bundlePath, 'utf8');
-    if (args.uid !== undefined && args.gid !== undefined) dropPrivileges(args.uid, args.gid);
-    exports = compileBundle(bundlePath, source);
-  } catch (err) {
-    initFailed(err);
-  }
-  partialTimings.importMs = performance.now() - importStart;
-
+/** Picks handler and init from the loaded bundle's exports, runs init(), says ready. */
+async function initialiseAndServe(
+  bundlePath: string,
+  exports: unknown,
+  extra: Pick<Extract<AgentMessage, { type: 'ready' }>, 'zygote'>,
+  startListening: boolean,
+): Promise<void> {
   const handler = pickExport(exports, 'handler') as Handler | undefined;
   if (handler === undefined) {
     const keys = exports !== null && typeof exports === 'object' ? Object.keys(exports) : [];
@@ -261,8 +262,120 @@ async function main(): Promise<void> {
 
   endSegment();
   phase = 'idle';
-  sendMessage({ type: 'ready', timings: partialTimings as AgentStartTimings });
-  listen(handler);
+  activeHandler = handler;
+  sendMessage({ type: 'ready', timings: partialTimings as AgentStartTimings, ...extra });
+  if (startListening) listen();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zygote mode
+
+async function zygoteMain(args: AgentArguments): Promise<void> {
+  const zygoteDir = path.resolve(args.zygote!);
+  const packages = args.preload ?? [];
+  // Package code is third-party code: it never runs privileged. (The function's bundle is then read
+  // unprivileged too; the platform makes it readable.)
+  const importStart = performance.now();
+  partialTimings.agentSetupMs = importStart - agentFirstLineMs;
+  const M = Module as unknown as ModuleInternals;
+  const mainFiles = new Map<string, string>();
+  try {
+    if (args.uid !== undefined && args.gid !== undefined) dropPrivileges(args.uid, args.gid);
+    const requireFromZygote = Module.createRequire(path.join(zygoteDir, 'package.json'));
+    for (const name of packages) {
+      requireFromZygote(name);
+      try {
+        mainFiles.set(name, requireFromZygote.resolve(name));
+      } catch {
+        // loaded above; an exports map may still refuse resolve() for odd packages
+      }
+    }
+  } catch (err) {
+    initFailed(err);
+  }
+  partialTimings.importMs = performance.now() - importStart;
+  partialTimings.initMs = 0;
+  phase = 'zygote';
+  onSpecialise = (msg) => void specialise(msg, zygoteDir, packages, mainFiles, M).catch(onFatal);
+  sendMessage({ type: 'zygote-ready', timings: partialTimings as AgentStartTimings, packages });
+  listen();
+}
+
+async function specialise(msg: SpecialiseMessage, zygoteDir: string, packages: string[], mainFiles: Map<string, string>, M: ModuleInternals): Promise<void> {
+  phase = 'loading';
+  const startedAt = performance.now();
+  // The start phases of this instance begin now: no sandbox to make, no runtime to boot.
+  partialTimings = { processStartEpochMs: performance.timeOrigin + startedAt, runtimeBootMs: 0, agentSetupMs: 0 };
+  if (msg.env !== null && typeof msg.env === 'object') {
+    for (const [key, value] of Object.entries(msg.env)) if (typeof value === 'string') process.env[key] = value;
+  }
+  const bundlePath = path.resolve(msg.bundle);
+  process.argv = [process.argv[0]!, bundlePath];
+  const cachedBefore = new Set(Object.keys(M._cache));
+  const importStart = performance.now();
+  let exports: unknown;
+  try {
+    const source = fs.readFileSync(bundlePath, 'utf8');
+    exports = compileBundle(bundlePath, source, [path.join(zygoteDir, 'node_modules')]);
+  } catch (err) {
+    initFailed(err);
+  }
+  partialTimings.importMs = performance.now() - importStart;
+  const loaded = Object.keys(M._cache).filter((file) => !cachedBefore.has(file));
+  // The preloaded packages the bundle required: their main modules are children of the bundle's
+  // module (CommonJS packages; ESM ones live in the ESM loader's cache and are not listed).
+  const bundleModule = M._cache[bundlePath] as unknown as { children?: Array<{ filename: string }> } | undefined;
+  const required = new Set((bundleModule?.children ?? []).map((c) => c.filename));
+  const reused = packages.filter((name) => {
+    const file = mainFiles.get(name);
+    return file !== undefined && required.has(file);
+  });
+  await initialiseAndServe(bundlePath, exports, { zygote: { preloaded: packages, modulesLoaded: loaded.length, reused } }, false);
+}
+
+async function main(): Promise<void> {
+  let args: AgentArguments;
+  try {
+    args = parseAgentArguments(process.argv.slice(2), process.env);
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err), EXIT_USAGE);
+  }
+  delete process.env.THAW_BUNDLE;
+  markerNonce = args.logMarker;
+
+  try {
+    channel = new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
+  } catch (err) {
+    fail(`file descriptor ${PROTOCOL_FD} is not an open pipe to the host (${String(err)}); the agent is started by the thaw platform`, EXIT_USAGE);
+  }
+
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
+
+  if (args.zygote !== undefined) {
+    await zygoteMain(args);
+    return;
+  }
+
+  const bundlePath = path.resolve(args.bundle);
+  // The function sees itself as the main script.
+  process.argv = [process.argv[0]!, bundlePath];
+
+  // Import: read the bundle (still privileged, so a code directory only root can read works), drop
+  // privileges, then run its top-level code.
+  const importStart = performance.now();
+  partialTimings.agentSetupMs = importStart - agentFirstLineMs;
+  let exports: unknown;
+  try {
+    const source = fs.readFileSync(bundlePath, 'utf8');
+    if (args.uid !== undefined && args.gid !== undefined) dropPrivileges(args.uid, args.gid);
+    exports = compileBundle(bundlePath, source);
+  } catch (err) {
+    initFailed(err);
+  }
+  partialTimings.importMs = performance.now() - importStart;
+
+  await initialiseAndServe(bundlePath, exports, {}, true);
 }
 
 main().catch(onFatal);

@@ -14,7 +14,34 @@ export interface InvocationContext {
 
 export type HostMessage =
   | { type: 'invoke'; id: string; payload: unknown; context: InvocationContext }
-  | { type: 'shutdown' };
+  | { type: 'shutdown' }
+  | SpecialiseMessage;
+
+/**
+ * Zygote mode only (added): turn this zygote into an instance of one function, once. The agent sets
+ * the function's environment, loads `bundle` (a variant bundle whose zygote packages are left as
+ * run-time requires, resolved from the zygote's package folder, where they are already loaded),
+ * runs init() and answers `ready` (or `init-failed`). A second `specialise` is refused (exit 64).
+ */
+export interface SpecialiseMessage {
+  type: 'specialise';
+  /** The bundle as the agent sees it, e.g. /code/bundle.cjs. */
+  bundle: string;
+  /** Variables added to the zygote's environment before the bundle loads. */
+  env: Record<string, string>;
+  functionName: string;
+  version: number;
+}
+
+/** What a zygote specialisation loaded (added; in `ready` after a `specialise`). */
+export interface ZygoteLoadReport {
+  /** Packages the zygote had imported before it was specialised. */
+  preloaded: string[];
+  /** CommonJS modules compiled while the function loaded (the bundle itself counts one): the "rest". */
+  modulesLoaded: number;
+  /** Of `preloaded`, those whose main module the function's code required, now served from the zygote's cache. */
+  reused: string[];
+}
 
 /** Start phases the agent measures itself, ms. */
 export interface AgentStartTimings {
@@ -40,7 +67,9 @@ export interface SerializedError {
 }
 
 export type AgentMessage =
-  | { type: 'ready'; timings: AgentStartTimings }
+  | { type: 'ready'; timings: AgentStartTimings; zygote?: ZygoteLoadReport }
+  /** Zygote mode (added): the packages are imported; waiting for `specialise`. importMs = the packages' import. */
+  | { type: 'zygote-ready'; timings: AgentStartTimings; packages: string[] }
   | { type: 'init-failed'; error: SerializedError; timings: Partial<AgentStartTimings> }
   | { type: 'result'; id: string; ok: true; value: unknown; durationMs: number }
   | {
@@ -63,12 +92,20 @@ export const PROTOCOL_FD = 3;
  *   --log-marker=<hex>   nonce for the end-of-segment markers written to stdout and stderr
  *   --uid=<n> --gid=<n>  drop to this user and group (needs root) after reading the bundle and
  *                        before running any of its code
+ * Zygote mode (added), instead of --bundle:
+ *   --zygote=<dir>       a package folder (<dir>/node_modules); drop privileges first, then import
+ *   --preload=<a,b,...>  these packages from it, say `zygote-ready`, and wait for one `specialise`
  */
 export interface AgentArguments {
+  /** The function bundle; '' in zygote mode (it comes with `specialise`). */
   bundle: string;
   logMarker?: string;
   uid?: number;
   gid?: number;
+  /** Zygote mode: the package folder the preloaded packages are imported from. */
+  zygote?: string;
+  /** Zygote mode: the packages to import (may be empty: a bare pre-booted runtime). */
+  preload?: string[];
 }
 
 /**

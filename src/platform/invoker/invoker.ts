@@ -13,6 +13,7 @@ import { LeastLoadedPlacement } from '../../policies/placement/index.ts';
 import type { ErrorKind } from '../../runtime/protocol.ts';
 import type { InvokeOutcome, SandboxBackend, StartTimings } from '../sandbox/types.ts';
 import type { PhaseTimings, VersionSettings } from '../store/types.ts';
+import { StartPlanner, startKindOf } from '../start/planner.ts';
 import { ManagedSandbox } from './managed-sandbox.ts';
 import type { Scheduler, Timer } from './scheduler.ts';
 import { cpuSharesFor, IDLE_CPU_SHARES } from './vertical-scaling.ts';
@@ -27,7 +28,7 @@ export type DeployedFunction = Omit<VersionSettings, 'start'> & {
   start?: VersionSettings['start'];
 };
 
-export type StartKind = 'cold' | 'warm' | 'resumed';
+export type StartKind = 'cold' | 'warm' | 'resumed' | 'snapshot' | 'zygote';
 
 /** Phase durations: the invocation record's (queue, sandbox, runtime boot, import, init, exec, platform). */
 export type Phases = PhaseTimings;
@@ -50,6 +51,8 @@ export interface InvocationReport {
 
 export interface InvokerOptions {
   backend: SandboxBackend;
+  /** How new instances start (cold, snapshot, zygote); default: always cold. */
+  planner?: StartPlanner;
   keepAlive: KeepAlivePolicy;
   /** Memory the invoker's instances may hold together, MB. */
   memoryBudgetMb: number;
@@ -74,6 +77,7 @@ interface Waiter {
 
 export class Invoker {
   readonly pool: Pool;
+  readonly planner: StartPlanner;
   readonly #options: InvokerOptions;
   readonly #scheduler: Scheduler;
   readonly #specs = new Map<string, { spec: FunctionSpec; fn: DeployedFunction }>();
@@ -88,6 +92,7 @@ export class Invoker {
     if (!(options.memoryBudgetMb > 0)) throw new ThawError('ERR_INVALID_OPTION', `memory budget must be > 0 MB, got ${options.memoryBudgetMb}`);
     this.#options = options;
     this.#scheduler = options.scheduler;
+    this.planner = options.planner ?? new StartPlanner(options.backend);
     this.pool = new Pool({
       servers: [{ name: 'local', memoryMb: options.memoryBudgetMb }],
       keepAlive: options.keepAlive,
@@ -116,7 +121,7 @@ export class Invoker {
       return this.#failedBeforeStart(fn, invocationId, t0, error as Error);
     }
     const tAcquired = performance.now();
-    const startKind = instance.startKind;
+    let startKind: StartKind = instance.startKind;
     let timings: StartTimings = { sandboxMs: 0, runtimeBootMs: 0, importMs: 0, initMs: 0 };
     let sandbox = this.#sandboxes.get(instance);
     let outcome: InvokeOutcome;
@@ -124,8 +129,8 @@ export class Invoker {
       if (startKind === 'cold') {
         sandbox = this.#createSandbox(fn, instance);
         timings = await sandbox.start();
+        startKind = this.#started(fn, spec, sandbox, timings);
         this.pool.started(instance);
-        this.#learnStartCost(spec, timings);
       } else if (startKind === 'resumed') {
         await sandbox!.resume({ cpuShares: cpuSharesFor(fn.memoryMb) });
       }
@@ -134,7 +139,7 @@ export class Invoker {
       // The function's init() failing is its own fault; anything else that stops a sandbox from
       // starting (cgroups, bubblewrap, the agent not answering) is the platform's.
       const code = (error as { code?: string }).code;
-      const kind = code === 'ERR_SANDBOX_INIT' ? 'init' : startKind === 'cold' ? 'platform' : 'exit';
+      const kind = code === 'ERR_SANDBOX_INIT' ? 'init' : instance.startKind === 'cold' ? 'platform' : 'exit';
       outcome = { ok: false, error: { kind: kind as ErrorKind, message: (error as Error).message }, durationMs: 0, stdout: '', stderr: '', fatal: true };
     }
     // A sandbox that timed out, crashed or ran out of memory is not reused.
@@ -181,7 +186,7 @@ export class Invoker {
       const sandbox = this.#createSandbox(fn, instance);
       sandbox.start().then(
         (timings) => {
-          this.#learnStartCost(spec, timings);
+          this.#started(fn, spec, sandbox, timings);
           this.pool.started(instance);
           this.pool.release(instance);
           this.#afterRelease(fn, instance);
@@ -198,6 +203,7 @@ export class Invoker {
   retire(fn: DeployedFunction): void {
     const entry = this.#specs.get(keyOf(fn));
     if (!entry) return;
+    this.planner.onRetire(fn);
     this.pool.setMinInstances(entry.spec, 0);
     for (const group of this.pool.groupsOf(entry.spec)) for (const instance of [...group.idleInstances()]) this.#kill(instance);
     this.#specs.delete(keyOf(fn));
@@ -221,6 +227,7 @@ export class Invoker {
     }
     await Promise.all([...this.#sandboxes.values()].map((s) => s.destroy()));
     this.#sandboxes.clear();
+    await this.planner.close();
   }
 
   #specOf(fn: DeployedFunction): FunctionSpec {
@@ -237,9 +244,17 @@ export class Invoker {
     return entry.spec;
   }
 
-  #learnStartCost(spec: FunctionSpec, t: StartTimings): void {
-    const measured = t.sandboxMs + t.runtimeBootMs + t.importMs + t.initMs;
+  /**
+   * A new instance is ready: which path it really took (a snapshot may have fallen back to cold),
+   * and what the start cost, learnt by the planner (for `auto`) and by the keep-alive policy (GD's
+   * cost is the function's measured start time, so cheap restores make instances cheap to evict).
+   */
+  #started(fn: DeployedFunction, spec: FunctionSpec, sandbox: ManagedSandbox, t: StartTimings): StartKind {
+    const kind = startKindOf(sandbox.sandbox, sandbox.path);
+    const measured = t.sandboxMs + t.runtimeBootMs + (t.agentSetupMs ?? 0) + t.importMs + t.initMs;
+    this.planner.observe(fn, kind, measured);
     (spec as { coldStartMs: number }).coldStartMs = spec.coldStartMs * 0.7 + measured * 0.3;
+    return kind;
   }
 
   /** An instance for one invocation: now if memory and the concurrency limit allow, else in turn. */
@@ -288,19 +303,18 @@ export class Invoker {
   }
 
   #createSandbox(fn: DeployedFunction, instance: Instance): ManagedSandbox {
-    const sandbox = new ManagedSandbox(
-      this.#options.backend.create({
-        // Unique across restarts too: a crashed thaw may leave an instance's cgroup behind.
-        instanceId: `${fn.name}-${fn.version}-${RUN_ID}-${instance.id}`,
-        functionName: fn.name,
-        version: fn.version,
-        codeDir: fn.codeDir,
-        memoryMb: fn.memoryMb,
-        cpuShares: cpuSharesFor(fn.memoryMb),
-        env: fn.env,
-        network: fn.network,
-      }),
-    );
+    const planned = this.planner.plan(fn, {
+      // Unique across restarts too: a crashed thaw may leave an instance's cgroup behind.
+      instanceId: `${fn.name}-${fn.version}-${RUN_ID}-${instance.id}`,
+      functionName: fn.name,
+      version: fn.version,
+      codeDir: fn.codeDir,
+      memoryMb: fn.memoryMb,
+      cpuShares: cpuSharesFor(fn.memoryMb),
+      env: fn.env,
+      network: fn.network,
+    });
+    const sandbox = new ManagedSandbox(planned.sandbox, planned.path);
     this.#sandboxes.set(instance, sandbox);
     // A sandbox that dies while idle is simply gone; one that dies mid-invocation is reported there.
     void sandbox.exited.then(() => {

@@ -4,12 +4,17 @@
 
 import type { InvocationContext } from '../../runtime/protocol.ts';
 import type { ExitInfo, InvokeOutcome, Sandbox, StartTimings } from '../sandbox/types.ts';
+import type { StartPathKind } from '../start/types.ts';
 
 export class ManagedSandbox {
   #chain: Promise<unknown> = Promise.resolve();
   #destroyed = false;
 
-  constructor(readonly sandbox: Sandbox) {}
+  constructor(
+    readonly sandbox: Sandbox,
+    /** The start path it was created for (cold, snapshot, zygote). */
+    readonly path: StartPathKind = 'cold',
+  ) {}
 
   get id(): string {
     return this.sandbox.id;

@@ -25,10 +25,12 @@ import {
   resolveProcessOptions,
   signalName,
 } from './process.ts';
-import type { IsolationReport, SandboxBackend, SandboxSpec } from './types.ts';
+import type { IsolationReport, SandboxBackend, SandboxSpec, ZygoteBoot, ZygoteCapableBackend, ZygoteSandbox } from './types.ts';
 
 export const AGENT_PATH_INSIDE = '/runtime/agent.cjs';
 export const CODE_DIR_INSIDE = '/code';
+/** Where a zygote's package folder is mounted, read-only (added). */
+export const ZYGOTE_DIR_INSIDE = '/zygote';
 
 /** Files outside the node binary's own libraries that a node function may reasonably need. Public data only. */
 const EXTRA_READ_ONLY = [
@@ -309,8 +311,8 @@ interface ResolvedLeanOptions extends ResolvedProcessOptions {
 export class LeanContainerSandbox extends ProcessSandbox {
   private readonly lean: ResolvedLeanOptions;
 
-  constructor(spec: SandboxSpec, options: ResolvedLeanOptions) {
-    super(spec, options);
+  constructor(spec: SandboxSpec, options: ResolvedLeanOptions, zygote?: ZygoteBoot) {
+    super(spec, options, zygote);
     this.lean = options;
   }
 
@@ -341,9 +343,11 @@ export class LeanContainerSandbox extends ProcessSandbox {
       '--ro-bind',
       this.spec.codeDir,
       CODE_DIR_INSIDE,
-      '--chdir',
-      CODE_DIR_INSIDE,
     );
+    // A zygote: its packages, read-only. Its /code is a bind of its own host folder, empty now; a
+    // bind shows what the host writes there later (the function's bundle, just before specialising).
+    if (this.zygoteBoot) args.push('--ro-bind', this.zygoteBoot.packageDir, ZYGOTE_DIR_INSIDE);
+    args.push('--chdir', CODE_DIR_INSIDE);
     return args;
   }
 
@@ -351,12 +355,20 @@ export class LeanContainerSandbox extends ProcessSandbox {
     // Nothing on the host: /tmp is a tmpfs inside the container.
   }
 
+  protected override zygoteDirForAgent(): string {
+    return ZYGOTE_DIR_INSIDE;
+  }
+
+  protected override bundlePathForAgent(): string {
+    return `${CODE_DIR_INSIDE}/bundle.cjs`;
+  }
+
   protected override command(): SpawnCommand {
     const env = this.environment('/tmp');
     env.PATH = '/usr/bin:/bin';
     return {
       file: this.lean.bwrapPath,
-      args: [...this.bwrapArgs(), '--', this.lean.nodePath, ...this.runtimeArgs(AGENT_PATH_INSIDE, `${CODE_DIR_INSIDE}/bundle.cjs`)],
+      args: [...this.bwrapArgs(), '--', this.lean.nodePath, ...this.runtimeArgs(AGENT_PATH_INSIDE, this.bundlePathForAgent())],
       env,
       cwd: this.spec.codeDir,
     };
@@ -433,7 +445,7 @@ async function childrenOf(pid: number): Promise<number[]> {
   return out;
 }
 
-export class LeanContainerBackend implements SandboxBackend {
+export class LeanContainerBackend implements ZygoteCapableBackend {
   readonly name = 'container';
   readonly isolation: IsolationReport;
   private readonly options: ResolvedLeanOptions;
@@ -450,6 +462,16 @@ export class LeanContainerBackend implements SandboxBackend {
 
   create(spec: SandboxSpec): LeanContainerSandbox {
     return new LeanContainerSandbox(spec, this.options);
+  }
+
+  /**
+   * A zygote in a lean container (added): the same namespaces, mounts, user and cgroup as a cold
+   * instance, plus `zygote.packageDir` read-only at /zygote; `spec.codeDir`, the zygote's own host
+   * folder, is bound read-only at /code before anything is in it (a mount cannot be added to a
+   * running container), and the platform writes the function's bundle there before specialising.
+   */
+  createZygote(spec: SandboxSpec, zygote: ZygoteBoot): LeanContainerSandbox & ZygoteSandbox {
+    return new LeanContainerSandbox(spec, this.options, zygote);
   }
 }
 

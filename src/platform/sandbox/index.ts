@@ -121,3 +121,4 @@ export { CgroupDriver, InstanceCgroup, detectCgroups } from './cgroups.ts';
 export { SandboxError, SandboxStartError } from './errors.ts';
 export { ProcessBackend, ProcessSandbox } from './process.ts';
 export type * from './types.ts';
+export { isZygoteCapable } from './types.ts';

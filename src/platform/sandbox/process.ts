@@ -27,7 +27,20 @@ import type { AgentMessage, InvocationContext, SerializedError } from '../../run
 import type { CgroupDriver, InstanceCgroup } from './cgroups.ts';
 import { SandboxError, SandboxStartError } from './errors.ts';
 import { DEFAULT_LOG_LIMIT_BYTES, SegmentedLog } from './logs.ts';
-import type { ExitInfo, InvokeOutcome, IsolationReport, Sandbox, SandboxBackend, SandboxSpec, StartTimings } from './types.ts';
+import type {
+  ExitInfo,
+  InvokeOutcome,
+  IsolationReport,
+  Sandbox,
+  SandboxBackend,
+  SandboxSpec,
+  SpecialiseRequest,
+  SpecialiseTimings,
+  StartTimings,
+  ZygoteBoot,
+  ZygoteCapableBackend,
+  ZygoteSandbox,
+} from './types.ts';
 
 export interface RunAs {
   uid: number;
@@ -143,9 +156,11 @@ const EXIT_CGROUP_PLACEMENT = 125;
 
 const V8_OOM = /JavaScript heap out of memory|Reached heap limit|Allocation failed - process out of memory/;
 
-type State = 'new' | 'starting' | 'idle' | 'busy' | 'paused' | 'exited' | 'destroyed';
+/** `zygote`: started in zygote mode, packages imported, waiting to be specialised (never invoked). */
+type State = 'new' | 'starting' | 'zygote' | 'idle' | 'busy' | 'paused' | 'exited' | 'destroyed';
 
 type ResultMessage = Extract<AgentMessage, { type: 'result' }>;
+type StartMessage = Extract<AgentMessage, { type: 'ready' | 'init-failed' | 'zygote-ready' }>;
 
 export interface SpawnCommand {
   file: string;
@@ -166,6 +181,11 @@ export class ProcessSandbox implements Sandbox {
   protected child: ChildProcess | undefined;
   protected tmpDir: string | undefined;
   protected readonly logNonce = randomBytes(8).toString('hex');
+  /** Zygote mode: the packages to import before any function is known (see ZygoteBoot). */
+  protected readonly zygoteBoot: ZygoteBoot | undefined;
+  /** The function named in errors (the zygote's until it is specialised). */
+  private label: string;
+  private wasSpecialised = false;
 
   private state: State = 'new';
   private runtimePid: number | undefined;
@@ -176,23 +196,36 @@ export class ProcessSandbox implements Sandbox {
   private limits: { memoryMb: number; cpuShares: number | undefined; cpuQuota: number | null };
   private exitInfo: ExitInfo | undefined;
   private resolveExited!: (info: ExitInfo) => void;
-  private startWaiter: ((msg: Extract<AgentMessage, { type: 'ready' | 'init-failed' }>) => void) | undefined;
+  private startWaiter: ((msg: StartMessage) => void) | undefined;
   private readonly results = new Map<string, ResultMessage>();
   private readonly resultWaiters = new Map<string, (msg: ResultMessage) => void>();
   private destroying: Promise<void> | undefined;
   private spawnError: Error | undefined;
   private releaseError: unknown;
 
-  constructor(spec: SandboxSpec, options: ResolvedProcessOptions) {
+  constructor(spec: SandboxSpec, options: ResolvedProcessOptions, zygote?: ZygoteBoot) {
     this.spec = Object.freeze({ ...validateSpec(spec), env: { ...spec.env } });
     this.id = spec.instanceId;
     this.options = options;
+    this.label = spec.functionName;
+    if (zygote !== undefined) {
+      if (typeof zygote.packageDir !== 'string' || !isAbsolute(zygote.packageDir)) {
+        throw new TypeError(`zygote.packageDir must be an absolute path, got ${JSON.stringify(zygote.packageDir)}`);
+      }
+      if (!Array.isArray(zygote.packages)) throw new TypeError('zygote.packages must be an array of package names');
+      this.zygoteBoot = Object.freeze({ packageDir: zygote.packageDir, packages: Object.freeze([...zygote.packages]) });
+    }
     this.limits = { memoryMb: spec.memoryMb, cpuShares: spec.cpuShares, cpuQuota: spec.cpuQuota ?? null };
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
 
   get pid(): number | undefined {
     return this.runtimePid;
+  }
+
+  /** The host folder holding (or, for a zygote, about to hold) the function's bundle.cjs. */
+  get codeDir(): string {
+    return this.spec.codeDir;
   }
 
   /** The instance's cgroup, if it has one (for inspection). */
@@ -228,11 +261,24 @@ export class ProcessSandbox implements Sandbox {
     };
   }
 
-  /** Node's own arguments and the agent's. */
+  /** Node's own arguments and the agent's (zygote mode: the package folder and packages instead of a bundle). */
   protected runtimeArgs(agentPath: string, bundlePath: string): string[] {
-    const args = [`--max-old-space-size=${this.spec.memoryMb}`, agentPath, `--bundle=${bundlePath}`, `--log-marker=${this.logNonce}`];
+    const what = this.zygoteBoot
+      ? [`--zygote=${this.zygoteDirForAgent()}`, `--preload=${this.zygoteBoot.packages.join(',')}`]
+      : [`--bundle=${bundlePath}`];
+    const args = [`--max-old-space-size=${this.spec.memoryMb}`, agentPath, ...what, `--log-marker=${this.logNonce}`];
     if (this.options.runAs) args.push(`--uid=${this.options.runAs.uid}`, `--gid=${this.options.runAs.gid}`);
     return args;
+  }
+
+  /** Zygote mode: where the agent finds the package folder (a container mounts it elsewhere). */
+  protected zygoteDirForAgent(): string {
+    return this.zygoteBoot!.packageDir;
+  }
+
+  /** Where the agent finds the function's bundle (a container mounts the code folder at /code). */
+  protected bundlePathForAgent(): string {
+    return join(this.spec.codeDir, 'bundle.cjs');
   }
 
   /** Creates whatever the sandbox needs before the spawn (here: its private TMPDIR). */
@@ -250,7 +296,7 @@ export class ProcessSandbox implements Sandbox {
     const home = this.tmpDir ?? tmpdir();
     return {
       file: this.options.nodePath,
-      args: this.runtimeArgs(this.options.agentPath, join(this.spec.codeDir, 'bundle.cjs')),
+      args: this.runtimeArgs(this.options.agentPath, this.bundlePathForAgent()),
       env: this.environment(home),
       cwd: this.spec.codeDir,
     };
@@ -298,80 +344,176 @@ export class ProcessSandbox implements Sandbox {
           : new SandboxError('ERR_SANDBOX_START', `sandbox ${this.id} could not be created: ${(err as Error).message}`, { cause: err });
       }
 
-      const first = await Promise.race([
-        new Promise<Extract<AgentMessage, { type: 'ready' | 'init-failed' }>>((resolve) => (this.startWaiter = resolve)),
-        this.exited.then((info) => ({ type: 'exit' as const, info })),
-        startTimer.promise.then(() => ({ type: 'timeout' as const })),
-      ]);
-
-      if (first.type === 'ready') {
-        const logs = await Promise.race([
-          Promise.all([this.stdoutLog!.segment(0), this.stderrLog!.segment(0)]),
-          startTimer.promise.then(() => {
-            this.stdoutLog!.cut(0);
-            this.stderrLog!.cut(0);
-            return Promise.all([this.stdoutLog!.segment(0), this.stderrLog!.segment(0)]);
-          }),
-        ]);
-        this.startLogs = { stdout: logs[0], stderr: logs[1] };
+      const first = await this.awaitStartMessage(startTimer);
+      if (first.type === 'zygote-ready') {
+        if (!this.zygoteBoot) throw new SandboxError('ERR_SANDBOX_START', `sandbox ${this.id}: the runtime said zygote-ready, but this is not a zygote`);
         this.runtimePid = await this.findRuntimePid(this.child!.pid!).catch(() => this.child!.pid!);
         if (this.wasDestroyed()) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} was destroyed while it started`);
-        this.state = 'idle';
+        this.state = 'zygote';
         const t = first.timings;
         return {
           sandboxMs: Math.max(0, t.processStartEpochMs - t0),
           runtimeBootMs: Math.max(0, t.runtimeBootMs),
           agentSetupMs: Math.max(0, t.agentSetupMs ?? 0),
           importMs: Math.max(0, t.importMs),
-          initMs: Math.max(0, t.initMs),
+          initMs: 0,
           cgroupMs,
         };
       }
-
-      if (first.type === 'timeout') {
-        await this.kill();
-        const info = await this.exited;
-        const [stdout, stderr] = await this.segmentLogs(0);
-        throw new SandboxStartError(
-          'ERR_SANDBOX_START_TIMEOUT',
-          `${this.spec.functionName} did not finish starting (boot, import, init) within ${this.options.startTimeoutMs} ms; the sandbox was killed`,
-          { stdout, stderr, exit: info },
-        );
-      }
-
-      if (first.type === 'init-failed') {
-        const info = await this.exited;
-        const [stdout, stderr] = await this.segmentLogs(0);
-        const e = first.error;
-        throw new SandboxStartError('ERR_SANDBOX_INIT', `${this.spec.functionName} failed to start: ${e.name ? `${e.name}: ` : ''}${e.message}`, {
-          functionError: e,
-          stdout,
-          stderr,
-          exit: info,
-        });
-      }
-
-      // The runtime exited before it was ready.
-      const info = first.info;
-      const [stdout, stderr] = await this.segmentLogs(0);
+      const ready = await this.settleStart(first, startTimer);
+      this.runtimePid = await this.findRuntimePid(this.child!.pid!).catch(() => this.child!.pid!);
       if (this.wasDestroyed()) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} was destroyed while it started`);
-      const why = this.spawnError
-        ? `it could not be spawned: ${this.spawnError.message}`
-        : info.code === EXIT_CGROUP_PLACEMENT && this.cgroup
-          ? 'it could not be placed in its cgroup'
-          : info.oom
-            ? `it ran out of memory (limit ${this.spec.memoryMb} MB)`
-            : describeExit(info);
-      const lastLines = lastLinesOf(this.stderrLog?.tail() ?? '', 5);
-      throw new SandboxStartError(
-        'ERR_SANDBOX_START',
-        `the runtime of ${this.spec.functionName} exited before it was ready: ${why}${lastLines ? `\n${lastLines}` : ''}`,
-        { stdout, stderr, exit: info },
-      );
+      this.state = 'idle';
+      const t = ready.timings;
+      return {
+        sandboxMs: Math.max(0, t.processStartEpochMs - t0),
+        runtimeBootMs: Math.max(0, t.runtimeBootMs),
+        agentSetupMs: Math.max(0, t.agentSetupMs ?? 0),
+        importMs: Math.max(0, t.importMs),
+        initMs: Math.max(0, t.initMs),
+        cgroupMs,
+      };
     } finally {
       startTimer.cancel();
       if (this.state === 'starting') {
         // A failed start leaves nothing behind.
+        await this.kill().catch(() => undefined);
+        await this.exited;
+        this.state = 'exited';
+      }
+    }
+  }
+
+  /** The first message of a start or a specialisation, or the runtime's exit, or the start timeout. */
+  private awaitStartMessage(startTimer: DeferredTimer): Promise<StartMessage | { type: 'exit'; info: ExitInfo } | { type: 'timeout' }> {
+    return Promise.race([
+      new Promise<StartMessage>((resolve) => (this.startWaiter = resolve)),
+      this.exited.then((info) => ({ type: 'exit' as const, info })),
+      startTimer.promise.then(() => ({ type: 'timeout' as const })),
+    ]);
+  }
+
+  /** `ready`: collects the start logs and returns it; anything else: throws what went wrong. */
+  private async settleStart(
+    first: StartMessage | { type: 'exit'; info: ExitInfo } | { type: 'timeout' },
+    startTimer: DeferredTimer,
+  ): Promise<Extract<AgentMessage, { type: 'ready' }>> {
+    if (first.type === 'ready') {
+      const logs = await Promise.race([
+        Promise.all([this.stdoutLog!.segment(0), this.stderrLog!.segment(0)]),
+        startTimer.promise.then(() => {
+          this.stdoutLog!.cut(0);
+          this.stderrLog!.cut(0);
+          return Promise.all([this.stdoutLog!.segment(0), this.stderrLog!.segment(0)]);
+        }),
+      ]);
+      this.startLogs = { stdout: logs[0], stderr: logs[1] };
+      return first;
+    }
+
+    if (first.type === 'timeout') {
+      await this.kill();
+      const info = await this.exited;
+      const [stdout, stderr] = await this.segmentLogs(0);
+      throw new SandboxStartError(
+        'ERR_SANDBOX_START_TIMEOUT',
+        `${this.label} did not finish starting (boot, import, init) within ${this.options.startTimeoutMs} ms; the sandbox was killed`,
+        { stdout, stderr, exit: info },
+      );
+    }
+
+    if (first.type === 'init-failed') {
+      const info = await this.exited;
+      const [stdout, stderr] = await this.segmentLogs(0);
+      const e = first.error;
+      throw new SandboxStartError('ERR_SANDBOX_INIT', `${this.label} failed to start: ${e.name ? `${e.name}: ` : ''}${e.message}`, {
+        functionError: e,
+        stdout,
+        stderr,
+        exit: info,
+      });
+    }
+
+    if (first.type === 'zygote-ready') {
+      throw new SandboxError('ERR_SANDBOX_START', `sandbox ${this.id}: the runtime said zygote-ready when a function was expected`);
+    }
+
+    // The runtime exited before it was ready.
+    const info = first.info;
+    const [stdout, stderr] = await this.segmentLogs(0);
+    if (this.wasDestroyed()) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} was destroyed while it started`);
+    const why = this.spawnError
+      ? `it could not be spawned: ${this.spawnError.message}`
+      : info.code === EXIT_CGROUP_PLACEMENT && this.cgroup
+        ? 'it could not be placed in its cgroup'
+        : info.oom
+          ? `it ran out of memory (limit ${this.limits.memoryMb} MB)`
+          : describeExit(info);
+    const lastLines = lastLinesOf(this.stderrLog?.tail() ?? '', 5);
+    throw new SandboxStartError(
+      'ERR_SANDBOX_START',
+      `the runtime of ${this.label} exited before it was ready: ${why}${lastLines ? `\n${lastLines}` : ''}`,
+      { stdout, stderr, exit: info },
+    );
+  }
+
+  // ------------------------------------------------------------------ zygotes
+
+  /** Whether this sandbox was started as a zygote. */
+  get isZygote(): boolean {
+    return this.zygoteBoot !== undefined;
+  }
+
+  /** Whether specialise() was ever called on it (it is then one function's instance, for good). */
+  get specialised(): boolean {
+    return this.wasSpecialised;
+  }
+
+  /**
+   * Zygote mode: turns the waiting zygote into an instance of one function, once. The function's
+   * bundle must already be at codeDir/bundle.cjs (readable by the user functions run as). Timings:
+   * no sandbox and no runtime boot (0), importMs = loading the bundle (the zygote's packages come
+   * from its module cache), initMs = init(). On failure the sandbox is gone, as after a failed start.
+   */
+  async specialise(request: SpecialiseRequest): Promise<SpecialiseTimings> {
+    if (!this.zygoteBoot) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is not a zygote`);
+    if (this.wasSpecialised) throw new SandboxError('ERR_SANDBOX_STATE', `zygote ${this.id} was already specialised: a zygote serves one function, once`);
+    if (this.state !== 'zygote') throw new SandboxError('ERR_SANDBOX_STATE', `zygote ${this.id} is ${this.state}: only a started, waiting zygote can be specialised`);
+    if (request === null || typeof request !== 'object' || typeof request.functionName !== 'string' || request.functionName === '') {
+      throw new TypeError('specialise: request.functionName must be a non-empty string');
+    }
+    const env = request.env ?? {};
+    for (const [key, value] of Object.entries(env)) {
+      if (!/^[^=\0]+$/.test(key)) throw new TypeError(`specialise: invalid variable name ${JSON.stringify(key)}`);
+      if (typeof value !== 'string' || value.includes('\0')) throw new TypeError(`specialise: env.${key} must be a string without NUL bytes`);
+    }
+    this.wasSpecialised = true;
+    this.state = 'starting';
+    this.label = request.functionName;
+    const t0 = epochNow();
+    const startTimer = deferredTimer(this.options.startTimeoutMs);
+    try {
+      const waiting = this.awaitStartMessage(startTimer);
+      const message = { type: 'specialise', bundle: this.bundlePathForAgent(), env, functionName: request.functionName, version: request.version };
+      this.channel!.write(`${JSON.stringify(message)}\n`);
+      const first = await waiting;
+      const ready = await this.settleStart(first, startTimer);
+      if (this.wasDestroyed()) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} was destroyed while it was specialised`);
+      this.state = 'idle';
+      const t = ready.timings;
+      return {
+        // The message's way in, before the agent began: the only "sandbox" time left.
+        sandboxMs: Math.max(0, t.processStartEpochMs - t0),
+        runtimeBootMs: 0,
+        agentSetupMs: 0,
+        importMs: Math.max(0, t.importMs),
+        initMs: Math.max(0, t.initMs),
+        cgroupMs: 0,
+        ...(ready.zygote ? { zygote: ready.zygote } : {}),
+      };
+    } finally {
+      startTimer.cancel();
+      if (this.state === 'starting') {
         await this.kill().catch(() => undefined);
         await this.exited;
         this.state = 'exited';
@@ -440,7 +582,7 @@ export class ProcessSandbox implements Sandbox {
     } catch {
       return; // not ours to act on; the agent never sends this
     }
-    if (msg.type === 'ready' || msg.type === 'init-failed') {
+    if (msg.type === 'ready' || msg.type === 'init-failed' || msg.type === 'zygote-ready') {
       const waiter = this.startWaiter;
       this.startWaiter = undefined;
       waiter?.(msg);
@@ -772,7 +914,7 @@ function lastLinesOf(text: string, n: number): string {
 }
 
 /** Sandboxes as plain child processes (no namespaces), with cgroups when available. */
-export class ProcessBackend implements SandboxBackend {
+export class ProcessBackend implements ZygoteCapableBackend {
   readonly name: string = 'process';
   readonly isolation: IsolationReport;
   protected readonly options: ResolvedProcessOptions;
@@ -784,6 +926,16 @@ export class ProcessBackend implements SandboxBackend {
 
   create(spec: SandboxSpec): ProcessSandbox {
     return new ProcessSandbox(spec, this.options);
+  }
+
+  /**
+   * A zygote (added): a process that imports `zygote.packages` from `zygote.packageDir` and waits
+   * to be specialised (ProcessSandbox.specialise). `spec.codeDir` is a folder of its own, filled in
+   * later. Without namespaces the agent reads both by their host paths, as the user functions run
+   * as: both must be reachable (traversable, readable) by that user.
+   */
+  createZygote(spec: SandboxSpec, zygote: ZygoteBoot): ProcessSandbox & ZygoteSandbox {
+    return new ProcessSandbox(spec, this.options, zygote);
   }
 }
 

@@ -1,7 +1,7 @@
 // The Sandbox interface: one instance of one function, isolated. Backends (a bare process, a lean
 // bubblewrap container, later snapshots, zygotes and microVMs) implement it; the invoker only sees it.
 
-import type { ErrorKind, InvocationContext } from '../../runtime/protocol.ts';
+import type { ErrorKind, InvocationContext, ZygoteLoadReport } from '../../runtime/protocol.ts';
 
 export interface SandboxSpec {
   /** Unique id of the instance (names its cgroup, its private /tmp). */
@@ -95,4 +95,55 @@ export interface SandboxBackend {
   readonly name: string;
   readonly isolation: IsolationReport;
   create(spec: SandboxSpec): Sandbox;
+}
+
+// ------------------------------------------------------------------ zygotes (added)
+
+/**
+ * What a zygote sandbox imports before any function is known: npm packages from a package folder
+ * on the host (mounted read-only at /zygote in a container). The sandbox's SandboxSpec.codeDir is a
+ * host folder of its own, empty at start (mounted read-only at /code), into which the platform
+ * writes the function's bundle just before it specialises the zygote.
+ */
+export interface ZygoteBoot {
+  /** Host folder holding node_modules/ with the packages (installed at their exact versions). */
+  packageDir: string;
+  /** Package names to import, in order. May be empty (a bare, pre-booted runtime). */
+  packages: readonly string[];
+}
+
+/** What the function's instance gets when a zygote is specialised for it. */
+export interface SpecialiseRequest {
+  functionName: string;
+  version: number;
+  /** The function's environment, added to the zygote's before its bundle loads. */
+  env: Record<string, string>;
+}
+
+/** Start phases of a specialisation, with what it loaded (see ZygoteLoadReport). */
+export interface SpecialiseTimings extends StartTimings {
+  zygote?: ZygoteLoadReport;
+}
+
+/** A sandbox started as a zygote: start() imports the packages; specialise() loads one function, once. */
+export interface ZygoteSandbox extends Sandbox {
+  /** The host folder mounted at /code (write the function's bundle.cjs there before specialise()). */
+  readonly codeDir: string;
+  /** Starts the runtime and imports the packages (importMs = the packages' import; no function yet). */
+  start(): Promise<StartTimings>;
+  /** Loads the function's bundle from codeDir/bundle.cjs in the waiting zygote and runs its init(). Once. */
+  specialise(request: SpecialiseRequest): Promise<SpecialiseTimings>;
+  /** Whether specialise() was ever called (a zygote serves one function, ever). */
+  readonly specialised: boolean;
+  /** `zygote` while it waits to be specialised; then as any sandbox (idle, busy, ..., exited). */
+  readonly status: string;
+}
+
+/** A backend that can also start zygotes (the process and lean-container backends). */
+export interface ZygoteCapableBackend extends SandboxBackend {
+  createZygote(spec: SandboxSpec, zygote: ZygoteBoot): ZygoteSandbox;
+}
+
+export function isZygoteCapable(backend: SandboxBackend): backend is ZygoteCapableBackend {
+  return typeof (backend as Partial<ZygoteCapableBackend>).createZygote === 'function';
 }
