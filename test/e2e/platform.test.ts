@@ -131,6 +131,24 @@ describe('thaw serve, end to end', { timeout: 240_000 }, () => {
     assert.equal(r.body.network.ok, false, JSON.stringify(r.body.network));
   });
 
+  it('fires a timer trigger: each tick is an async invocation with the trigger’s payload', async () => {
+    const set = await thaw.request('PUT', '/functions/hello/schedule', { cron: '* * * * * *', payload: { name: 'timer' } });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.equal(set.body.schedules[0].cron, '* * * * * *');
+    let fired: any;
+    for (let i = 0; i < 100 && !fired; i++) {
+      const records = (await thaw.request('GET', '/functions/hello/invocations?limit=50')).body.invocations;
+      fired = records.find((r: any) => r.mode === 'timer' && r.status === 'succeeded');
+      if (!fired) await new Promise((r) => setTimeout(r, 100)); // cron ticks on the wall clock
+    }
+    assert.ok(fired, 'a timer invocation ran within 10 s');
+    assert.match(fired.result.message, /Hello, timer/);
+    assert.equal((await thaw.request('DELETE', '/functions/hello/schedule')).status, 200);
+    const bad = await thaw.request('PUT', '/functions/hello/schedule', { cron: 'every tuesday' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /not a valid cron expression/);
+  });
+
   it('scales to zero when the keep-alive window ends', async () => {
     await thaw.advance(11 * 60_000);
     const stats = await thaw.stats();
