@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseMemory } from '../src/cli/units.ts';
 import { KEEP_ALIVE_POLICIES } from '../src/policies/keepalive/index.ts';
-import { runSimulation } from '../src/sim/run.ts';
+import { runSimulation, type RunSpec } from '../src/sim/run.ts';
 import { runSweep } from '../src/sim/sweep.ts';
 import { DEFAULT_TRACE_DIR, openTrace } from '../src/sim/traces/index.ts';
 import { median, printTable, writeJson } from './lib.ts';
@@ -26,6 +26,22 @@ const { values: args } = parseArgs({
   },
 });
 const memoryMb = parseMemory(args.memory!);
+
+/** Runs with prediction on: IceBreaker's per-minute FFT predictor (one tier, and two tiers with its PDM). */
+const PREDICTION_JOBS: Record<string, Omit<RunSpec, 'memoryMb'>> = {
+  'ttl-1m+fft': { policy: 'ttl', ttlMs: 60_000, prewarm: 'fft' },
+  'ttl-1m+fft two-tier': {
+    policy: 'ttl',
+    ttlMs: 60_000,
+    prewarm: 'fft',
+    tiers: [
+      { name: 'high', count: 4, memoryMb: 16 * 1024, speed: 1.5, pricePerGBs: 0.0000166 },
+      { name: 'low', count: 4, memoryMb: 64 * 1024, speed: 1, pricePerGBs: 0.000005 },
+    ],
+  },
+};
+/** The speed goal with prediction on (invocations per second). */
+const PREDICTION_GOAL = 500_000;
 const repeat = Math.max(1, Number(args.repeat));
 
 /** In a child process: run one job, print {rate, ms, invocations, maxRssMb} as JSON. */
@@ -39,6 +55,8 @@ function child(job: string, traceSpec: string): void {
       let checksum = 0;
       for (const batch of trace.batches()) for (let j = 0; j < batch.length; j++) checksum += batch.fn[j]!;
       if (checksum < 0) throw new Error('unreachable');
+    } else if (job in PREDICTION_JOBS) {
+      runSimulation(trace, { ...PREDICTION_JOBS[job]!, memoryMb });
     } else {
       runSimulation(trace, { policy: job, memoryMb });
     }
@@ -62,7 +80,7 @@ async function main(): Promise<void> {
   if (args.child) return child(args.child, args.trace!);
 
   const replay = inChild('replay', args.trace!);
-  const policies = KEEP_ALIVE_POLICIES.map((policy) => ({ policy, ...inChild(policy, args.trace!) }));
+  const policies = [...KEEP_ALIVE_POLICIES, ...Object.keys(PREDICTION_JOBS)].map((policy) => ({ policy, ...inChild(policy, args.trace!) }));
   printTable(
     `Simulated invocations per second, one process per policy, ${args.memory} (median of ${repeat}); ${replay.invocations.toLocaleString('en-US')} invocations`,
     ['policy', 'invocations/s', 'run time', 'vs replay', 'peak RSS', 'RSS vs replay'],
@@ -70,6 +88,13 @@ async function main(): Promise<void> {
       ['(replay only)', Math.round(replay.rate), `${replay.ms.toFixed(0)} ms`, '1.00', `${replay.maxRssMb.toFixed(0)} MB`, '1.00'],
       ...policies.map((p) => [p.policy, Math.round(p.rate), `${p.ms.toFixed(0)} ms`, (p.rate / replay.rate).toFixed(2), `${p.maxRssMb.toFixed(0)} MB`, (p.maxRssMb / replay.maxRssMb).toFixed(2)]),
     ],
+  );
+
+  const prediction = policies.filter((p) => p.policy in PREDICTION_JOBS);
+  printTable(
+    `With prediction on (IceBreaker, per function per minute): goal above ${PREDICTION_GOAL.toLocaleString('en-US')} invocations/s`,
+    ['run', 'invocations/s', 'vs goal', 'vs replay'],
+    prediction.map((p) => [p.policy, Math.round(p.rate), (p.rate / PREDICTION_GOAL).toFixed(2), (p.rate / replay.rate).toFixed(2)]),
   );
 
   // Memory must not grow with the number of invocations: same functions, 4× the arrivals.

@@ -21,6 +21,8 @@ export class Instance {
   expiresAt = Infinity;
   /** Invocations it has served. */
   uses = 0;
+  /** Started ahead of demand (pre-warm, provisioned concurrency) and not used yet. */
+  prewarmed = false;
   /** Its server's eviction clock when it was last used (per-instance Greedy-Dual). */
   clockAtLastUse = 0;
   /** Idle-list links, owned by the group. */

@@ -81,6 +81,7 @@ export class Pool {
         const instance = group.newestIdle;
         if (instance) {
           this.#leaveIdle(instance, now);
+          instance.prewarmed = false;
           instance.startKind = instance.state === 'paused' ? 'resumed' : 'warm';
           instance.state = 'busy';
           group.active++;
@@ -99,8 +100,20 @@ export class Pool {
    * memory is free: pre-warming never evicts. The instance is `starting`; call started() and
    * release() once it is ready, and it waits idle for its first request like any other.
    */
-  prewarm(fn: FunctionSpec): Instance | undefined {
-    return this.#newInstance(fn, this.#clock.now(), false);
+  prewarm(fn: FunctionSpec, servers?: readonly Server[]): Instance | undefined {
+    const instance = this.#newInstance(fn, this.#clock.now(), false, servers);
+    if (instance) instance.prewarmed = true;
+    return instance;
+  }
+
+  /**
+   * Extends an idle instance's keep-alive window to end no earlier than `until` (a pre-warm decision
+   * that finds an instance already idle keeps it instead of starting another). The expiry queue is
+   * lazy: its entry for the group is early, and expire() re-queues the group at the new time.
+   */
+  keepIdleUntil(instance: Instance, until: number): void {
+    if (instance.state !== 'idle' && instance.state !== 'paused') this.#expectState(instance, 'idle', 'keepIdleUntil');
+    if (instance.expiresAt < until) instance.expiresAt = until;
   }
 
   /**
@@ -109,9 +122,27 @@ export class Pool {
    */
   setMinInstances(fn: FunctionSpec, count: number): void {
     if (!Number.isInteger(count) || count < 0) throw new ThawError('ERR_INVALID_OPTION', `provisioned concurrency must be an integer ≥ 0, got ${count}`);
+    const previous = this.#minInstances.get(fn.index) ?? 0;
     if (count === 0) this.#minInstances.delete(fn.index);
     else this.#minInstances.set(fn.index, count);
-    for (const group of this.groupsOf(fn)) if (group.idleCount > 0) this.#requeue(group, true);
+    const now = this.#clock.now();
+    for (const group of this.groupsOf(fn)) {
+      if (group.idleCount === 0) continue;
+      // Instances the floor held back (expiry set to Infinity) get a keep-alive window again.
+      if (count < previous) {
+        const keepAliveMs = this.keepAlive.keepAliveMs(group);
+        if (keepAliveMs !== Infinity) {
+          for (let i = group.oldestIdle; i; i = i.nextIdle) {
+            if (i.expiresAt === Infinity) i.expiresAt = now + keepAliveMs;
+            if (i.expiresAt < group.queuedExpiry) {
+              group.queuedExpiry = i.expiresAt;
+              this.#expiries.push(i.expiresAt, group);
+            }
+          }
+        }
+      }
+      this.#requeue(group, true);
+    }
   }
 
   /** Instances of `fn` that exist now, in any live state, across servers. */
@@ -126,8 +157,13 @@ export class Pool {
     return min !== undefined && this.instanceCount(group.fn) <= min;
   }
 
-  #newInstance(fn: FunctionSpec, now: number, mayEvict: boolean): Instance | undefined {
-    const server = this.placement.choose(fn, this.servers);
+  /** Provisioned concurrency of `fn` (0 when none). */
+  minInstances(fn: FunctionSpec): number {
+    return this.#minInstances.get(fn.index) ?? 0;
+  }
+
+  #newInstance(fn: FunctionSpec, now: number, mayEvict: boolean, servers: readonly Server[] = this.servers): Instance | undefined {
+    const server = servers.length ? this.placement.choose(fn, servers) : undefined;
     if (!server || (mayEvict ? server.reclaimableMb : server.freeMb) < fn.memoryMb) return undefined;
     if (server.freeMb < fn.memoryMb) {
       this.#evictUntilFree(server, fn.memoryMb, now);
@@ -149,8 +185,11 @@ export class Pool {
     instance.state = 'busy';
   }
 
-  /** The invocation finished: the instance becomes idle, kept by the keep-alive policy. */
-  release(instance: Instance): void {
+  /**
+   * The invocation finished: the instance becomes idle, kept by the keep-alive policy, or for
+   * `keepAliveMs` when given (a pre-warmed instance kept for the window its pre-warm decision set).
+   */
+  release(instance: Instance, keepAliveOverrideMs?: number): void {
     if (instance.state !== 'busy' && instance.state !== 'starting') this.#expectState(instance, 'busy', 'release');
     const now = this.#clock.now();
     const group = instance.group;
@@ -159,7 +198,7 @@ export class Pool {
     group.active--;
     group.pushIdle(instance);
     instance.server.idleMb += instance.memoryMb;
-    const keepAliveMs = this.keepAlive.keepAliveMs(group);
+    const keepAliveMs = keepAliveOverrideMs ?? this.keepAlive.keepAliveMs(group);
     if (keepAliveMs !== Infinity) {
       instance.expiresAt = now + keepAliveMs;
       if (instance.expiresAt < group.queuedExpiry) {

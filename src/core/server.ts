@@ -10,12 +10,15 @@ export interface ServerSpec {
   speed?: number;
   /** Price of holding 1 GB for 1 s on this server (heterogeneous clusters). */
   pricePerGBs?: number;
+  /** Tier the server belongs to (heterogeneous clusters: `high`, `low`, ...). */
+  tier?: string;
 }
 
 export class Server {
   readonly name: string;
   readonly speed: number;
   readonly pricePerGBs: number;
+  readonly tier: string;
   capacityMb: number;
   /** Memory held by every live instance (starting, busy, idle, paused). */
   usedMb = 0;
@@ -35,6 +38,7 @@ export class Server {
     this.capacityMb = spec.memoryMb;
     this.speed = spec.speed ?? 1;
     this.pricePerGBs = spec.pricePerGBs ?? 0;
+    this.tier = spec.tier ?? 'default';
   }
 
   get freeMb(): number {

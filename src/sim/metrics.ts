@@ -6,7 +6,7 @@ import type { Instance } from '../core/instance.ts';
 import type { Pool, PoolListener, RemovalReason } from '../core/pool.ts';
 import type { Server } from '../core/server.ts';
 import type { Trace } from '../core/trace.ts';
-import type { FunctionResult, SimResult, SimSummary, Timeline } from './result.ts';
+import type { FunctionResult, SimResult, SimSummary, TierResult, Timeline } from './result.ts';
 
 const MB_MS_PER_GB_S = 1024 * 1000;
 
@@ -24,6 +24,16 @@ export class SimMetrics implements PoolListener {
   readonly #idleMbMs: Float64Array;
   readonly #startMs: Float64Array;
   readonly #execMs: Float64Array;
+  /** Idle MB·ms of pre-warmed instances not used yet, and MB·ms of pre-warm starts. */
+  readonly #prewarmIdleMbMs: Float64Array;
+  readonly #prewarmStartMbMs: Float64Array;
+  /** Money: idle (keep-alive) and busy (start + execution) memory × time × the server's price. */
+  readonly #keepAliveCost: Float64Array;
+  #busyCost = 0;
+  #prewarmsStarted = 0;
+  #prewarmsUnused = 0;
+  /** Per server index: warm, cold, idle MB·ms, keep-alive cost, busy cost. */
+  #perServer: Array<{ warm: number; cold: number; idleMbMs: number; keepAliveCost: number; busyCost: number }> = [];
   #queued = 0;
   #queueWaitMs = 0;
   // Memory integrals over time.
@@ -53,30 +63,68 @@ export class SimMetrics implements PoolListener {
     this.#idleMbMs = new Float64Array(n);
     this.#startMs = new Float64Array(n);
     this.#execMs = new Float64Array(n);
+    this.#prewarmIdleMbMs = new Float64Array(n);
+    this.#prewarmStartMbMs = new Float64Array(n);
+    this.#keepAliveCost = new Float64Array(n);
     this.#nextSampleAt = intervalMs;
     this.#timeline = { intervalMs, t: [], usedMb: [], idleMb: [], capacityMb: [], warm: [], cold: [], dropped: [] };
   }
 
   attach(pool: Pool): void {
     this.#servers = pool.servers;
+    this.#perServer = pool.servers.map(() => ({ warm: 0, cold: 0, idleMbMs: 0, keepAliveCost: 0, busyCost: 0 }));
   }
 
   // PoolListener
   idleEnded(instance: Instance, start: number, end: number): void {
-    this.#idleMbMs[instance.fn.index]! += instance.memoryMb * (end - start);
+    const mbMs = instance.memoryMb * (end - start);
+    const fn = instance.fn.index;
+    this.#idleMbMs[fn]! += mbMs;
+    if (instance.prewarmed) this.#prewarmIdleMbMs[fn]! += mbMs;
+    const server = instance.server;
+    const cost = (mbMs / MB_MS_PER_GB_S) * server.pricePerGBs;
+    this.#keepAliveCost[fn]! += cost;
+    const s = this.#perServer[server.index]!;
+    s.idleMbMs += mbMs;
+    s.keepAliveCost += cost;
   }
 
   removed(instance: Instance, reason: RemovalReason, _at: number): void {
     if (reason === 'expired') this.#expirations[instance.fn.index]!++;
     else this.#evictions[instance.fn.index]!++;
+    if (instance.prewarmed) this.#prewarmsUnused++;
+  }
+
+  /** A pre-warm started an instance: its start holds memory without serving anyone (wasted). */
+  prewarmStarted(instance: Instance, startMs: number): void {
+    const mbMs = instance.memoryMb * startMs;
+    const fn = instance.fn.index;
+    this.#prewarmsStarted++;
+    this.#prewarmStartMbMs[fn]! += mbMs;
+    this.#idleMbMs[fn]! += mbMs;
+    const cost = (mbMs / MB_MS_PER_GB_S) * instance.server.pricePerGBs;
+    this.#keepAliveCost[fn]! += cost;
+    const s = this.#perServer[instance.server.index]!;
+    s.idleMbMs += mbMs;
+    s.keepAliveCost += cost;
   }
 
   arrived(fn: number): void {
     this.#invocations[fn]!++;
   }
 
-  started(fn: number, cold: boolean, startMs: number, execMs: number, _now: number): void {
+  started(fn: number, cold: boolean, startMs: number, execMs: number, _now: number, server?: Server): void {
     this.lastWasCold = cold;
+    if (server) {
+      const s = this.#perServer[server.index]!;
+      if (cold) s.cold++;
+      else s.warm++;
+      if (server.pricePerGBs > 0) {
+        const cost = ((this.#trace.functions[fn]!.memoryMb * (startMs + execMs)) / MB_MS_PER_GB_S) * server.pricePerGBs;
+        this.#busyCost += cost;
+        s.busyCost += cost;
+      }
+    }
     if (cold) {
       this.#cold[fn]!++;
       this.#intervalCold++;
@@ -149,11 +197,23 @@ export class SimMetrics implements PoolListener {
     this.#intervalWarm = this.#intervalCold = this.#intervalDropped = 0;
   }
 
-  result(run: { policy: string; servers: readonly Server[]; endMs: number; options: Record<string, unknown>; elapsedMs: number }): SimResult {
+  result(run: {
+    policy: string;
+    servers: readonly Server[];
+    endMs: number;
+    options: Record<string, unknown>;
+    elapsedMs: number;
+    prewarm?: string[];
+    prewarmReports?: Record<string, unknown>;
+  }): SimResult {
     // Instances still idle when the window closes held their memory until then.
+    let prewarmsIdleAtEnd = 0;
     for (const server of run.servers) {
       for (const group of server.groups.values()) {
-        for (const instance of group.idleInstances()) this.idleEnded(instance, instance.idleSince, run.endMs);
+        for (const instance of group.idleInstances()) {
+          this.idleEnded(instance, instance.idleSince, run.endMs);
+          if (instance.prewarmed) prewarmsIdleAtEnd++;
+        }
       }
     }
     if (this.#intervalWarm + this.#intervalCold + this.#intervalDropped > 0 || this.#timeline.t.length === 0) this.#sample(run.endMs);
@@ -170,6 +230,8 @@ export class SimMetrics implements PoolListener {
       expirations: this.#expirations[i]!,
       wastedMemoryGBs: this.#idleMbMs[i]! / MB_MS_PER_GB_S,
       coldStartOverheadPct: percent(this.#startMs[i]!, this.#execMs[i]!),
+      ...(run.prewarm ? { prewarmWastedGBs: (this.#prewarmIdleMbMs[i]! + this.#prewarmStartMbMs[i]!) / MB_MS_PER_GB_S } : {}),
+      ...(this.#priced ? { keepAliveCost: this.#keepAliveCost[i]! } : {}),
     }));
     const sum = (a: Float64Array): number => a.reduce((x, y) => x + y, 0);
     const warm = sum(this.#warm);
@@ -188,11 +250,31 @@ export class SimMetrics implements PoolListener {
       evictions: sum(this.#evictions),
       expirations: sum(this.#expirations),
       wastedMemoryGBs: sum(this.#idleMbMs) / MB_MS_PER_GB_S,
-      busyMemoryGBs: (this.#usedMbMs - this.#idleMbMsTotal) / MB_MS_PER_GB_S,
+      busyMemoryGBs: (this.#usedMbMs - this.#idleMbMsTotal - sum(this.#prewarmStartMbMs)) / MB_MS_PER_GB_S,
       peakMemoryMb: this.#peakMb,
+      meanServiceTimeMs: served > 0 ? (sum(this.#startMs) + sum(this.#execMs)) / served : 0,
+      appColdStartPct: appColdStartPercentiles(fns, this.#cold, this.#warm),
     };
+    if (run.prewarm) {
+      summary.prewarm = {
+        started: this.#prewarmsStarted,
+        unused: this.#prewarmsUnused,
+        idleAtEnd: prewarmsIdleAtEnd,
+        idleGBs: sum(this.#prewarmIdleMbMs) / MB_MS_PER_GB_S,
+        startGBs: sum(this.#prewarmStartMbMs) / MB_MS_PER_GB_S,
+      };
+    }
+    if (this.#priced) {
+      summary.keepAliveCost = sum(this.#keepAliveCost);
+      summary.busyCost = this.#busyCost;
+      summary.totalCost = summary.keepAliveCost + this.#busyCost;
+    }
     const invocations = summary.invocations;
+    const tiers = this.#tiers(run.servers);
     return {
+      ...(tiers ? { tiers } : {}),
+      ...(run.prewarm ? { prewarm: run.prewarm } : {}),
+      ...(run.prewarmReports ? { prewarmReports: run.prewarmReports } : {}),
       policy: run.policy,
       serverMemoryMb: run.servers.map((s) => s.capacityMb),
       trace: { name: this.#trace.name, functions: fns.length, invocations, spanMs: this.#trace.spanMs },
@@ -205,10 +287,55 @@ export class SimMetrics implements PoolListener {
     };
   }
 
+  /** Whether any server has a price (then costs are reported). */
+  get #priced(): boolean {
+    return this.#servers.some((s) => s.pricePerGBs > 0);
+  }
+
+  /** Per-tier figures, when the cluster has more than one tier or prices. */
+  #tiers(servers: readonly Server[]): TierResult[] | undefined {
+    const names = [...new Set(servers.map((s) => s.tier))];
+    if (names.length <= 1 && !this.#priced) return undefined;
+    return names.map((tier) => {
+      const row: TierResult = { tier, servers: 0, memoryMb: 0, speed: 0, pricePerGBs: 0, warm: 0, cold: 0, wastedMemoryGBs: 0, keepAliveCost: 0, busyCost: 0 };
+      for (const server of servers) {
+        if (server.tier !== tier) continue;
+        const s = this.#perServer[server.index]!;
+        row.servers++;
+        row.memoryMb += server.capacityMb;
+        row.speed = server.speed;
+        row.pricePerGBs = server.pricePerGBs;
+        row.warm += s.warm;
+        row.cold += s.cold;
+        row.wastedMemoryGBs += s.idleMbMs / MB_MS_PER_GB_S;
+        row.keepAliveCost += s.keepAliveCost;
+        row.busyCost += s.busyCost;
+      }
+      return row;
+    });
+  }
+
   /** Idle GB-s integrated over time (equals the per-function sum; exposed for tests). */
   get idleGBsIntegral(): number {
     return this.#idleMbMsTotal / MB_MS_PER_GB_S;
   }
+}
+
+/**
+ * Cold-start percentage of the applications at the 50th, 75th and 90th percentile (Serverless in the
+ * Wild's figure: apps sorted by their own cold-start %, nearest rank), over apps that served anything.
+ */
+export function appColdStartPercentiles(fns: Trace['functions'], cold: Float64Array, warm: Float64Array): { p50: number; p75: number; p90: number; apps: number } {
+  const apps = new Map<string, [number, number]>();
+  for (const f of fns) {
+    const a = apps.get(f.app) ?? [0, 0];
+    a[0] += cold[f.index]!;
+    a[1] += cold[f.index]! + warm[f.index]!;
+    apps.set(f.app, a);
+  }
+  const pcts = [...apps.values()].filter(([, served]) => served > 0).map(([c, served]) => (100 * c) / served).sort((x, y) => x - y);
+  const at = (q: number): number => (pcts.length ? pcts[Math.min(pcts.length - 1, Math.max(0, Math.ceil(q * pcts.length) - 1))]! : 0);
+  return { p50: at(0.5), p75: at(0.75), p90: at(0.9), apps: pcts.length };
 }
 
 function percent(part: number, whole: number): number {

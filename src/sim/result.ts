@@ -31,6 +31,34 @@ export interface SimSummary {
   busyMemoryGBs: number;
   /** Highest memory held at once, MB (sampled at events). */
   peakMemoryMb: number;
+  /** Mean service time of served invocations: start (cold only) + execution, ms, at server speed. */
+  meanServiceTimeMs?: number;
+  /** Cold-start % of the applications at these percentiles (Serverless in the Wild's view). */
+  appColdStartPct?: { p50: number; p75: number; p90: number; apps: number };
+  /**
+   * Pre-warming: instances started ahead of demand, those removed without serving anything, those
+   * still idle and unused at the end, and the GB-s they held unused (idle, and while starting; both
+   * are included in wastedMemoryGBs).
+   */
+  prewarm?: { started: number; unused: number; idleAtEnd: number; idleGBs: number; startGBs: number };
+  /** Money (when servers have a price per GB-s): idle memory (keep-alive), busy memory, both. */
+  keepAliveCost?: number;
+  busyCost?: number;
+  totalCost?: number;
+}
+
+/** One server tier of a heterogeneous cluster. */
+export interface TierResult {
+  tier: string;
+  servers: number;
+  memoryMb: number;
+  speed: number;
+  pricePerGBs: number;
+  warm: number;
+  cold: number;
+  wastedMemoryGBs: number;
+  keepAliveCost: number;
+  busyCost: number;
 }
 
 export interface FunctionResult {
@@ -45,6 +73,10 @@ export interface FunctionResult {
   expirations: number;
   wastedMemoryGBs: number;
   coldStartOverheadPct: number;
+  /** GB-s held by pre-warmed instances before their first use (pre-warm runs only). */
+  prewarmWastedGBs?: number;
+  /** Money spent keeping its instances idle (priced servers only). */
+  keepAliveCost?: number;
 }
 
 /** Memory and starts over time, one point per interval (ends of intervals). */
@@ -83,6 +115,11 @@ export interface SimResult {
   timeline: Timeline;
   perFunction: FunctionResult[];
   dynamicSizing?: DynamicSizingResult;
+  /** Heterogeneous clusters: figures per server tier. */
+  tiers?: TierResult[];
+  /** Pre-warm policies that ran, and what each reported (e.g. the predictor's accuracy). */
+  prewarm?: string[];
+  prewarmReports?: Record<string, unknown>;
   /** Wall time the run took, ms, and simulated invocations per second of wall time. */
   elapsedMs: number;
   invocationsPerSecond: number;
@@ -91,6 +128,8 @@ export interface SimResult {
 /** One point of a sweep: a policy at a memory size. Per-function rows and timelines are left out. */
 export interface SweepPoint {
   policy: string;
+  /** The setting's name when the sweep runs settings rather than sizes (the wild view). */
+  label?: string;
   memoryMb: number;
   summary: SimSummary;
   elapsedMs: number;
@@ -104,6 +143,9 @@ export interface SweepResult {
   memoriesMb: number[];
   servers: number;
   points: SweepPoint[];
+  /** `wild`: Serverless in the Wild's view, one point per policy setting (src/sim/wild.ts). */
+  view?: 'wild';
+  wild?: Array<{ label: string; appColdStartP75Pct: number; wastedMemoryGBs: number; normalisedWastedMemory: number; coldStartRatio: number; keepAliveCost?: number }>;
 }
 
 /** A hit-ratio curve: hit ratio as a function of cache size. */

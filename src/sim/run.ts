@@ -2,8 +2,13 @@
 // policies by name, runs the engine, returns the result.
 
 import { invalidOption } from '../core/errors.ts';
+import { isPrewarmPolicy, type PrewarmPolicy } from '../core/prewarm.ts';
 import type { Trace } from '../core/trace.ts';
 import { createKeepAlive } from '../policies/keepalive/index.ts';
+import type { HybridHistogramOptions } from '../policies/keepalive/hybrid-histogram.ts';
+import { createPrewarm, ProvisionedConcurrency, type ProvisionedEntry } from '../policies/prewarm/index.ts';
+import type { IceBreakerOptions } from '../policies/prewarm/icebreaker.ts';
+import { serversOfTiers, type TierSpec } from './cluster.ts';
 import { createPlacement } from '../policies/placement/index.ts';
 import { DynamicSizingController, type DynamicSizingOptions } from '../policies/sizing/controller.ts';
 import { simulate, type CapacityController } from './engine.ts';
@@ -28,6 +33,17 @@ export interface RunSpec {
   dynamicSizing?: DynamicSizingOptions;
   /** Run FaaSCache's reference simulator instead (the trace must be read with compat too). */
   compat?: 'faascache';
+  /** Hybrid histogram's options (policy `hybrid`). */
+  hybrid?: HybridHistogramOptions;
+  /** Pre-warm policy name (`fft`: IceBreaker), and its options. */
+  prewarm?: string;
+  icebreaker?: IceBreakerOptions;
+  /** Provisioned concurrency: floors per function, possibly scheduled. */
+  provisioned?: ProvisionedEntry[];
+  /** A heterogeneous cluster (then memoryMb and servers are ignored). */
+  tiers?: TierSpec[];
+  /** A name for the point in reports (sweeps of settings rather than sizes). */
+  label?: string;
 }
 
 export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: number) => void): SimResult {
@@ -35,10 +51,17 @@ export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: n
   if (!Number.isInteger(servers) || servers < 1) throw invalidOption('--servers', `must be an integer ≥ 1, got ${spec.servers}`);
   const sizing = spec.dynamicSizing ? new SizingProbe(new DynamicSizingController(spec.dynamicSizing, trace.functions), spec.timelineIntervalMs ?? 60_000) : undefined;
   const memoryMb = sizing ? sizing.controller.capacityMb / servers : spec.memoryMb;
-  if (!(memoryMb > 0)) throw invalidOption('--memory', `must be > 0, got ${spec.memoryMb} MB`);
+  if (!spec.tiers && !(memoryMb > 0)) throw invalidOption('--memory', `must be > 0, got ${spec.memoryMb} MB`);
+  if (spec.tiers && sizing) throw invalidOption('--tiers', 'cannot be combined with --dynamic-sizing');
+  const keepAlive = createKeepAlive(spec.policy, { ttlMs: spec.ttlMs, hybrid: spec.hybrid });
+  const prewarm: PrewarmPolicy[] = [];
+  if (isPrewarmPolicy(keepAlive)) prewarm.push(keepAlive);
+  if (spec.provisioned?.length) prewarm.push(new ProvisionedConcurrency(spec.provisioned));
+  if (spec.prewarm && spec.prewarm !== 'none') prewarm.push(createPrewarm(spec.prewarm, { icebreaker: spec.icebreaker }));
   const result = simulate(trace, {
-    servers: Array.from({ length: servers }, () => ({ memoryMb })),
-    keepAlive: createKeepAlive(spec.policy, { ttlMs: spec.ttlMs }),
+    servers: spec.tiers ? serversOfTiers(spec.tiers) : Array.from({ length: servers }, () => ({ memoryMb })),
+    keepAlive,
+    prewarm,
     placement: createPlacement(spec.placement ?? 'least-loaded'),
     unplaceable: spec.unplaceable ?? 'drop',
     timelineIntervalMs: spec.timelineIntervalMs,

@@ -28,7 +28,7 @@ try {
         return;
       }
       const result = runSimulation(trace, spec, (done) => send({ type: 'progress', id: message.id, done }));
-      send({ type: 'done', id: message.id, point: { policy: result.policy, memoryMb: spec.memoryMb, summary: result.summary, elapsedMs: result.elapsedMs } });
+      send({ type: 'done', id: message.id, point: { policy: spec.label ?? result.policy, ...(spec.label ? { label: spec.label } : {}), memoryMb: spec.memoryMb, summary: result.summary, elapsedMs: result.elapsedMs } });
     } catch (error) {
       send({ type: 'error', message: (error as Error).message, code: (error as { code?: string }).code });
     }

@@ -15,6 +15,8 @@ export interface SweepOptions {
   base: Omit<RunSpec, 'policy' | 'memoryMb'>;
   /** Worker threads (default: one per core, at most the number of points). */
   workers?: number;
+  /** Explicit runs instead of policies × memories (each a full RunSpec, e.g. labelled settings). */
+  jobs?: RunSpec[];
   /** Called with the number of simulated invocations done so far, summed over points. */
   onProgress?: (done: number) => void;
 }
@@ -28,8 +30,8 @@ export type FromWorker =
   | { type: 'error'; message: string; code?: string };
 
 export async function runSweep(options: SweepOptions): Promise<SweepResult> {
-  const jobs: RunSpec[] = [];
-  for (const policy of options.policies) for (const memoryMb of options.memoriesMb) jobs.push({ ...options.base, policy, memoryMb });
+  const jobs: RunSpec[] = options.jobs ? [...options.jobs] : [];
+  if (!options.jobs) for (const policy of options.policies) for (const memoryMb of options.memoriesMb) jobs.push({ ...options.base, policy, memoryMb });
   const workerCount = Math.max(1, Math.min(options.workers ?? availableParallelism(), jobs.length));
   const points: SweepPoint[] = new Array(jobs.length);
   const progress = new Array<number>(jobs.length).fill(0);

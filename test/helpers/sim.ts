@@ -1,6 +1,7 @@
 // Helpers shared by policy and simulator tests: run a small in-memory trace and record every decision.
 
 import type { KeepAlivePolicy } from '../../src/core/policy.ts';
+import { isPrewarmPolicy } from '../../src/core/prewarm.ts';
 import type { RemovalReason } from '../../src/core/pool.ts';
 import { seededRandom } from '../../src/core/random.ts';
 import type { Trace } from '../../src/core/trace.ts';
@@ -28,6 +29,8 @@ export function run(
   const result = simulate(trace, {
     servers: (Array.isArray(memoryMb) ? memoryMb : [memoryMb]).map((m) => ({ memoryMb: m })),
     keepAlive: policy,
+    // A keep-alive policy that also pre-warms (the hybrid histogram) runs as both.
+    ...(isPrewarmPolicy(policy) ? { prewarm: [policy] } : {}),
     placement: new LeastLoadedPlacement(),
     observer: {
       invocation: (fn, _t, outcome: InvocationOutcome) => outcomes.push(`${fn.id}:${outcome}`),

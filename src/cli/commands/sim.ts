@@ -4,6 +4,10 @@ import { invalidOption } from '../../core/errors.ts';
 import { KEEP_ALIVE_POLICIES } from '../../policies/keepalive/index.ts';
 import { DEFAULT_TTL_MS } from '../../policies/keepalive/ttl.ts';
 import { PLACEMENT_POLICIES } from '../../policies/placement/index.ts';
+import { CV_READINGS, type CvReading, type HybridHistogramOptions } from '../../policies/keepalive/hybrid-histogram.ts';
+import { parseProvisioned, PREWARM_POLICIES, type ProvisionedEntry } from '../../policies/prewarm/index.ts';
+import type { IceBreakerOptions } from '../../policies/prewarm/icebreaker.ts';
+import { parseTiers } from '../../sim/cluster.ts';
 import { renderSimReport } from '../../sim/report/html.ts';
 import { simSummaryTable } from '../../sim/report/table.ts';
 import { runSimulation, type RunSpec } from '../../sim/run.ts';
@@ -28,6 +32,23 @@ export const SIM_OPTIONS = {
   'sizing-target': { type: 'string' },
   'sizing-initial': { type: 'string' },
   'sizing-max': { type: 'string' },
+  tiers: { type: 'string' },
+  prewarm: { type: 'string' },
+  'fft-window': { type: 'string' },
+  'fft-harmonics': { type: 'string' },
+  'fft-degree': { type: 'string' },
+  'pdm-thresholds': { type: 'string' },
+  'no-pdm': { type: 'boolean' },
+  provisioned: { type: 'string' },
+  'provisioned-all': { type: 'string' },
+  'hybrid-range': { type: 'string' },
+  'hybrid-bin': { type: 'string' },
+  'hybrid-percentiles': { type: 'string' },
+  'hybrid-margins': { type: 'string' },
+  'hybrid-cv': { type: 'string' },
+  'hybrid-cv-threshold': { type: 'string' },
+  'hybrid-min-samples': { type: 'string' },
+  'hybrid-oob': { type: 'string' },
   json: { type: 'boolean' },
   out: { type: 'string' },
 } as const;
@@ -48,6 +69,27 @@ export const SIM_HELP = `thaw sim [options]            one simulation run
   --sizing-max SIZE     its largest size (default 20000MB)
   --json                print the result as JSON instead of tables
   --out DIR             write DIR/sim.json and DIR/sim.html (a self-contained report)
+Heterogeneous servers, pre-warming, provisioned concurrency:
+  --tiers LIST          server tiers instead of --memory/--servers: NAME:COUNTxSIZE[:speed=S][:price=P],...
+                        e.g. high:4x16GB:speed=1.5:price=0.0000166,low:4x64GB:speed=1:price=0.000005
+                        (speed divides start and execution times; price is per GB-s of memory held)
+  --prewarm NAME        pre-warm policy: ${PREWARM_POLICIES.join(', ')} (IceBreaker), or none (default)
+  --fft-window N        IceBreaker: minutes in the predictor's window (default 60)
+  --fft-harmonics N     IceBreaker: harmonics kept (default 10)
+  --fft-degree N        IceBreaker: detrending polynomial degree, 2 quadratic (default) or 1 linear
+  --pdm-thresholds A,B  IceBreaker: initial PDM thresholds (default 0.33,0.66; adjusted during the run)
+  --no-pdm              IceBreaker: warm every positive prediction on the fastest tier
+  --provisioned LIST    provisioned concurrency: fn=N or fn=N@TIME (from TIME on), comma-separated;
+                        fn is a function id or #index; e.g. 'f1=2,f1=0@2h,#7=1'
+  --provisioned-all N   N instances of every function (also N@TIME,... as a schedule)
+  --hybrid-range DUR    hybrid: histogram range (default 4h)
+  --hybrid-bin DUR      hybrid: bin width (default 1m)
+  --hybrid-percentiles H,T  hybrid: pre-warm and keep-alive percentiles (default 5,99)
+  --hybrid-margins H,T  hybrid: margins off the pre-warm and onto the keep-alive window (default 0.1,0.1)
+  --hybrid-cv READING   hybrid: CV over ${CV_READINGS.join(', ')} (default bin-counts)
+  --hybrid-cv-threshold X  hybrid: representative when CV ≥ X (default 2)
+  --hybrid-min-samples N   hybrid: fewer idle times: not representative (default 10)
+  --hybrid-oob X        hybrid: out-of-range share above which the time-series model is used (default 0.5)
 ${TRACE_HELP}`;
 
 type SimValues = ReturnType<typeof parseOptions<typeof SIM_OPTIONS>>['values'];
@@ -64,6 +106,43 @@ export function runSpecFrom(values: SimValues): Omit<RunSpec, 'policy' | 'memory
     ttlMs: values.ttl === undefined ? undefined : parseDuration(values.ttl, '--ttl'),
     timelineIntervalMs: values.timeline === undefined ? undefined : parseDuration(values.timeline, '--timeline'),
   };
+  if (values.tiers !== undefined) spec.tiers = parseTiers(values.tiers, parseMemory);
+  const prewarm = values.prewarm;
+  if (prewarm !== undefined && prewarm !== 'none') {
+    if (!PREWARM_POLICIES.includes(prewarm)) throw invalidOption('--prewarm', `unknown pre-warm policy '${prewarm}' (known: ${PREWARM_POLICIES.join(', ')}, none)`);
+    spec.prewarm = prewarm;
+  }
+  const icebreaker: IceBreakerOptions = {};
+  if (values['fft-window'] !== undefined) icebreaker.window = numberOption(values['fft-window'], '--fft-window', 60, (n) => Number.isInteger(n) && n >= 2 && n <= 10_000);
+  if (values['fft-harmonics'] !== undefined) icebreaker.harmonics = numberOption(values['fft-harmonics'], '--fft-harmonics', 10, (n) => Number.isInteger(n) && n >= 0);
+  if (values['fft-degree'] !== undefined) icebreaker.degree = numberOption(values['fft-degree'], '--fft-degree', 2, (n) => Number.isInteger(n) && n >= 0 && n <= 5);
+  if (values['no-pdm']) icebreaker.noPdm = true;
+  if (values['pdm-thresholds'] !== undefined) {
+    const [low, high] = pair(values['pdm-thresholds'], '--pdm-thresholds');
+    if (!(low >= 0.05 && high <= 0.95 && high - low >= 0.05)) throw invalidOption('--pdm-thresholds', `expected 0.05 ≤ A ≤ B − 0.05 ≤ 0.9, got '${values['pdm-thresholds']}'`);
+    icebreaker.pdm = { low, high };
+  }
+  if (Object.keys(icebreaker).length) spec.icebreaker = icebreaker;
+  const provisioned: ProvisionedEntry[] = [];
+  const duration = (option: string) => (t: string) => parseDuration(t, option);
+  if (values['provisioned-all'] !== undefined) {
+    provisioned.push(...parseProvisioned(values['provisioned-all'].split(',').map((p) => `*=${p.trim()}`).join(','), duration('--provisioned-all'), '--provisioned-all'));
+  }
+  if (values.provisioned !== undefined) provisioned.push(...parseProvisioned(values.provisioned, duration('--provisioned')));
+  if (provisioned.length) spec.provisioned = provisioned;
+  const hybrid: HybridHistogramOptions = {};
+  if (values['hybrid-range'] !== undefined) hybrid.rangeMs = parseDuration(values['hybrid-range'], '--hybrid-range');
+  if (values['hybrid-bin'] !== undefined) hybrid.binMs = parseDuration(values['hybrid-bin'], '--hybrid-bin');
+  if (values['hybrid-percentiles'] !== undefined) [hybrid.headPercentile, hybrid.tailPercentile] = pair(values['hybrid-percentiles'], '--hybrid-percentiles');
+  if (values['hybrid-margins'] !== undefined) [hybrid.headMargin, hybrid.tailMargin] = pair(values['hybrid-margins'], '--hybrid-margins');
+  if (values['hybrid-cv'] !== undefined) {
+    if (!CV_READINGS.includes(values['hybrid-cv'] as CvReading)) throw invalidOption('--hybrid-cv', `expected ${CV_READINGS.join(', ')}, got '${values['hybrid-cv']}'`);
+    hybrid.cvReading = values['hybrid-cv'] as CvReading;
+  }
+  if (values['hybrid-cv-threshold'] !== undefined) hybrid.cvThreshold = numberOption(values['hybrid-cv-threshold'], '--hybrid-cv-threshold', 2, (n) => n >= 0);
+  if (values['hybrid-min-samples'] !== undefined) hybrid.minSamples = numberOption(values['hybrid-min-samples'], '--hybrid-min-samples', 10, (n) => Number.isInteger(n) && n >= 1);
+  if (values['hybrid-oob'] !== undefined) hybrid.oobThreshold = numberOption(values['hybrid-oob'], '--hybrid-oob', 0.5, (n) => n >= 0 && n <= 1);
+  if (Object.keys(hybrid).length) spec.hybrid = hybrid;
   if (values['dynamic-sizing']) {
     spec.dynamicSizing = {
       targetMissRatio: values['sizing-target'] === undefined ? undefined : numberOption(values['sizing-target'], '--sizing-target', 0.1, (n) => n > 0 && n < 1),
@@ -72,6 +151,13 @@ export function runSpecFrom(values: SimValues): Omit<RunSpec, 'policy' | 'memory
     };
   }
   return spec;
+}
+
+/** Two comma-separated numbers. */
+function pair(text: string, option: string): [number, number] {
+  const parts = text.split(',').map((p) => Number(p.trim()));
+  if (parts.length !== 2 || !parts.every(Number.isFinite)) throw invalidOption(option, `expected two numbers A,B, got '${text}'`);
+  return [parts[0]!, parts[1]!];
 }
 
 export function checkPolicy(name: string): string {
@@ -85,6 +171,7 @@ export async function simCommand(argv: string[]): Promise<number> {
   const source = traceSourceFrom(values);
   if (values.compat) return runCompatSim(source, values);
   const spec: RunSpec = { ...runSpecFrom(values), policy: checkPolicy(values.policy ?? 'gd'), memoryMb: parseMemory(values.memory ?? DEFAULT_SIM_MEMORY) };
+  if (spec.tiers && values.memory !== undefined) throw invalidOption('--memory', 'cannot be combined with --tiers (each tier gives its servers’ memory)');
   const trace = openTraceSource(source);
   const progress = createProgress({ total: trace.invocationCount, label: `sim ${spec.policy}` });
   const result = runSimulation(trace, spec, (done) => progress.update(done));

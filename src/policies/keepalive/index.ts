@@ -3,12 +3,15 @@
 import { ThawError } from '../../core/errors.ts';
 import type { KeepAlivePolicy } from '../../core/policy.ts';
 import { FrequencyKeepAlive, GreedyDualKeepAlive, InstanceGreedyDualKeepAlive, LandlordKeepAlive, SizeKeepAlive } from './greedy-dual.ts';
+import { HybridHistogramPolicy, type HybridHistogramOptions } from './hybrid-histogram.ts';
 import { LruKeepAlive } from './lru.ts';
 import { TtlKeepAlive } from './ttl.ts';
 
 export interface KeepAliveOptions {
   /** TTL's keep-alive window, ms. */
   ttlMs?: number;
+  /** Hybrid histogram's options. */
+  hybrid?: HybridHistogramOptions;
 }
 
 const factories: Record<string, (options: KeepAliveOptions) => KeepAlivePolicy> = {
@@ -19,6 +22,7 @@ const factories: Record<string, (options: KeepAliveOptions) => KeepAlivePolicy> 
   freq: () => new FrequencyKeepAlive(),
   size: () => new SizeKeepAlive(),
   landlord: () => new LandlordKeepAlive(),
+  hybrid: (o) => new HybridHistogramPolicy(o.hybrid),
 };
 
 export const KEEP_ALIVE_POLICIES = Object.keys(factories);
@@ -29,4 +33,4 @@ export function createKeepAlive(name: string, options: KeepAliveOptions = {}): K
   return factory(options);
 }
 
-export { FrequencyKeepAlive, GreedyDualKeepAlive, InstanceGreedyDualKeepAlive, LandlordKeepAlive, LruKeepAlive, SizeKeepAlive, TtlKeepAlive };
+export { HybridHistogramPolicy, FrequencyKeepAlive, GreedyDualKeepAlive, InstanceGreedyDualKeepAlive, LandlordKeepAlive, LruKeepAlive, SizeKeepAlive, TtlKeepAlive };

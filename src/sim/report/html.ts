@@ -237,7 +237,46 @@ function runsSection(runs: readonly SimResult[]): PageSection {
   };
 }
 
+/** The wild view's scatter plot as inline SVG (p75 app cold % against normalised wasted memory). */
+function wildScatterSvg(sweep: SweepResult): string {
+  const points = (sweep.wild ?? []).filter((p) => Number.isFinite(p.normalisedWastedMemory) && Number.isFinite(p.appColdStartP75Pct));
+  const W = 640;
+  const H = 380;
+  const m = { l: 60, r: 20, t: 20, b: 50 };
+  const maxX = Math.max(1, ...points.map((p) => p.normalisedWastedMemory)) * 1.1;
+  const maxY = Math.max(1, ...points.map((p) => p.appColdStartP75Pct)) * 1.1;
+  const x = (v: number) => m.l + (v / maxX) * (W - m.l - m.r);
+  const y = (v: number) => H - m.b - (v / maxY) * (H - m.t - m.b);
+  const ticks = (max: number) => Array.from({ length: 6 }, (_, i) => (max * i) / 5);
+  const parts = [
+    `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="p75 application cold-start % against normalised wasted memory" style="max-width:${W}px;font:12px sans-serif">`,
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="currentColor"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="currentColor"/>`,
+    ...ticks(maxX).map((v) => `<text x="${x(v)}" y="${H - m.b + 16}" text-anchor="middle">${v.toFixed(2)}</text>`),
+    ...ticks(maxY).map((v) => `<text x="${m.l - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(0)}</text>`),
+    `<text x="${(W + m.l) / 2}" y="${H - 10}" text-anchor="middle">wasted memory, normalised to the 10-minute fixed keep-alive</text>`,
+    `<text x="14" y="${(H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(H - m.b) / 2})">p75 app cold-start %</text>`,
+    ...points.map((p) => {
+      const colour = p.label.startsWith('ttl') ? '#888' : p.label === 'hybrid' ? '#d62728' : p.label === 'icebreaker' ? '#1f77b4' : '#2ca02c';
+      return `<circle cx="${x(p.normalisedWastedMemory).toFixed(1)}" cy="${y(p.appColdStartP75Pct).toFixed(1)}" r="5" fill="${colour}"><title>${escapeHtml(p.label)}</title></circle><text x="${(x(p.normalisedWastedMemory) + 7).toFixed(1)}" y="${(y(p.appColdStartP75Pct) - 6).toFixed(1)}">${escapeHtml(p.label)}</text>`;
+    }),
+    '</svg>',
+  ];
+  return `<figure>${parts.join('')}<figcaption>Serverless in the Wild's trade-off: each point a policy setting (grey: fixed keep-alive); lower and further left is better.</figcaption></figure>`;
+}
+
 export function renderSweepReport(sweep: SweepResult, extras: { curve?: CurveResult; runs?: SimResult[] } = {}): string {
+  if (sweep.wild) {
+    return renderPage({
+      subtitle: `Serverless in the Wild view · trace ${describeTrace(sweep.trace)}`,
+      sections: [
+        { id: 'overview', title: 'Sweep', html: factList(sweepFacts(sweep)) },
+        { id: 'wild', title: 'Cold starts against wasted memory', html: wildScatterSvg(sweep) },
+        { id: 'tables', title: 'Tables', html: tablesHtml(sweepSummaryTables(sweep)) },
+      ],
+      legendTopics: new Set<LegendTopic>(['sweep']),
+      payload: { kind: 'sweep', sweep },
+    });
+  }
   const topics = new Set<LegendTopic>(['sweep']);
   const sections: PageSection[] = [
     { id: 'overview', title: 'Sweep', html: factList(sweepFacts(sweep)) },

@@ -102,6 +102,20 @@ export function simSummaryTables(result: SimResult): Table[] {
       ['resizes', formatCount(sizing.resizes.length), ''],
     );
   }
+  if (summary.meanServiceTimeMs !== undefined) rows.push(['mean service time', formatDuration(summary.meanServiceTimeMs), 'start (cold only) + execution, at server speed']);
+  if (summary.appColdStartPct) rows.push(['p75 app cold starts', formatPercent(summary.appColdStartPct.p75), `cold-start % of the 75th-percentile app (of ${formatCount(summary.appColdStartPct.apps)})`]);
+  if (summary.prewarm) {
+    const p = summary.prewarm;
+    rows.push(
+      ['pre-warmed instances', formatCount(p.started), `${formatCount(p.unused)} removed unused, ${formatCount(p.idleAtEnd)} unused at the end`],
+      ['pre-warmed idle memory', formatGbSeconds(p.idleGBs + p.startGBs), share(p.idleGBs + p.startGBs, summary.wastedMemoryGBs, 'wasted memory')],
+    );
+  }
+  if (summary.totalCost !== undefined) {
+    rows.push(['keep-alive cost', summary.keepAliveCost!.toFixed(4), 'idle GB-s × price of their server'], ['busy cost', summary.busyCost!.toFixed(4), 'start + execution GB-s × price']);
+  }
+  const fft = result.prewarmReports?.fft as { mae: number; lastValueMae: number; falsePositives: number; falseNegatives: number } | undefined;
+  if (fft) rows.push(['predictor MAE', fft.mae.toFixed(3), `last-value predictor ${fft.lastValueMae.toFixed(3)}; ${formatCount(fft.falsePositives)} false positives, ${formatCount(fft.falseNegatives)} false negatives`]);
   rows.push(['simulated in', formatDuration(result.elapsedMs), `${formatRate(result.invocationsPerSecond, ' invocations/s')}`]);
 
   const tables: Table[] = [
@@ -170,8 +184,36 @@ function policiesOf(sweep: SweepResult): string[] {
   return sweep.policies.length ? sweep.policies : [...new Set(sweep.points.map((point) => point.policy))];
 }
 
+/** Serverless in the Wild's view: one row per policy setting. */
+export function wildSummaryTable(sweep: SweepResult): Table | undefined {
+  if (!sweep.wild) return undefined;
+  const priced = sweep.wild.some((p) => p.keepAliveCost !== undefined);
+  return {
+    title: `Serverless in the Wild view — trace ${describeTrace(sweep.trace)}`,
+    columns: [
+      { header: 'setting' },
+      { header: 'p75 app cold %' },
+      { header: 'cold %' },
+      { header: 'wasted GB-s' },
+      { header: 'wasted (norm.)' },
+      ...(priced ? [{ header: 'keep-alive cost' }] : []),
+    ],
+    rows: sweep.wild.map((p) => [
+      p.label,
+      formatPercentNumber(p.appColdStartP75Pct),
+      formatPercentNumber(100 * p.coldStartRatio),
+      formatNumber(p.wastedMemoryGBs),
+      Number.isFinite(p.normalisedWastedMemory) ? p.normalisedWastedMemory.toFixed(3) : '',
+      ...(priced ? [p.keepAliveCost === undefined ? '' : p.keepAliveCost.toFixed(2)] : []),
+    ]),
+    notes: ['p75 app cold % = cold-start percentage of the application at the 75th percentile; wasted (norm.) = idle GB-s ÷ those of the 10-minute fixed keep-alive.'],
+  };
+}
+
 /** One row per memory size, one column group per policy; then one row per policy of its means. */
 export function sweepSummaryTables(sweep: SweepResult): Table[] {
+  const wild = wildSummaryTable(sweep);
+  if (wild) return [wild];
   const policies = policiesOf(sweep);
   const memories = memoriesOf(sweep);
   const points = pointIndex(sweep.points);
