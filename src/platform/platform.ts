@@ -13,6 +13,7 @@ import type { SandboxBackend } from './sandbox/types.ts';
 import { Store, type FunctionVersion, type InvocationErrorKind, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
 import { SnapshotStartPath } from './snapshot/index.ts';
 import { StartPlanner } from './start/planner.ts';
+import { DeferredZygoteMemory, ZygoteStartPath } from './zygote/index.ts';
 import { TimerTriggers } from './triggers.ts';
 import { PlatformMetrics } from './gateway/metrics.ts';
 
@@ -49,6 +50,7 @@ export class Platform {
   readonly store: Store;
   readonly invoker: Invoker;
   readonly backend: SandboxBackend;
+  readonly zygotes: ZygoteStartPath;
   readonly options: Required<Pick<PlatformOptions, 'keepAlive' | 'memoryBudgetMb' | 'maxPayloadBytes' | 'asyncConcurrency' | 'maxAttempts'>> & PlatformOptions;
   readonly #triggers: TimerTriggers;
   readonly #metrics = new PlatformMetrics();
@@ -64,9 +66,14 @@ export class Platform {
     this.backend = backend;
     this.options = options;
     this.#idleCost = new IdleCostBuffer(store);
+    const zygoteMemory = new DeferredZygoteMemory();
+    this.zygotes = new ZygoteStartPath({ backend, dataDir: store.dataDir, memory: zygoteMemory, onWarning: options.onWarning });
     this.invoker = new Invoker({
       backend,
+      zygoteMemory,
       planner: new StartPlanner(backend, [
+        // SOCK zygotes for the versions whose start preference is zygote or auto.
+        this.zygotes,
         new SnapshotStartPath({
           backend,
           dataDir: store.dataDir,
@@ -332,6 +339,7 @@ export function toDeployed(v: FunctionVersion): DeployedFunction {
     network: v.network,
     provisioned: v.provisioned,
     start: v.start,
+    dependencies: v.dependencies,
   };
 }
 

@@ -42,7 +42,19 @@ const BANNER = `var ${IMPORT_META_URL} = require("url").pathToFileURL(__filename
  */
 export type SourceMapMode = 'inline' | 'linked' | 'external';
 
-export async function bundleFunction(srcDir: string, entry: string, outfile: string, pkg: FunctionPackage, sourcemap: SourceMapMode = 'inline'): Promise<BundleResult> {
+export interface BundleExtras {
+  /** esbuild plugins that run before the dependency guard (e.g. a zygote variant's externals). (Added.) */
+  plugins?: esbuild.Plugin[];
+}
+
+export async function bundleFunction(
+  srcDir: string,
+  entry: string,
+  outfile: string,
+  pkg: FunctionPackage,
+  sourcemap: SourceMapMode = 'inline',
+  extras: BundleExtras = {},
+): Promise<BundleResult> {
   const started = performance.now();
   let result: esbuild.BuildResult<{ metafile: true }>;
   try {
@@ -57,7 +69,7 @@ export async function bundleFunction(srcDir: string, entry: string, outfile: str
       logLevel: 'silent',
       banner: { js: BANNER },
       define: { 'import.meta.url': IMPORT_META_URL },
-      plugins: [dependencyGuard(srcDir, pkg)],
+      plugins: [...(extras.plugins ?? []), dependencyGuard(srcDir, pkg)],
     });
   } catch (err) {
     const failure = err as esbuild.BuildFailure;

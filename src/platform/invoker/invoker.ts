@@ -14,6 +14,7 @@ import type { ErrorKind } from '../../runtime/protocol.ts';
 import type { InvokeOutcome, SandboxBackend, StartTimings } from '../sandbox/types.ts';
 import type { PhaseTimings, VersionSettings } from '../store/types.ts';
 import { StartPlanner, startKindOf } from '../start/planner.ts';
+import { PoolZygoteMemory, type DeferredZygoteMemory } from '../zygote/memory.ts';
 import { ManagedSandbox } from './managed-sandbox.ts';
 import type { Scheduler, Timer } from './scheduler.ts';
 import { cpuSharesFor, IDLE_CPU_SHARES } from './vertical-scaling.ts';
@@ -26,6 +27,8 @@ export type DeployedFunction = Omit<VersionSettings, 'start'> & {
   codeDir: string;
   /** Start path preference (cold when absent). */
   start?: VersionSettings['start'];
+  /** Direct npm dependencies, name → exact version (zygotes match on them). */
+  dependencies?: Record<string, string>;
 };
 
 export type StartKind = 'cold' | 'warm' | 'resumed' | 'snapshot' | 'zygote';
@@ -53,6 +56,8 @@ export interface InvokerOptions {
   backend: SandboxBackend;
   /** How new instances start (cold, snapshot, zygote); default: always cold. */
   planner?: StartPlanner;
+  /** Zygotes hold memory: bound here to this invoker's Pool, so they count and are evicted as instances. */
+  zygoteMemory?: DeferredZygoteMemory;
   keepAlive: KeepAlivePolicy;
   /** Memory the invoker's instances may hold together, MB. */
   memoryBudgetMb: number;
@@ -78,6 +83,7 @@ interface Waiter {
 export class Invoker {
   readonly pool: Pool;
   readonly planner: StartPlanner;
+  readonly #zygoteMemory: PoolZygoteMemory;
   readonly #options: InvokerOptions;
   readonly #scheduler: Scheduler;
   readonly #specs = new Map<string, { spec: FunctionSpec; fn: DeployedFunction }>();
@@ -103,9 +109,21 @@ export class Invoker {
           const entry = this.#specs.get(instance.fn.id);
           if (entry) this.#options.onIdle?.(entry.fn, end - start, entry.fn.provisioned > 0);
         },
-        removed: (instance, reason) => this.#onRemoved(instance, reason),
+        removed: (instance, reason) => {
+          if (!this.#zygoteMemory.onRemoved(instance, reason)) this.#onRemoved(instance, reason);
+        },
       },
     });
+    // Zygotes are idle instances of pseudo-functions `zygote:<set>` in this Pool: pre-warmed (never
+    // evicting to make one), evicted or expired by the keep-alive policy, killed when specialised.
+    this.#zygoteMemory = new PoolZygoteMemory(this.pool, {
+      allocateIndex: () => this.#nextSpecIndex++,
+      onChange: () => {
+        this.#scheduleExpiry();
+        this.#pump();
+      },
+    });
+    options.zygoteMemory?.bind(this.#zygoteMemory);
   }
 
   /** Runs one invocation of `fn` and reports how it went; function errors are reports, not throws. */
