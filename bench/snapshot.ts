@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 
 import { deployFunction } from '../src/platform/deploy/index.ts';
 import type { DeployedFunction } from '../src/platform/invoker/invoker.ts';
-import { toDeployed } from '../src/platform/platform.ts';
+import { toDeployed } from '../src/platform/invoker/deployed.ts';
 import { createSandboxBackend, type IsolationMode } from '../src/platform/sandbox/index.ts';
 import type { Sandbox, SandboxSpec, StartTimings } from '../src/platform/sandbox/types.ts';
 import { SnapshotStartPath, type SnapshotSandbox } from '../src/platform/snapshot/index.ts';

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { ThawError } from '../core/errors.ts';
 import { createKeepAlive } from '../policies/keepalive/index.ts';
 import { deployFromUpload, deployFunction, removeFunction, type DeployOptions, type DeployResult, type DeploySettings, type Upload } from './deploy/index.ts';
+import { toDeployed } from './invoker/deployed.ts';
 import { Invoker, type DeployedFunction, type InvocationReport } from './invoker/invoker.ts';
 import { WallScheduler, type Scheduler } from './invoker/scheduler.ts';
 import { createSandboxBackend, type IsolationMode } from './sandbox/index.ts';
@@ -327,21 +328,6 @@ class IdleCostBuffer {
   }
 }
 
-export function toDeployed(v: FunctionVersion): DeployedFunction {
-  return {
-    name: v.functionName,
-    version: v.version,
-    codeDir: v.codeDir,
-    memoryMb: v.memoryMb,
-    timeoutMs: v.timeoutMs,
-    maxConcurrency: v.maxConcurrency,
-    env: v.env,
-    network: v.network,
-    provisioned: v.provisioned,
-    start: v.start,
-    dependencies: v.dependencies,
-  };
-}
 
 function outcomeOf(report: InvocationReport): InvocationOutcome {
   return {

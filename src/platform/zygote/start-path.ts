@@ -32,8 +32,8 @@ import { join, resolve } from 'node:path';
 
 import type { ZygoteLoadReport } from '../../runtime/protocol.ts';
 import { buildVariantBundle, type VariantResult } from '../deploy/variant.ts';
+import { toDeployed } from '../invoker/deployed.ts';
 import type { DeployedFunction } from '../invoker/invoker.ts';
-import type { FunctionVersion } from '../store/types.ts';
 import { isZygoteCapable, type SandboxBackend, type SandboxSpec, type StartTimings, type ZygoteCapableBackend, type ZygoteSandbox } from '../sandbox/types.ts';
 import type { StartPath, StartPathKind } from '../start/types.ts';
 import { ZygoteInstanceSandbox } from './instance-sandbox.ts';
@@ -52,25 +52,11 @@ import {
   type ZygoteTree,
 } from './tree.ts';
 
-/** A deployed function as the zygote path needs it: with its direct dependencies (FunctionVersion.dependencies). */
-export type ZygoteFunction = DeployedFunction & { dependencies?: Record<string, string> };
+/** A deployed function as the zygote path needs it: DeployedFunction carries its dependencies. */
+export type ZygoteFunction = DeployedFunction;
 
 /** The invoker's DeployedFunction of a version row, with its dependencies. */
-export function toZygoteFunction(v: FunctionVersion): ZygoteFunction {
-  return {
-    name: v.functionName,
-    version: v.version,
-    codeDir: v.codeDir,
-    memoryMb: v.memoryMb,
-    timeoutMs: v.timeoutMs,
-    maxConcurrency: v.maxConcurrency,
-    env: v.env,
-    network: v.network,
-    provisioned: v.provisioned,
-    start: v.start,
-    dependencies: v.dependencies,
-  };
-}
+export const toZygoteFunction = toDeployed;
 
 export interface ZygoteStartPathOptions {
   /** The sandbox backend cold instances use; zygotes are made by the same one (createZygote). */

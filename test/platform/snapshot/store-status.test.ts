@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { deployFunction } from '../../../src/platform/deploy/index.ts';
-import { toDeployed } from '../../../src/platform/platform.ts';
+import { toDeployed } from '../../../src/platform/invoker/deployed.ts';
 import { createSandboxBackend } from '../../../src/platform/sandbox/index.ts';
 import { SnapshotStartPath } from '../../../src/platform/snapshot/start-path.ts';
 import { Store } from '../../../src/platform/store/index.ts';
