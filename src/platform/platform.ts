@@ -5,6 +5,7 @@ import { EventEmitter, once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { ThawError } from '../core/errors.ts';
 import { createKeepAlive } from '../policies/keepalive/index.ts';
+import { createPrewarm } from '../policies/prewarm/index.ts';
 import { deployFromUpload, deployFunction, removeFunction, type DeployOptions, type DeployResult, type DeploySettings, type Upload } from './deploy/index.ts';
 import { toDeployed } from './invoker/deployed.ts';
 import { Invoker, type DeployedFunction, type InvocationReport } from './invoker/invoker.ts';
@@ -37,6 +38,8 @@ export interface PlatformOptions {
   /** Largest accepted payload, bytes (default 6 MiB, as AWS Lambda's synchronous limit). */
   maxPayloadBytes?: number;
   scheduler?: Scheduler;
+  /** Pre-warm policies by name (`fft`: IceBreaker's predictor), carried out on the platform's clock. */
+  prewarm?: string[];
   /** When function snapshots are built: at deploy (default) or after a version's first cold start. */
   snapshotWhen?: 'deploy' | 'first-cold-start';
   /** Tests inject a backend; default: detected from the machine. */
@@ -72,6 +75,7 @@ export class Platform {
     this.invoker = new Invoker({
       backend,
       zygoteMemory,
+      prewarm: (options.prewarm ?? []).map((name) => createPrewarm(name)),
       planner: new StartPlanner(backend, [
         // SOCK zygotes for the versions whose start preference is zygote or auto.
         this.zygotes,

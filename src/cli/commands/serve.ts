@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidOption } from '../../core/errors.ts';
 import { KEEP_ALIVE_POLICIES } from '../../policies/keepalive/index.ts';
+import { PREWARM_POLICIES } from '../../policies/prewarm/index.ts';
 import { startGateway } from '../../platform/gateway/server.ts';
 import { ManualScheduler, WallScheduler } from '../../platform/invoker/scheduler.ts';
 import { Platform } from '../../platform/platform.ts';
@@ -25,6 +26,7 @@ const SERVE_OPTIONS = {
   'max-attempts': { type: 'string' },
   examples: { type: 'boolean' },
   clock: { type: 'string' },
+  prewarm: { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
@@ -33,7 +35,9 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --host ADDR           listen address (default 127.0.0.1, loopback only)
   --port N              port (default 8080; 0 picks a free one)
   --data-dir DIR        database, deployed functions, snapshots (default .thaw)
-  --keep-alive NAME     keep-alive policy: ${KEEP_ALIVE_POLICIES.join(', ')} (default ttl)
+  --keep-alive NAME     keep-alive policy: ${KEEP_ALIVE_POLICIES.join(', ')} (default ttl;
+                        hybrid also pre-warms)
+  --prewarm NAME        pre-warm policy: ${PREWARM_POLICIES.join(', ')} (IceBreaker's predictor); default none
   --ttl DUR             keep-alive window of ttl (default 10m)
   --memory SIZE         memory budget of all instances together (default 4GB)
   --isolation MODE      auto (lean containers if the machine can), container, process
@@ -61,6 +65,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     pauseAfterMs: pauseAfter === 0 ? Infinity : pauseAfter,
     maxAttempts: numberOption(values['max-attempts'], '--max-attempts', 3, (n) => Number.isInteger(n) && n >= 1),
     scheduler,
+    prewarm: values.prewarm ? values.prewarm.split(',').map((p) => checkPrewarm(p.trim())) : undefined,
     onWarning: (message) => say(`thaw: warning: ${message}`),
   });
   const isolationReport = platform.backend.isolation;
@@ -80,6 +85,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   await gateway.close();
   await platform.close();
   return 0;
+}
+
+function checkPrewarm(name: string): string {
+  if (!PREWARM_POLICIES.includes(name)) throw invalidOption('--prewarm', `unknown pre-warm policy '${name}' (known: ${PREWARM_POLICIES.join(', ')})`);
+  return name;
 }
 
 async function deployExamples(platform: Platform): Promise<void> {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { ThawError } from '../../core/errors.ts';
 import type { Instance } from '../../core/instance.ts';
 import type { KeepAlivePolicy } from '../../core/policy.ts';
+import { isPrewarmPolicy, type PrewarmAction, type PrewarmContext, type PrewarmPolicy } from '../../core/prewarm.ts';
 import { Pool, type RemovalReason } from '../../core/pool.ts';
 import type { FunctionSpec } from '../../core/trace.ts';
 import { LeastLoadedPlacement } from '../../policies/placement/index.ts';
@@ -56,6 +57,8 @@ export interface InvokerOptions {
   backend: SandboxBackend;
   /** How new instances start (cold, snapshot, zygote); default: always cold. */
   planner?: StartPlanner;
+  /** Pre-warm policies whose decisions the invoker carries out (e.g. IceBreaker's `fft`). */
+  prewarm?: PrewarmPolicy[];
   /** Zygotes hold memory: bound here to this invoker's Pool, so they count and are evicted as instances. */
   zygoteMemory?: DeferredZygoteMemory;
   keepAlive: KeepAlivePolicy;
@@ -84,6 +87,9 @@ export class Invoker {
   readonly pool: Pool;
   readonly planner: StartPlanner;
   readonly #zygoteMemory: PoolZygoteMemory;
+  /** Pre-warm policies (and a keep-alive policy that also pre-warms, like the hybrid histogram). */
+  readonly #prewarm: PrewarmPolicy[];
+  readonly #prewarmKeys = new Map<number, number>();
   readonly #options: InvokerOptions;
   readonly #scheduler: Scheduler;
   readonly #specs = new Map<string, { spec: FunctionSpec; fn: DeployedFunction }>();
@@ -124,18 +130,33 @@ export class Invoker {
       },
     });
     options.zygoteMemory?.bind(this.#zygoteMemory);
+    this.#prewarm = [...(options.prewarm ?? []), ...(isPrewarmPolicy(options.keepAlive) ? [options.keepAlive] : [])];
+    const context: PrewarmContext = {
+      get functions() {
+        return specs();
+      },
+      servers: this.pool.servers,
+      idleCount: (fn) => this.pool.groupsOf(fn).reduce((n, g) => n + g.idleCount, 0),
+    };
+    const specs = (): FunctionSpec[] => [...this.#specs.values()].map((e) => e.spec);
+    for (const policy of this.#prewarm) {
+      this.#schedulePrewarm(policy, policy.attach?.(context));
+      if (policy.tickMs > 0 && policy.tick) this.#tickPrewarm(policy);
+    }
   }
 
   /** Runs one invocation of `fn` and reports how it went; function errors are reports, not throws. */
   async invoke(fn: DeployedFunction, payload: unknown, invocationId: string): Promise<InvocationReport> {
     if (this.#closed) throw new ThawError('ERR_INVALID_STATE', 'the invoker is shut down');
     const spec = this.#specOf(fn);
+    for (const policy of this.#prewarm) policy.invoked?.(spec, this.#scheduler.now());
     // Phases are measured on the real clock even when decisions run on a manual one (tests).
     const t0 = performance.now();
     let instance: Instance;
     try {
       instance = await this.#obtain(fn, spec);
     } catch (error) {
+      for (const policy of this.#prewarm) policy.dropped?.(spec, this.#scheduler.now());
       return this.#failedBeforeStart(fn, invocationId, t0, error as Error);
     }
     const tAcquired = performance.now();
@@ -196,25 +217,67 @@ export class Invoker {
     const spec = this.#specOf(fn);
     this.pool.setMinInstances(spec, fn.provisioned);
     while (this.pool.instanceCount(spec) < fn.provisioned) {
-      const instance = this.pool.prewarm(spec);
-      if (!instance) {
+      if (!this.#startAhead(fn, spec, 'provisioned')) {
         this.#options.onWarning?.(`${fn.name}: memory budget too small for ${fn.provisioned} provisioned instances`);
         return;
       }
-      const sandbox = this.#createSandbox(fn, instance);
-      sandbox.start().then(
-        (timings) => {
-          this.#started(fn, spec, sandbox, timings);
-          this.pool.started(instance);
-          this.pool.release(instance);
-          this.#afterRelease(fn, instance);
-        },
-        (error: Error) => {
-          this.#options.onWarning?.(`${fn.name}: provisioned instance failed to start: ${error.message}`);
-          this.#kill(instance);
-        },
-      );
     }
+  }
+
+  /** Starts an instance before any request needs it, in free memory only; false if none fits. */
+  #startAhead(fn: DeployedFunction, spec: FunctionSpec, why: string): boolean {
+    const instance = this.pool.prewarm(spec);
+    if (!instance) return false;
+    const sandbox = this.#createSandbox(fn, instance);
+    sandbox.start().then(
+      (timings) => {
+        this.#started(fn, spec, sandbox, timings);
+        this.pool.started(instance);
+        this.pool.release(instance);
+        this.#afterRelease(fn, instance);
+      },
+      (error: Error) => {
+        this.#options.onWarning?.(`${fn.name}: ${why} instance failed to start: ${error.message}`);
+        this.#kill(instance);
+      },
+    );
+    return true;
+  }
+
+  /** Carries out pre-warm policies' decisions on the scheduler's clock (they decide; this acts). */
+  #schedulePrewarm(policy: PrewarmPolicy, actions: readonly PrewarmAction[] | void): void {
+    for (const action of actions ?? []) {
+      let seq = 0;
+      if (action.kind === 'warm' && action.key !== undefined) {
+        // A later action with the same key supersedes a pending one.
+        seq = (this.#prewarmKeys.get(action.key) ?? 0) + 1;
+        this.#prewarmKeys.set(action.key, seq);
+      }
+      this.#scheduler.at(Math.max(action.at, this.#scheduler.now()), () => {
+        const entry = this.#specs.get(action.fn.id);
+        if (!entry || this.#closed) return; // retired meanwhile
+        if (action.kind === 'provision') {
+          this.provision({ ...entry.fn, provisioned: action.count });
+          return;
+        }
+        if (action.key !== undefined && this.#prewarmKeys.get(action.key) !== seq) return;
+        let idle = 0;
+        for (const group of this.pool.groupsOf(entry.spec)) idle += group.idleCount;
+        const wanted = Math.max(0, (action.count ?? 1) - idle);
+        let started = 0;
+        while (started < wanted && this.#startAhead(entry.fn, entry.spec, 'pre-warmed')) started++;
+        policy.executed?.({ action, kept: Math.min(idle, action.count ?? 1), started, refused: wanted - started });
+      });
+    }
+  }
+
+  #tickPrewarm(policy: PrewarmPolicy): void {
+    const next = (Math.floor(this.#scheduler.now() / policy.tickMs) + 1) * policy.tickMs;
+    this.#scheduler.at(next, () => {
+      if (this.#closed) return;
+      this.#schedulePrewarm(policy, policy.tick?.(this.#scheduler.now()));
+      this.#tickPrewarm(policy);
+    });
   }
 
   /** Stops keeping `fn`'s version warm: its idle instances go now, busy ones when they finish. */
@@ -343,6 +406,7 @@ export class Invoker {
 
   #finish(fn: DeployedFunction, spec: FunctionSpec, instance: Instance, fatal: boolean, execMs: number): void {
     this.#busy.set(spec, (this.#busy.get(spec) ?? 1) - 1);
+    for (const policy of this.#prewarm) this.#schedulePrewarm(policy, policy.completed?.(spec, this.#scheduler.now()));
     (spec as { warmMs: number }).warmMs = spec.warmMs * 0.8 + execMs * 0.2;
     if (fatal || instance.state === 'dead') {
       // A timeout, crash or OOM leaves the sandbox unusable: replace it.

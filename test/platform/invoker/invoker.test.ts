@@ -7,11 +7,12 @@ import { LruKeepAlive, TtlKeepAlive } from '../../../src/policies/keepalive/inde
 import { Invoker, type DeployedFunction } from '../../../src/platform/invoker/invoker.ts';
 import { ManualScheduler } from '../../../src/platform/invoker/scheduler.ts';
 import { IDLE_CPU_SHARES, cpuSharesFor } from '../../../src/platform/invoker/vertical-scaling.ts';
+import type { PrewarmPolicy } from '../../../src/core/prewarm.ts';
 import { FakeBackend } from './fake-sandbox.ts';
 
 const hello: DeployedFunction = { name: 'hello', version: 1, codeDir: '/code', memoryMb: 128, timeoutMs: 1000, maxConcurrency: 10, env: {}, network: false, provisioned: 0 };
 
-function setup(options: { budgetMb?: number; ttlMs?: number; pauseAfterMs?: number } = {}) {
+function setup(options: { budgetMb?: number; ttlMs?: number; pauseAfterMs?: number; prewarm?: PrewarmPolicy[] } = {}) {
   const backend = new FakeBackend();
   const scheduler = new ManualScheduler();
   const idle: number[] = [];
@@ -21,6 +22,7 @@ function setup(options: { budgetMb?: number; ttlMs?: number; pauseAfterMs?: numb
     keepAlive: options.ttlMs ? new TtlKeepAlive({ ttlMs: options.ttlMs }) : new LruKeepAlive(),
     memoryBudgetMb: options.budgetMb ?? 1024,
     pauseAfterMs: options.pauseAfterMs ?? Infinity,
+    prewarm: options.prewarm,
     onIdle: (fn, idleMs) => idle.push((fn.memoryMb / 1024) * (idleMs / 1000)),
   });
   return { backend, scheduler, invoker, idle };
@@ -167,5 +169,29 @@ describe('Invoker', () => {
     assert.equal(ra.startKind, 'cold');
     assert.equal(rb.startKind, 'warm');
     assert.equal(backend.created.length, 1);
+  });
+
+  it('carries out pre-warm decisions on its clock: instances started ahead of requests', async () => {
+    const seen: string[] = [];
+    const policy: PrewarmPolicy = {
+      name: 'scripted',
+      tickMs: 0,
+      invoked: (fn) => void seen.push(`invoked ${fn.app}`),
+      completed: (fn, now) => {
+        seen.push(`completed ${fn.app}`);
+        return [{ kind: 'warm', fn, at: now + 5000, count: 2, keepAliveMs: 60_000 }];
+      },
+      executed: (o) => void seen.push(`executed kept=${o.kept} started=${o.started}`),
+    };
+    const { invoker, backend, scheduler } = setup({ prewarm: [policy] });
+    await invoker.invoke(hello, 1, 'i1');
+    assert.equal(backend.created.length, 1);
+    scheduler.advance(4999);
+    assert.equal(backend.created.length, 1);
+    scheduler.advance(1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(backend.created.length, 2, 'one idle instance is kept, one more started');
+    assert.deepEqual(seen, ['invoked hello', 'completed hello', 'executed kept=1 started=1']);
+    assert.equal(invoker.snapshot().instances.idle, 2);
   });
 });
