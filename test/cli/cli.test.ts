@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -97,6 +97,23 @@ describe('thaw CLI', () => {
     const result = JSON.parse(r.stdout);
     assert.deepEqual(result.reference, run.global);
     assert.match(thaw('sim', '--compat', 'faascache', '--policy', 'lfu').stderr, /not a policy of FaaSCache's reference simulator/);
+  });
+
+  it('runs the prediction policies, server tiers and provisioned concurrency from the command line', () => {
+    const periodic = 'synthetic:periodic:fns=10,periodMs=300000,jitterMs=1000,minutes=120,seed=3';
+    const hybrid = JSON.parse(thaw('sim', '--trace', periodic, '--policy', 'hybrid', '--memory', '4GB', '--json').stdout);
+    assert.equal(hybrid.policy, 'hybrid');
+    const fft = thaw('sim', '--trace', periodic, '--policy', 'ttl', '--ttl', '1m', '--prewarm', 'fft', '--tiers', 'high:1x2GB:speed=1.5:price=0.0000166,low:1x8GB:speed=1:price=0.000005', '--json');
+    assert.equal(fft.status, 0, fft.stderr);
+    const tiered = JSON.parse(fft.stdout);
+    assert.deepEqual(tiered.serverMemoryMb, [2048, 8192]);
+    const provisioned = JSON.parse(thaw('sim', '--trace', periodic, '--policy', 'ttl', '--ttl', '1m', '--provisioned-all', '1', '--memory', '8GB', '--json').stdout);
+    assert.ok(provisioned.summary.cold <= 10, `provisioned instances leave only first starts cold: ${provisioned.summary.cold}`);
+    const wild = mkdtempSync(join(tmpdir(), 'thaw-wild-'));
+    const view = thaw('sim', 'sweep', '--trace', periodic, '--view', 'wild', '--memory', '8GB', '--out', wild);
+    assert.equal(view.status, 0, view.stderr);
+    assert.ok(existsSync(join(wild, 'sweep.json')) || readdirSync(wild).some((f) => f.endsWith('.json')));
+    assert.match(thaw('sim', '--tiers', 'high:lots').stderr, /--tiers/);
   });
 
   it('bad options say which option and why', () => {
