@@ -609,8 +609,7 @@ class FaasCacheSim {
     }
     this.cLast[c] = this.wall;
     const prio = this.calcPriority(c);
-    const list = this.fnConts[f]!;
-    for (let k = 0; k < list.length; k++) this.heap.setPrio(list[k]!, prio);
+    this.heap.setPrioMany(this.fnConts[f]!, prio); // c and every clone
     this.heap.heapify();
   }
 
@@ -756,8 +755,8 @@ function validate(trace: Trace, opts: FaasCacheOptions): void {
   if (opts.pythonSum !== undefined && opts.pythonSum !== 'sequential' && opts.pythonSum !== 'neumaier') {
     throw invalidOption('pythonSum', `must be 'sequential' or 'neumaier', got ${String(opts.pythonSum)}`);
   }
-  if (typeof opts.memoryMb !== 'number' || !Number.isFinite(opts.memoryMb) || opts.memoryMb < 0) {
-    throw invalidOption('memoryMb', `must be a finite number ≥ 0, got ${String(opts.memoryMb)}`);
+  if (typeof opts.memoryMb !== 'number' || !(opts.memoryMb >= 0)) {
+    throw invalidOption('memoryMb', `must be a number ≥ 0 (Infinity allowed), got ${String(opts.memoryMb)}`);
   }
   const divides = opts.policy === 'GD' || opts.policy === 'SIZE' || opts.policy === 'LND';
   for (const f of trace.functions) {

@@ -309,9 +309,59 @@ export class PoolHeap {
 
   /** Set a pooled container's priority (the heap is fixed by the next heapify, as in the reference). */
   setPrio(id: number, value: number): void {
+    if (Object.is(this.prio[id], value)) return; // nothing changes
     this.changing();
     this.prio[id] = value;
     this.touch(this.pos[id]!);
+  }
+
+  private stamp: Uint32Array = new Uint32Array(0);
+  private stampGen = 0;
+
+  /**
+   * Give every id in `ids` (pooled) the priority `value`, as a loop of setPrio. When no comparison
+   * between a changed item and its parent, children or sibling changes outcome (<, =, >), the heap's
+   * shape of comparisons is unchanged: it stays a heap with the same ties, so nothing needs
+   * re-examining and deferred heapifies stay valid. Otherwise as setPrio.
+   */
+  setPrioMany(ids: readonly number[], value: number): void {
+    this.settle();
+    const prio = this.prio;
+    const heap = this.heap;
+    const ipos = this.pos;
+    const n = this.n;
+    if (this.stamp.length < prio.length) this.stamp = new Uint32Array(prio.length);
+    const stamp = this.stamp;
+    const gen = ++this.stampGen;
+    for (const id of ids) stamp[id] = gen;
+    const outcome = (x: number, y: number): number => (x < y ? -1 : y < x ? 1 : x === y ? 0 : 9);
+    let same = value === value;
+    for (let k = 0; same && k < ids.length; k++) {
+      const id = ids[k]!;
+      const a = prio[id]!;
+      const q = ipos[id]!;
+      // Neighbours: parent, sibling, children.
+      for (let j = 0; j < 4; j++) {
+        let r: number;
+        if (j === 0) r = q > 0 ? (q - 1) >> 1 : -1;
+        else if (j === 1) r = q > 0 ? (q & 1 ? q + 1 : q - 1) : -1;
+        else r = 2 * q + j - 1;
+        if (r < 0 || r >= n) continue;
+        const b = heap[r]!;
+        const bOld = prio[b]!;
+        const before = outcome(a, bOld);
+        const after = stamp[b] === gen ? 0 : outcome(value, bOld);
+        if (before !== after || before === 9) {
+          same = false;
+          break;
+        }
+      }
+    }
+    if (same) {
+      for (const id of ids) prio[id] = value;
+      return;
+    }
+    for (const id of ids) this.setPrio(id, value);
   }
 
   /**
