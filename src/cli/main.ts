@@ -2,6 +2,7 @@
 
 import { createRequire } from 'node:module';
 import { ThawError } from '../core/errors.ts';
+import { BENCH_HELP, benchCommand } from './commands/bench.ts';
 import { CLIENT_HELP, deployCommand, invokeCommand, logsCommand, lsCommand, rmCommand, statsCommand } from './commands/client.ts';
 import { CURVE_HELP, curveCommand } from './commands/curve.ts';
 import { SERVE_HELP, serveCommand } from './commands/serve.ts';
@@ -21,6 +22,8 @@ ${SWEEP_HELP}
 
 ${CURVE_HELP}
 
+${BENCH_HELP}
+
   thaw help | --help    this text          thaw --version    the version
 `;
 
@@ -32,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
         return rest[0] === 'sweep' ? await sweepCommand(rest.slice(1)) : await simCommand(rest);
       case 'curve':
         return await curveCommand(rest);
+      case 'bench':
+        return benchCommand(rest);
       case 'serve':
         return await serveCommand(rest);
       case 'deploy':

@@ -1,6 +1,7 @@
 // The options every trace-reading command shares (--trace and how to build the trace from it).
 
 import { invalidOption } from '../core/errors.ts';
+import { loadStartCosts, START_COST_KINDS, startCostRatio, type StartCostKind } from '../sim/calibration.ts';
 import type { TraceSource } from '../sim/trace-source.ts';
 import { DEFAULT_TRACE_DIR, type MinuteSpacing } from '../sim/traces/index.ts';
 import { numberOption, type OptionSpec } from './args.ts';
@@ -15,6 +16,8 @@ export const TRACE_OPTIONS = {
   'function-memory': { type: 'string' },
   compat: { type: 'string' },
   lenient: { type: 'boolean' },
+  'start-costs': { type: 'string' },
+  'start-path': { type: 'string' },
 } as const satisfies OptionSpec;
 
 export const TRACE_HELP = `Trace options:
@@ -30,9 +33,22 @@ export const TRACE_HELP = `Trace options:
   --function-memory SZ  Azure 2021: memory of every function (default 256MB)
   --lenient             Azure 2019: keep the first of duplicate functions and drop rows with empty
                         fields (counted) instead of refusing the trace
-  --compat faascache    build the trace and run exactly as FaaSCache's reference simulator`;
+  --compat faascache    build the trace and run exactly as FaaSCache's reference simulator
+  --start-costs FILE    start costs measured on the platform (thaw bench starts --export FILE)
+  --start-path KIND     with --start-costs: simulate cold starts as snapshot, zygote, resumed or
+                        warm starts, their times scaled by the measured ratio to a cold start`;
 
 type TraceFlags = { [K in Exclude<keyof typeof TRACE_OPTIONS, 'lenient'>]?: string } & { lenient?: boolean };
+
+function coldStartScale(values: TraceFlags): TraceSource['coldStartScale'] {
+  const file = values['start-costs'];
+  const kind = values['start-path'];
+  if (file === undefined && kind === undefined) return undefined;
+  if (file === undefined || kind === undefined) throw invalidOption(file === undefined ? '--start-path' : '--start-costs', 'goes with --start-costs FILE --start-path KIND');
+  if (!(START_COST_KINDS as readonly string[]).includes(kind) || kind === 'cold') throw invalidOption('--start-path', `expected snapshot, zygote, resumed or warm, got '${kind}'`);
+  const { ratio, functions } = startCostRatio(loadStartCosts(file), kind as StartCostKind);
+  return { ratio, label: `${kind} starts measured on ${functions.join(', ')}` };
+}
 
 export function traceSourceFrom(values: TraceFlags): TraceSource {
   const compat = values.compat;
@@ -44,6 +60,7 @@ export function traceSourceFrom(values: TraceFlags): TraceSource {
   const minInvocations = values['min-invocations'] === undefined ? undefined : numberOption(values['min-invocations'], '--min-invocations', 2, (n) => Number.isInteger(n) && n >= 0);
   const memoryMb = values['function-memory'] === undefined ? undefined : parseMemory(values['function-memory'], '--function-memory');
   return {
+    coldStartScale: coldStartScale(values),
     spec: values.trace ?? DEFAULT_TRACE_DIR,
     options: {
       azure2019: { compat: compat as 'faascache' | undefined, strict: values.lenient ? false : undefined, spacing, seed, coldStartMs, minInvocations },
