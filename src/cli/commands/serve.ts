@@ -27,6 +27,7 @@ const SERVE_OPTIONS = {
   examples: { type: 'boolean' },
   clock: { type: 'string' },
   prewarm: { type: 'string' },
+  'snapshot-when': { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
@@ -43,6 +44,7 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --isolation MODE      auto (lean containers if the machine can), container, process
   --pause-after DUR     pause idle instances after this long (default 1s; 0 disables)
   --max-attempts N      attempts of an async invocation whose instance crashes (default 3)
+  --snapshot-when WHEN  build function snapshots at deploy (default) or first-cold-start
   --examples            deploy the functions in examples/ at start (unless already deployed)
   --clock manual        keep-alive and pause timers run on a clock advanced only through
                         POST /debug/clock {"advanceMs": N} (deterministic tests); default wall`;
@@ -65,6 +67,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     pauseAfterMs: pauseAfter === 0 ? Infinity : pauseAfter,
     maxAttempts: numberOption(values['max-attempts'], '--max-attempts', 3, (n) => Number.isInteger(n) && n >= 1),
     scheduler,
+    snapshotWhen: snapshotWhen(values['snapshot-when']),
     prewarm: values.prewarm ? values.prewarm.split(',').map((p) => checkPrewarm(p.trim())) : undefined,
     onWarning: (message) => say(`thaw: warning: ${message}`),
   });
@@ -85,6 +88,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   await gateway.close();
   await platform.close();
   return 0;
+}
+
+function snapshotWhen(value: string | undefined): 'deploy' | 'first-cold-start' | undefined {
+  if (value === undefined || value === 'deploy' || value === 'first-cold-start') return value;
+  throw invalidOption('--snapshot-when', `expected deploy or first-cold-start, got '${value}'`);
 }
 
 function checkPrewarm(name: string): string {
