@@ -10,11 +10,14 @@ import { deployFromUpload, deployFunction, removeFunction, type DeployOptions, t
 import { toDeployed } from './invoker/deployed.ts';
 import { Invoker, type DeployedFunction, type InvocationReport } from './invoker/invoker.ts';
 import { WallScheduler, type Scheduler } from './invoker/scheduler.ts';
+import type { RestoreMode } from './microvm/sandbox.ts';
 import { createSandboxBackend, type IsolationMode } from './sandbox/index.ts';
-import type { SandboxBackend } from './sandbox/types.ts';
+import { snapshotSupport } from './sandbox/snapshot.ts';
+import { isZygoteCapable, type SandboxBackend } from './sandbox/types.ts';
 import { Store, type FunctionVersion, type InvocationErrorKind, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
 import { SnapshotStartPath } from './snapshot/index.ts';
 import { StartPlanner } from './start/planner.ts';
+import type { StartPath } from './start/types.ts';
 import { DeferredZygoteMemory, ZygoteStartPath } from './zygote/index.ts';
 import { TimerTriggers } from './triggers.ts';
 import { PlatformMetrics } from './gateway/metrics.ts';
@@ -27,8 +30,10 @@ export interface PlatformOptions {
   ttlMs?: number;
   /** Memory all instances may hold together, MB. Default 4096. */
   memoryBudgetMb?: number;
-  /** Sandbox isolation: auto (lean containers when available), container, process. */
+  /** Sandbox isolation: auto (lean containers when available), container, process, microvm. */
   isolation?: IsolationMode;
+  /** isolation microvm: how instances are restored from VM snapshots (default faasnap). */
+  restore?: RestoreMode;
   /** Idle instances are paused after this long, ms; Infinity never. Default 1000. */
   pauseAfterMs?: number;
   /** Async invocations run at once (default 2 × cores). */
@@ -54,7 +59,8 @@ export class Platform {
   readonly store: Store;
   readonly invoker: Invoker;
   readonly backend: SandboxBackend;
-  readonly zygotes: ZygoteStartPath;
+  /** SOCK zygotes (undefined on a backend that cannot start them, e.g. microVMs). */
+  readonly zygotes: ZygoteStartPath | undefined;
   readonly options: Required<Pick<PlatformOptions, 'keepAlive' | 'memoryBudgetMb' | 'maxPayloadBytes' | 'asyncConcurrency' | 'maxAttempts'>> & PlatformOptions;
   readonly #triggers: TimerTriggers;
   readonly #metrics = new PlatformMetrics();
@@ -71,14 +77,14 @@ export class Platform {
     this.options = options;
     this.#idleCost = new IdleCostBuffer(store);
     const zygoteMemory = new DeferredZygoteMemory();
-    this.zygotes = new ZygoteStartPath({ backend, dataDir: store.dataDir, memory: zygoteMemory, onWarning: options.onWarning });
-    this.invoker = new Invoker({
-      backend,
-      zygoteMemory,
-      prewarm: (options.prewarm ?? []).map((name) => createPrewarm(name)),
-      planner: new StartPlanner(backend, [
-        // SOCK zygotes for the versions whose start preference is zygote or auto.
-        this.zygotes,
+    // The start accelerators of the process and container backends; a microVM backend brings its
+    // own (VM snapshots), and neither zygotes nor V8 snapshots run inside a VM.
+    this.zygotes = isZygoteCapable(backend) ? new ZygoteStartPath({ backend, dataDir: store.dataDir, memory: zygoteMemory, onWarning: options.onWarning }) : undefined;
+    const paths: StartPath[] = [];
+    // SOCK zygotes for the versions whose start preference is zygote or auto.
+    if (this.zygotes) paths.push(this.zygotes);
+    if (snapshotSupport(backend)) {
+      paths.push(
         new SnapshotStartPath({
           backend,
           dataDir: store.dataDir,
@@ -88,7 +94,13 @@ export class Platform {
           shouldSnapshot: (fn) => fn.start === 'snapshot' || fn.start === 'auto',
           onWarning: options.onWarning,
         }),
-      ]),
+      );
+    }
+    this.invoker = new Invoker({
+      backend,
+      zygoteMemory,
+      prewarm: (options.prewarm ?? []).map((name) => createPrewarm(name)),
+      planner: new StartPlanner(backend, paths),
       keepAlive: createKeepAlive(options.keepAlive, { ttlMs: options.ttlMs }),
       memoryBudgetMb: options.memoryBudgetMb,
       scheduler: options.scheduler ?? new WallScheduler(),
@@ -104,7 +116,9 @@ export class Platform {
     // before acknowledged" needs), not a power cut; FULL would fsync every invocation record.
     const store = Store.open(options.dataDir, { synchronous: 'normal' });
     try {
-      const backend = options.backend ?? (await createSandboxBackend({ isolation: options.isolation ?? 'auto', dataDir: options.dataDir }));
+      const backend =
+        options.backend ??
+        (await createSandboxBackend({ isolation: options.isolation ?? 'auto', dataDir: options.dataDir, microvm: { restore: options.restore, log: options.onWarning } }));
       const platform = new Platform(store, backend, {
         ...options,
         keepAlive: options.keepAlive ?? 'ttl',

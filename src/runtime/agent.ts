@@ -18,10 +18,12 @@
 // Must stay the first import: it takes the clock reading that ends the runtime's boot.
 import { agentFirstLineMs } from './boot-clock.ts';
 
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { Duplex, Writable } from 'node:stream';
 import { inspect } from 'node:util';
 
 import {
@@ -67,7 +69,44 @@ function fail(message: string, code: number): never {
 type Phase = 'loading' | 'zygote' | 'idle' | 'invoking' | 'exiting';
 
 let phase: Phase = 'loading';
-let channel: net.Socket;
+let channel: net.Socket | Duplex;
+
+/**
+ * The protocol channel on fd 3: a pipe or socket from the host, or (inside a microVM) a
+ * virtio-serial port, a character device that libuv cannot open as a stream. The port is read by
+ * a `cat` child sharing the open port (a port opens once), through a pipe: a blocking read() of
+ * node's own would hold a libuv thread-pool thread that exit() then waits for, forever. Writes are
+ * synchronous; the host always drains its end.
+ */
+function openChannel(): net.Socket | Duplex {
+  if (!fs.fstatSync(PROTOCOL_FD).isCharacterDevice()) return new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
+  startClockSetter();
+  const reader = spawn('/bin/cat', [], { stdio: [PROTOCOL_FD, 'pipe', 'ignore'] });
+  const writable = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      try {
+        fs.writeSync(PROTOCOL_FD, chunk);
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+  });
+  return Duplex.from({ readable: reader.stdout!, writable });
+}
+
+/**
+ * In a microVM: a root shell, started before the agent drops privileges, that sets the guest clock
+ * to each epoch second written to it (a restored guest wakes at its snapshot's time).
+ */
+let clockSetter: ChildProcess | undefined;
+function startClockSetter(): void {
+  clockSetter = spawn('/bin/sh', ['-c', 'while read -r s; do date -s "@$s" >/dev/null 2>&1; done'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  clockSetter.on('error', () => (clockSetter = undefined));
+  clockSetter.stdin!.on('error', () => undefined);
+  clockSetter.unref();
+  (clockSetter.stdin as unknown as { unref?: () => void }).unref?.();
+}
 let markerNonce: string | undefined;
 let segment = 0;
 let current: { id: string; startedMs: number } | undefined;
@@ -190,6 +229,57 @@ async function serve(handler: Handler): Promise<void> {
   }
 }
 
+/**
+ * A microVM restored from a snapshot taken while this agent waited, idle, after `ready`: adopt the
+ * new instance's log-marker nonce, start its log segments again, set the guest's clock from the
+ * host's (a restored guest wakes at the snapshot's time), and say `ready` with no start phases.
+ */
+function onRestored(msg: Extract<HostMessage, { type: 'restored' }>): void {
+  if (phase !== 'idle' || activeHandler === undefined) fail('restored arrived while the agent was not idle with a function loaded', EXIT_USAGE);
+  markerNonce = msg.logMarker;
+  segment = 0;
+  reseedAfterClone(Buffer.from(msg.seed, 'hex'));
+  // Best effort, off the critical path: busybox date sets the second; a failure leaves the clock stale.
+  if (Number.isFinite(msg.epochMs)) clockSetter?.stdin?.write(`${Math.round(msg.epochMs / 1000)}\n`);
+  endSegment();
+  sendMessage({ type: 'ready', timings: { processStartEpochMs, runtimeBootMs: 0, agentSetupMs: 0, importMs: 0, initMs: 0 } });
+}
+
+/**
+ * Every VM restored from one snapshot resumes with the same Math.random state and the same guest
+ * kernel entropy pool. Mix the host's fresh bytes into the kernel pool (/dev/urandom is writable
+ * by anyone; it mixes without crediting) and replace Math.random with a generator seeded from
+ * them (xoshiro128**, 53-bit doubles, as uniform as V8's). What this cannot reach: a reference to
+ * the original Math.random taken before the snapshot, and OpenSSL's generator inside node, whose
+ * state is cloned too until it reseeds (see the README).
+ */
+function reseedAfterClone(seed: Buffer): void {
+  if (seed.length < 16) return;
+  try {
+    fs.writeFileSync('/dev/urandom', seed);
+  } catch {
+    // not fatal: the kernel pool stays as cloned
+  }
+  let [a, b, c, d] = [seed.readUInt32LE(0), seed.readUInt32LE(4), seed.readUInt32LE(8), seed.readUInt32LE(12)];
+  if ((a | b | c | d) === 0) a = 1;
+  const next = (): number => {
+    const result = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
+    const t = b << 9;
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
+    return result;
+  };
+  Math.random = () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
 function listen(): void {
   let buffered = '';
   channel.setEncoding('utf8');
@@ -214,6 +304,8 @@ function listen(): void {
         if (handler === undefined) fail('an invocation arrived before a function was loaded (a zygote must be specialised first)', EXIT_USAGE);
         queue.push(msg);
         void serve(handler).catch(onFatal);
+      } else if (msg.type === 'restored') {
+        onRestored(msg);
       } else if (msg.type === 'specialise') {
         const specialise = onSpecialise;
         // Once only: a zygote that served one function never loads another.
@@ -344,7 +436,7 @@ async function main(): Promise<void> {
   markerNonce = args.logMarker;
 
   try {
-    channel = new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
+    channel = openChannel();
   } catch (err) {
     fail(`file descriptor ${PROTOCOL_FD} is not an open pipe to the host (${String(err)}); the agent is started by the thaw platform`, EXIT_USAGE);
   }

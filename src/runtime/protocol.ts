@@ -15,7 +15,22 @@ export interface InvocationContext {
 export type HostMessage =
   | { type: 'invoke'; id: string; payload: unknown; context: InvocationContext }
   | { type: 'shutdown' }
+  | RestoredMessage
   | SpecialiseMessage;
+
+/**
+ * MicroVMs only (added): the VM was restored from a snapshot taken while this agent was idle after
+ * `ready`. The agent takes `logMarker` as its nonce, restarts its log segments at 0, sets the
+ * guest clock to `epochMs` (best effort, to the second), reseeds what it can from `seed` (32
+ * random bytes, hex: every clone of a snapshot starts with the same generator states) and
+ * answers `ready` with zero start phases.
+ */
+export interface RestoredMessage {
+  type: 'restored';
+  logMarker: string;
+  epochMs: number;
+  seed: string;
+}
 
 /**
  * Zygote mode only (added): turn this zygote into an instance of one function, once. The agent sets

@@ -9,6 +9,7 @@ import { PREWARM_POLICIES } from '../../policies/prewarm/index.ts';
 import { startGateway } from '../../platform/gateway/server.ts';
 import { ManualScheduler, WallScheduler } from '../../platform/invoker/scheduler.ts';
 import { Platform } from '../../platform/platform.ts';
+import { RESTORE_MODES, type RestoreMode } from '../../platform/microvm/sandbox.ts';
 import type { IsolationMode } from '../../platform/sandbox/index.ts';
 import { numberOption, parseOptions } from '../args.ts';
 import { say } from '../output.ts';
@@ -28,6 +29,7 @@ const SERVE_OPTIONS = {
   clock: { type: 'string' },
   prewarm: { type: 'string' },
   'snapshot-when': { type: 'string' },
+  restore: { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
@@ -41,7 +43,9 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --prewarm NAME        pre-warm policy: ${PREWARM_POLICIES.join(', ')} (IceBreaker's predictor); default none
   --ttl DUR             keep-alive window of ttl (default 10m)
   --memory SIZE         memory budget of all instances together (default 4GB)
-  --isolation MODE      auto (lean containers if the machine can), container, process
+  --isolation MODE      auto (lean containers if the machine can), container, process,
+                        microvm (a QEMU microVM per instance, restored from VM snapshots)
+  --restore MODE        microvm: restore VM snapshots lazy, reap or faasnap (default faasnap)
   --pause-after DUR     pause idle instances after this long (default 1s; 0 disables)
   --max-attempts N      attempts of an async invocation whose instance crashes (default 3)
   --snapshot-when WHEN  build function snapshots at deploy (default) or first-cold-start
@@ -52,7 +56,10 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, SERVE_OPTIONS, 'serve');
   const isolation = (values.isolation ?? 'auto') as IsolationMode;
-  if (!['auto', 'container', 'process'].includes(isolation)) throw invalidOption('--isolation', `expected auto, container or process, got '${isolation}'`);
+  if (!['auto', 'container', 'process', 'microvm'].includes(isolation)) throw invalidOption('--isolation', `expected auto, container, process or microvm, got '${isolation}'`);
+  const restore = values.restore as RestoreMode | undefined;
+  if (restore !== undefined && !RESTORE_MODES.includes(restore)) throw invalidOption('--restore', `expected ${RESTORE_MODES.join(', ')}, got '${restore}'`);
+  if (restore !== undefined && isolation !== 'microvm') throw invalidOption('--restore', 'restore modes apply to --isolation microvm only');
   const keepAlive = values['keep-alive'] ?? 'ttl';
   if (!KEEP_ALIVE_POLICIES.includes(keepAlive)) throw invalidOption('--keep-alive', `unknown policy '${keepAlive}' (known: ${KEEP_ALIVE_POLICIES.join(', ')})`);
   if (values.clock !== undefined && values.clock !== 'manual' && values.clock !== 'wall') throw invalidOption('--clock', `expected wall or manual, got '${values.clock}'`);
@@ -64,6 +71,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ttlMs: values.ttl === undefined ? undefined : parseDuration(values.ttl, '--ttl'),
     memoryBudgetMb: values.memory === undefined ? undefined : parseMemory(values.memory),
     isolation,
+    restore,
     pauseAfterMs: pauseAfter === 0 ? Infinity : pauseAfter,
     maxAttempts: numberOption(values['max-attempts'], '--max-attempts', 3, (n) => Number.isInteger(n) && n >= 1),
     scheduler,

@@ -134,7 +134,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       return sendJson(res, 200, { removed: true });
     case 'GET /stats':
       platform.flushCosts();
-      return sendJson(res, 200, { ...platform.invoker.snapshot(), idleCost: platform.store.costs.totals(), schedules: platform.schedules(), zygotes: await platform.zygotes.stats() });
+      return sendJson(res, 200, { ...platform.invoker.snapshot(), idleCost: platform.store.costs.totals(), schedules: platform.schedules(), zygotes: (await platform.zygotes?.stats()) ?? null });
     case 'POST /debug/clock': {
       if (!clock) throw new HttpError(404, 'ERR_NOT_FOUND', 'the clock is the wall clock (start thaw serve --clock manual to drive it)');
       const body = (await readJson(req, 1024)) as { advanceMs?: unknown };

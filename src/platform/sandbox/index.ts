@@ -10,8 +10,10 @@ import { type CgroupDetection, detectCgroups } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
 import { ProcessBackend, processIsolationReport, resolveProcessOptions, type RunAs } from './process.ts';
 import type { SandboxBackend } from './types.ts';
+import { MicroVmBackend } from '../microvm/backend.ts';
+import type { RestoreMode } from '../microvm/sandbox.ts';
 
-export type IsolationMode = 'auto' | 'container' | 'process';
+export type IsolationMode = 'auto' | 'container' | 'process' | 'microvm';
 
 export interface SandboxBackendOptions {
   /**
@@ -40,6 +42,8 @@ export interface SandboxBackendOptions {
   bwrapPath?: string;
   /** Node binary for the runtime; default: the one running thaw. */
   nodePath?: string;
+  /** isolation microvm: the restore mode of VM snapshots (default faasnap), progress lines. */
+  microvm?: { restore?: RestoreMode; snapshots?: boolean; log?: (line: string) => void };
 }
 
 export interface IsolationDetection {
@@ -60,11 +64,15 @@ export async function detectIsolation(options: { cgroups?: boolean; cgroupParent
 
 export async function createSandboxBackend(options: SandboxBackendOptions): Promise<SandboxBackend> {
   const { isolation } = options;
-  if (!['auto', 'container', 'process'].includes(isolation)) {
-    throw new TypeError(`isolation must be 'auto', 'container' or 'process', got ${JSON.stringify(isolation)}`);
+  if (!['auto', 'container', 'process', 'microvm'].includes(isolation)) {
+    throw new TypeError(`isolation must be 'auto', 'container', 'process' or 'microvm', got ${JSON.stringify(isolation)}`);
   }
   if (typeof options.dataDir !== 'string' || options.dataDir === '') throw new TypeError('dataDir must be a non-empty path');
   const dataDir = isAbsolute(options.dataDir) ? options.dataDir : resolve(options.dataDir);
+  if (isolation === 'microvm') {
+    const cgroups = options.cgroups === false ? null : (await detectCgroups({ parent: options.cgroupParent })).driver;
+    return MicroVmBackend.create({ dataDir, cgroups, logLimitBytes: options.logLimitBytes, startTimeoutMs: options.startTimeoutMs, ...options.microvm });
+  }
 
   const [agent, detected] = await Promise.all([
     ensureAgentBundle(dataDir),

@@ -23,7 +23,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 
-import type { AgentMessage, InvocationContext, SerializedError } from '../../runtime/protocol.ts';
+import type { AgentMessage, AgentStartTimings, HostMessage, InvocationContext, SerializedError } from '../../runtime/protocol.ts';
 import type { CgroupDriver, InstanceCgroup } from './cgroups.ts';
 import { SandboxError, SandboxStartError } from './errors.ts';
 import { DEFAULT_LOG_LIMIT_BYTES, SegmentedLog } from './logs.ts';
@@ -197,6 +197,8 @@ export class ProcessSandbox implements Sandbox {
   private exitInfo: ExitInfo | undefined;
   private resolveExited!: (info: ExitInfo) => void;
   private startWaiter: ((msg: StartMessage) => void) | undefined;
+  /** A start message that came before anyone waited for it. */
+  private earlyStartMessage: StartMessage | undefined;
   private readonly results = new Map<string, ResultMessage>();
   private readonly resultWaiters = new Map<string, (msg: ResultMessage) => void>();
   private destroying: Promise<void> | undefined;
@@ -307,6 +309,33 @@ export class ProcessSandbox implements Sandbox {
     return { code, signal };
   }
 
+  /** The memory limit of the sandbox's cgroup, MB (a VM adds its monitor's own memory). */
+  protected cgroupMemoryMb(): number {
+    return this.spec.memoryMb;
+  }
+
+  /** Runs right after the spawn, before the start message is awaited (a VM restore drives QEMU here). */
+  protected async afterSpawn(): Promise<void> {}
+
+  /** The sandbox phase of a start: from t0 until the runtime process began (read off its own clock). */
+  protected sandboxPhaseMs(t0: number, timings: AgentStartTimings): number {
+    return timings.processStartEpochMs - t0;
+  }
+
+  /** When the start message (ready, init-failed, zygote-ready) arrived, epoch ms on the host's clock. */
+  protected startMessageAtMs: number | undefined;
+
+  /** Whether the exit was an out-of-memory kill the cgroup cannot see (a guest kernel's OOM killer). */
+  protected exitWasOom(_status: { code: number | null; signal: string | null }): boolean {
+    return false;
+  }
+
+  /** Sends one message to the agent on the protocol channel. */
+  protected sendToAgent(message: HostMessage): void {
+    if (!this.channel || this.channel.destroyed) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} has no channel to its runtime`);
+    this.channel.write(`${JSON.stringify(message)}\n`);
+  }
+
   /** The host pid of the node process, once it is ready. */
   protected async findRuntimePid(spawnedPid: number): Promise<number> {
     return spawnedPid;
@@ -327,7 +356,7 @@ export class ProcessSandbox implements Sandbox {
         if (this.options.cgroups) {
           const c0 = epochNow();
           this.cgroup = await this.options.cgroups.create(this.id, {
-            memoryMb: this.spec.memoryMb,
+            memoryMb: this.cgroupMemoryMb(),
             cpuShares: this.spec.cpuShares,
             cpuQuota: this.spec.cpuQuota ?? null,
             pidsMax: this.options.pidsMax,
@@ -344,6 +373,8 @@ export class ProcessSandbox implements Sandbox {
           : new SandboxError('ERR_SANDBOX_START', `sandbox ${this.id} could not be created: ${(err as Error).message}`, { cause: err });
       }
 
+      // (A failure here is cleaned up by the finally below: the runtime is killed.)
+      await this.afterSpawn();
       const first = await this.awaitStartMessage(startTimer);
       if (first.type === 'zygote-ready') {
         if (!this.zygoteBoot) throw new SandboxError('ERR_SANDBOX_START', `sandbox ${this.id}: the runtime said zygote-ready, but this is not a zygote`);
@@ -366,7 +397,7 @@ export class ProcessSandbox implements Sandbox {
       this.state = 'idle';
       const t = ready.timings;
       return {
-        sandboxMs: Math.max(0, t.processStartEpochMs - t0),
+        sandboxMs: Math.max(0, this.sandboxPhaseMs(t0, t)),
         runtimeBootMs: Math.max(0, t.runtimeBootMs),
         agentSetupMs: Math.max(0, t.agentSetupMs ?? 0),
         importMs: Math.max(0, t.importMs),
@@ -386,8 +417,10 @@ export class ProcessSandbox implements Sandbox {
 
   /** The first message of a start or a specialisation, or the runtime's exit, or the start timeout. */
   private awaitStartMessage(startTimer: DeferredTimer): Promise<StartMessage | { type: 'exit'; info: ExitInfo } | { type: 'timeout' }> {
+    const early = this.earlyStartMessage;
+    this.earlyStartMessage = undefined;
     return Promise.race([
-      new Promise<StartMessage>((resolve) => (this.startWaiter = resolve)),
+      early ? Promise.resolve(early) : new Promise<StartMessage>((resolve) => (this.startWaiter = resolve)),
       this.exited.then((info) => ({ type: 'exit' as const, info })),
       startTimer.promise.then(() => ({ type: 'timeout' as const })),
     ]);
@@ -583,9 +616,11 @@ export class ProcessSandbox implements Sandbox {
       return; // not ours to act on; the agent never sends this
     }
     if (msg.type === 'ready' || msg.type === 'init-failed' || msg.type === 'zygote-ready') {
+      this.startMessageAtMs = epochNow();
       const waiter = this.startWaiter;
       this.startWaiter = undefined;
-      waiter?.(msg);
+      if (waiter) waiter(msg);
+      else this.earlyStartMessage = msg;
     } else if (msg.type === 'result') {
       const waiter = this.resultWaiters.get(msg.id);
       if (waiter) {
@@ -613,6 +648,7 @@ export class ProcessSandbox implements Sandbox {
 
     let oom = false;
     if (this.cgroup) oom = (await this.cgroup.oomKills().catch(() => 0)) > 0;
+    if (!oom && this.exitWasOom(status)) oom = true;
     if (!oom && (status.signal === 'SIGABRT' || status.code === 134) && V8_OOM.test(this.stderrLog?.tail() ?? '')) oom = true;
     await this.release();
     this.finishExit({ code: status.code, signal: status.signal, oom });

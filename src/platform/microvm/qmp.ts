@@ -1,0 +1,132 @@
+// A client for QEMU's machine protocol (QMP): JSON over a Unix socket, one command at a time,
+// events kept for whoever waits on them.
+
+import { connect, type Socket } from 'node:net';
+
+export interface QmpEvent {
+  event: string;
+  data?: Record<string, unknown>;
+}
+
+export class QmpError extends Error {
+  constructor(
+    message: string,
+    readonly command: string,
+  ) {
+    super(message);
+    this.name = 'QmpError';
+  }
+}
+
+type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void; command: string };
+
+export class QmpClient {
+  private buffered = '';
+  private nextId = 1;
+  private readonly pending = new Map<string, Pending>();
+  private readonly eventWaiters: { name: string; resolve: (e: QmpEvent) => void }[] = [];
+  private closedError: Error | undefined;
+  readonly events: QmpEvent[] = [];
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(err));
+    socket.on('close', () => this.fail(new Error('QMP connection closed (QEMU exited?)')));
+  }
+
+  /** Connects to QMP at `path` and negotiates capabilities. */
+  static async connect(path: string): Promise<QmpClient> {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect(path);
+      s.once('connect', () => resolve(s));
+      s.once('error', reject);
+    });
+    const client = new QmpClient(socket);
+    await client.waitGreeting();
+    await client.execute('qmp_capabilities');
+    return client;
+  }
+
+  private greeting: (() => void) | undefined;
+  private greeted = false;
+  private waitGreeting(): Promise<void> {
+    if (this.greeted) return Promise.resolve();
+    return new Promise((resolve) => (this.greeting = resolve));
+  }
+
+  private onData(chunk: string): void {
+    this.buffered += chunk;
+    let nl: number;
+    while ((nl = this.buffered.indexOf('\n')) >= 0) {
+      const line = this.buffered.slice(0, nl).trim();
+      this.buffered = this.buffered.slice(nl + 1);
+      if (line === '') continue;
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      if ('QMP' in msg) {
+        this.greeted = true;
+        this.greeting?.();
+      } else if ('event' in msg) {
+        const event = { event: String(msg.event), data: msg.data as Record<string, unknown> | undefined };
+        const i = this.eventWaiters.findIndex((w) => w.name === event.event);
+        if (i >= 0) this.eventWaiters.splice(i, 1)[0]!.resolve(event);
+        else this.events.push(event);
+      } else if ('id' in msg) {
+        const p = this.pending.get(String(msg.id));
+        if (!p) continue;
+        this.pending.delete(String(msg.id));
+        if ('error' in msg) {
+          const e = msg.error as { class?: string; desc?: string };
+          p.reject(new QmpError(`QMP ${p.command}: ${e.desc ?? 'failed'} (${e.class ?? 'error'})`, p.command));
+        } else {
+          p.resolve(msg.return);
+        }
+      }
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.closedError) return;
+    this.closedError = err;
+    for (const p of this.pending.values()) p.reject(new QmpError(`QMP ${p.command}: ${err.message}`, p.command));
+    this.pending.clear();
+  }
+
+  execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+    if (this.closedError) return Promise.reject(new QmpError(`QMP ${command}: ${this.closedError.message}`, command));
+    const id = String(this.nextId++);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, command });
+      this.socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
+    });
+  }
+
+  /** The next event called `name` (one that already came and was not taken counts). */
+  nextEvent(name: string): Promise<QmpEvent> {
+    const i = this.events.findIndex((e) => e.event === name);
+    if (i >= 0) return Promise.resolve(this.events.splice(i, 1)[0]!);
+    return new Promise((resolve) => this.eventWaiters.push({ name, resolve }));
+  }
+
+  /** Polls query-migrate until the migration ends; rejects if it failed. */
+  async migrationDone(pollMs = 2): Promise<Record<string, unknown>> {
+    for (;;) {
+      const info = await this.execute<Record<string, unknown>>('query-migrate');
+      const status = String(info.status ?? '');
+      if (status === 'completed') return info;
+      if (status === 'failed' || status === 'cancelled') {
+        throw new QmpError(`migration ${status}${info['error-desc'] ? `: ${String(info['error-desc'])}` : ''}`, 'query-migrate');
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
