@@ -80,7 +80,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     onWarning: (message) => say(`thaw: warning: ${message}`),
   });
   const isolationReport = platform.backend.isolation;
-  say(`thaw: sandboxes: ${isolationReport.backend} (namespaces ${isolationReport.namespaces ? 'on' : 'OFF'}, cgroups ${isolationReport.cgroups}, pause by ${isolationReport.freezer})`);
+  const boundary = isolationReport.backend.startsWith('microvm') ? 'a VM per instance' : `namespaces ${isolationReport.namespaces ? 'on' : 'OFF'}`;
+  say(`thaw: sandboxes: ${isolationReport.backend} (${boundary}, cgroups ${isolationReport.cgroups}, pause by ${isolationReport.freezer})`);
   for (const warning of isolationReport.warnings) say(`thaw: WARNING: ${warning}`);
   if (values.examples) await deployExamples(platform);
   const gateway = await startGateway(platform, { manualClock: scheduler instanceof ManualScheduler ? scheduler : undefined, host: values.host, port: numberOption(values.port, '--port', 8080, (n) => Number.isInteger(n) && n >= 0 && n < 65536) });

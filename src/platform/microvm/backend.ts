@@ -19,7 +19,7 @@ import { type NativeTools, dropFromPageCache, ensureNativeTools } from './vmtool
 export interface MicroVmBackendOptions extends Omit<ProcessBackendOptions, 'agentPath'> {
   /** thaw's data directory (agent bundle; snapshots under <dataDir>/microvm/snapshots by default). */
   dataDir: string;
-  /** Guest image, packages, initrds and native helpers. Default <dataDir>/microvm/cache. */
+  /** Guest image, packages, initrds and native helpers. Default $THAW_VM_CACHE, else <dataDir>/microvm/cache. */
   cacheDir?: string;
   /** Where VM snapshots live. Default <dataDir>/microvm/snapshots. */
   snapshotDir?: string;
@@ -84,7 +84,7 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
     if (options.restore !== undefined && !RESTORE_MODES.includes(options.restore)) {
       throw new TypeError(`restore must be one of ${RESTORE_MODES.join(', ')}, got ${JSON.stringify(options.restore)}`);
     }
-    const cacheDir = options.cacheDir ?? join(options.dataDir, 'microvm', 'cache');
+    const cacheDir = options.cacheDir ?? process.env.THAW_VM_CACHE ?? join(options.dataDir, 'microvm', 'cache');
     const [tools, image, agent] = await Promise.all([
       ensureNativeTools(cacheDir),
       ensureGuestImage({ cacheDir, dataDir: options.dataDir, log: options.log }),
@@ -117,6 +117,9 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
 
   async planStart(spec: SandboxSpec): Promise<VmLaunch> {
     if (this.options.snapshots === false) return { kind: 'boot' };
+    // A build in flight started before this start would: waiting for it and restoring is about a
+    // restore's time slower than the build, where a cold boot would take a whole boot from now.
+    await this.building.get(this.key(spec));
     const snap = await this.usableSnapshot(spec);
     if (!snap) {
       void this.ensureSnapshot(spec);
