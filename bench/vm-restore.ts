@@ -45,7 +45,7 @@ if (unavailable) {
 
 const dataDir = mkdtempSync(join(tmpdir(), 'thaw-bench-vm-'));
 const store = Store.open(dataDir, { synchronous: 'normal' });
-const backend = await MicroVmBackend.create({ dataDir, cacheDir: process.env.THAW_VM_CACHE ?? join(tmpdir(), 'thaw-vm-test-cache'), dropPageCache: true, log: (l) => process.stdout.write(`${l}\n`) });
+const backend = await MicroVmBackend.create({ dataDir, cacheDir: (process.env.THAW_VM_CACHE || undefined) ?? join(tmpdir(), 'thaw-vm-test-cache'), dropPageCache: true, log: (l) => process.stdout.write(`${l}\n`) });
 process.stdout.write(`accelerator: ${backend.qemu.accel} (${backend.qemu.accelReason})\n`);
 
 interface Sample {

@@ -19,7 +19,7 @@ describe('thaw serve --isolation microvm', { skip: missing ?? false, timeout: 10
 
   before(async () => {
     // The guest image is the same for every run on a machine (see test/platform/microvm).
-    process.env.THAW_VM_CACHE ??= join(tmpdir(), 'thaw-vm-test-cache');
+    process.env.THAW_VM_CACHE ||= join(tmpdir(), 'thaw-vm-test-cache');
     thaw = await ThawServer.start(['--isolation', 'microvm', '--restore', 'reap']);
     assert.equal((await thaw.deploy(HELLO)).status, 201);
   });

@@ -84,7 +84,7 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
     if (options.restore !== undefined && !RESTORE_MODES.includes(options.restore)) {
       throw new TypeError(`restore must be one of ${RESTORE_MODES.join(', ')}, got ${JSON.stringify(options.restore)}`);
     }
-    const cacheDir = options.cacheDir ?? process.env.THAW_VM_CACHE ?? join(options.dataDir, 'microvm', 'cache');
+    const cacheDir = options.cacheDir ?? (process.env.THAW_VM_CACHE || undefined) ?? join(options.dataDir, 'microvm', 'cache');
     const [tools, image, agent] = await Promise.all([
       ensureNativeTools(cacheDir),
       ensureGuestImage({ cacheDir, dataDir: options.dataDir, log: options.log }),

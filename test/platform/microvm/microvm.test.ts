@@ -27,7 +27,7 @@ describe('microVM sandboxes', { skip: missing ?? false, timeout: 15 * 60_000 }, 
     backend = await MicroVmBackend.create({
       dataDir: tempDir('thaw-vm-data-'),
       // The guest image is the same for every run on a machine: keep it between test runs.
-      cacheDir: process.env.THAW_VM_CACHE ?? join(tmpdir(), 'thaw-vm-test-cache'),
+      cacheDir: (process.env.THAW_VM_CACHE || undefined) ?? join(tmpdir(), 'thaw-vm-test-cache'),
       snapshotDir: tempDir('thaw-vm-snapshots-'),
       dropPageCache: true,
       snapshots: true,
