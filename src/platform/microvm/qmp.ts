@@ -1,12 +1,7 @@
-// A client for QEMU's machine protocol (QMP): JSON over a Unix socket, one command at a time,
-// events kept for whoever waits on them.
+// A client for QEMU's machine protocol (QMP): JSON over a Unix socket, commands answered by id;
+// asynchronous events are not used (the migration's end is polled).
 
 import { connect, type Socket } from 'node:net';
-
-export interface QmpEvent {
-  event: string;
-  data?: Record<string, unknown>;
-}
 
 export class QmpError extends Error {
   constructor(
@@ -24,9 +19,7 @@ export class QmpClient {
   private buffered = '';
   private nextId = 1;
   private readonly pending = new Map<string, Pending>();
-  private readonly eventWaiters: { name: string; resolve: (e: QmpEvent) => void }[] = [];
   private closedError: Error | undefined;
-  readonly events: QmpEvent[] = [];
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
@@ -72,10 +65,7 @@ export class QmpClient {
         this.greeted = true;
         this.greeting?.();
       } else if ('event' in msg) {
-        const event = { event: String(msg.event), data: msg.data as Record<string, unknown> | undefined };
-        const i = this.eventWaiters.findIndex((w) => w.name === event.event);
-        if (i >= 0) this.eventWaiters.splice(i, 1)[0]!.resolve(event);
-        else this.events.push(event);
+        // Asynchronous events (STOP, RESUME, SHUTDOWN...): thaw polls state instead.
       } else if ('id' in msg) {
         const p = this.pending.get(String(msg.id));
         if (!p) continue;
@@ -104,13 +94,6 @@ export class QmpClient {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, command });
       this.socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
     });
-  }
-
-  /** The next event called `name` (one that already came and was not taken counts). */
-  nextEvent(name: string): Promise<QmpEvent> {
-    const i = this.events.findIndex((e) => e.event === name);
-    if (i >= 0) return Promise.resolve(this.events.splice(i, 1)[0]!);
-    return new Promise((resolve) => this.eventWaiters.push({ name, resolve }));
   }
 
   /** Polls query-migrate until the migration ends; rejects if it failed. */

@@ -132,11 +132,6 @@ export class MicroVmSandbox extends ProcessSandbox {
     return this.launch?.kind === 'restore' ? 'snapshot' : 'cold';
   }
 
-  /** How this instance started (after start()). */
-  get launchKind(): VmLaunch['kind'] | undefined {
-    return this.launch?.kind;
-  }
-
   private get vmDir(): string {
     if (!this.tmpDir) throw new MicroVmError('ERR_VM_START', `sandbox ${this.id} has no folder yet`);
     return this.tmpDir;
@@ -312,11 +307,6 @@ export class MicroVmSandbox extends ProcessSandbox {
     return outcome;
   }
 
-  /** Pages the recording has seen so far (a recording restore only). */
-  get recordedPages(): number {
-    return this.recorder?.firstSeen.size ?? 0;
-  }
-
   /** What this restore has read and faulted so far (call after the first response). */
   async restoreCounters(): Promise<VmRestoreCounters> {
     const pid = this.pid;
@@ -337,11 +327,6 @@ export class MicroVmSandbox extends ProcessSandbox {
       minorFaults: Number(stat[7]),
       majorFaults: Number(stat[9]),
     };
-  }
-
-  /** FaaSnap's loader run, once it finished (undefined for other modes). */
-  get prefetchStats(): { bytesRead: number; prefetchMs: number } | undefined {
-    return this.prefetchResult;
   }
 
   /**
