@@ -3,7 +3,7 @@
 // are restored from it in the three restore modes. Skipped, saying why, where QEMU is missing.
 
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -76,6 +76,7 @@ describe('microVM sandboxes', { skip: missing ?? false, timeout: 15 * 60_000 }, 
   });
 
   it('restores lazily and answers from the initialised heap', async () => {
+    const current = (await backend.store.load(FN, 1, 128))!;
     const vm = await restore('lazy');
     assert.equal(vm.startKind, 'snapshot');
     assert.equal(vm.restoreReport!.mode, 'lazy');
@@ -83,7 +84,9 @@ describe('microVM sandboxes', { skip: missing ?? false, timeout: 15 * 60_000 }, 
     assert.deepEqual(out.value, { hello: 'lazy', items: 50000, greeting: "it's a VM", fn: FN });
     assert.equal(out.stdout, 'hello log lazy\n');
     const counters = await vm.restoreCounters();
-    assert.ok(counters.bytesRead > 0 && counters.majorFaults > 0, JSON.stringify(counters));
+    assert.ok(counters.bytesRead > 0, JSON.stringify(counters));
+    // On a disk (not tmpfs, whose pages are the file itself) first touches of the evicted file are I/O.
+    if (statfsSync(current.memoryPath).type !== 0x01021994) assert.ok(counters.majorFaults > 0, JSON.stringify(counters));
     await vm.destroy();
   });
 
