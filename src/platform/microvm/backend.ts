@@ -3,6 +3,7 @@
 // (taken after its init, by a separate builder VM) is built in the background; later instances
 // are restored from the snapshot in the configured restore mode (lazy, reap or faasnap).
 
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -54,6 +55,7 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
   readonly restoreMode: RestoreMode;
   readonly vcpus: number;
   readonly prefetchThreads: number;
+  readonly setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
   private readonly building = new Map<string, Promise<VmSnapshot | undefined>>();
   private readonly recording = new Set<string>();
   private readonly options: MicroVmBackendOptions;

@@ -54,6 +54,8 @@ export interface MicroVmContext {
   guestMemoryMb(memoryMb: number): number;
   vcpus: number;
   prefetchThreads: number;
+  /** util-linux setpriv, to give QEMU a parent-death signal (absent: QEMU may outlive a killed thaw). */
+  setpriv: string | undefined;
   /** Chooses how an instance starts (called once, before QEMU is spawned). */
   planStart(spec: SandboxSpec): Promise<VmLaunch>;
   /** A recording restore saw its first invocation through: save the working set. */
@@ -184,7 +186,24 @@ export class MicroVmSandbox extends ProcessSandbox {
       env.LD_PRELOAD = this.vm.tools.guestRamAdvice;
       env.THAW_GUEST_RAM_ADVICE = launch.advice;
     }
+    // QEMU dies with thaw: setpriv's parent-death signal outlives its exec of QEMU.
+    if (this.vm.setpriv) return { file: this.vm.setpriv, args: ['--pdeathsig', 'SIGKILL', '--', this.vm.qemu.binary, ...args], env, cwd: this.vmDir };
     return { file: this.vm.qemu.binary, args, env, cwd: this.vmDir };
+  }
+
+  /**
+   * Pausing a VM stops its vCPU (QMP `stop`) rather than freezing QEMU: the guest's memory stays as
+   * it was, and QEMU itself stays able to die with thaw (a frozen process ignores even SIGKILL
+   * until thawed, under cgroup v1).
+   */
+  protected override async freezeRuntime(): Promise<void> {
+    if (!this.qmp) return super.freezeRuntime();
+    await this.qmp.execute('stop');
+  }
+
+  protected override async thawRuntime(): Promise<void> {
+    if (!this.qmp) return super.thawRuntime();
+    await this.qmp.execute('cont');
   }
 
   /** The VM's own start: from t0 to `ready`, less what the agent measured inside (boot, import, init). */

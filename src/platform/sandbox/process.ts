@@ -811,8 +811,7 @@ export class ProcessSandbox implements Sandbox {
     if (this.state !== 'idle') throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is ${this.state}: only an idle sandbox can be paused`);
     this.state = 'paused';
     try {
-      if (this.cgroup?.features.freezer) await this.cgroup.freeze();
-      else await this.signalSandbox('SIGSTOP');
+      await this.freezeRuntime();
     } catch (err) {
       if (this.state === 'paused') this.state = 'idle';
       throw err;
@@ -821,9 +820,19 @@ export class ProcessSandbox implements Sandbox {
 
   async resume(): Promise<void> {
     if (this.state !== 'paused') throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is ${this.state}, not paused`);
+    await this.thawRuntime();
+    if (this.state === 'paused') this.state = 'idle';
+  }
+
+  /** Stops every process of the sandbox from running (the freezer cgroup, else SIGSTOP). */
+  protected async freezeRuntime(): Promise<void> {
+    if (this.cgroup?.features.freezer) await this.cgroup.freeze();
+    else await this.signalSandbox('SIGSTOP');
+  }
+
+  protected async thawRuntime(): Promise<void> {
     if (this.cgroup?.features.freezer) await this.cgroup.thaw();
     else await this.signalSandbox('SIGCONT');
-    if (this.state === 'paused') this.state = 'idle';
   }
 
   /** SIGSTOP / SIGCONT to every process of the sandbox; for SIGSTOP, waits until the runtime is stopped. */

@@ -148,6 +148,18 @@ describe('microVM sandboxes', { skip: missing ?? false, timeout: 15 * 60_000 }, 
     assert.notEqual(values[0], values[1]);
   });
 
+  it('pauses by stopping the guest (QEMU stays killable) and resumes where it was', async () => {
+    const vm = await restore('lazy');
+    await vm.pause();
+    assert.equal(vm.status, 'paused');
+    // Not frozen: QEMU itself is running (only the guest is stopped).
+    assert.notEqual(readFileSync(`/proc/${vm.pid}/stat`, 'utf8').split(') ')[1]![0], 'T');
+    await vm.resume();
+    const out = await vm.invoke({ name: 'resumed' }, ctx(FN), 60_000);
+    assert.equal((out.value as { hello: string }).hello, 'resumed');
+    await vm.destroy();
+  });
+
   it('an exit inside the guest ends the instance with the function’s exit status', async () => {
     const vm = await restore('lazy');
     const out = await vm.invoke({ action: 'exit' }, ctx(FN), 60_000);
