@@ -76,7 +76,7 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
     const warnings: string[] = [];
     if (qemu.accel === 'tcg') warnings.push(`microVMs run under software emulation (${qemu.accelReason}): guests run 10-20x slower than on KVM`);
     if (!process.cgroups) warnings.push('no cgroups: QEMU processes are not memory- or CPU-limited on the host (the guest RAM size still bounds the function)');
-    this.isolation = { backend: `microvm (qemu ${qemu.version}, ${qemu.accel})`, namespaces: false, cgroups: process.cgroups ? process.cgroups.version : 'none', freezer: process.cgroups ? 'cgroup' : 'signal', warnings };
+    this.isolation = { backend: `microvm (qemu ${qemu.version}, ${qemu.accel})`, namespaces: false, cgroups: process.cgroups ? process.cgroups.version : 'none', freezer: 'vm-stop', warnings };
   }
 
   /** Detects QEMU, builds (or finds cached) the guest image and native helpers. */

@@ -9,7 +9,7 @@
 // hand controllers to children at all). The `parent` option overrides it.
 
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { SandboxError } from './errors.ts';
@@ -360,6 +360,48 @@ export class CgroupDriver {
       for (const dir of made.reverse()) await rmdir(dir).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Sandboxes a killed thaw left behind: instance cgroups holding a process whose parent is gone
+   * (re-parented to PID 1; a sandbox's first process is always thaw's own child). A paused one is
+   * frozen, which under cgroup v1 not even SIGKILL ends: destroy() thaws, kills and removes. A
+   * cgroup whose processes still have their parent (another thaw's instances) is never touched.
+   * Returns the names of the cgroups reaped.
+   */
+  async reapOrphans(): Promise<string[]> {
+    let entries: string[];
+    try {
+      entries = (await readdir(this.parents.memory, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return [];
+    }
+    const reaped: string[] = [];
+    for (const name of entries) {
+      const dirs: Partial<Record<Controller, string>> = {};
+      for (const [c, parent] of Object.entries(this.parents) as [Controller, string][]) dirs[c] = join(parent, name);
+      const cg = new InstanceCgroup(this.version, dirs as Partial<Record<Controller, string>> & { memory: string }, this.features);
+      const pids = await cg.pids().catch(() => [] as number[]);
+      const parents = await Promise.all(pids.map((pid) => parentPid(pid)));
+      if (!parents.includes(1)) continue;
+      try {
+        await cg.destroy();
+        reaped.push(name);
+      } catch {
+        // another time
+      }
+    }
+    return reaped;
+  }
+}
+
+/** The parent pid of `pid` (from /proc/<pid>/stat), or undefined if it is gone. */
+async function parentPid(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
   }
 }
 

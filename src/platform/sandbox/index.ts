@@ -6,7 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 
 import { ensureAgentBundle } from './agent-bundle.ts';
 import { LeanContainerBackend, containerIsolationReport, detectLeanContainers, type LeanContainerDetection } from './bubblewrap.ts';
-import { type CgroupDetection, detectCgroups } from './cgroups.ts';
+import { type CgroupDetection, type CgroupDriver, detectCgroups } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
 import { ProcessBackend, processIsolationReport, resolveProcessOptions, type RunAs } from './process.ts';
 import type { SandboxBackend } from './types.ts';
@@ -71,13 +71,17 @@ export async function createSandboxBackend(options: SandboxBackendOptions): Prom
   const dataDir = isAbsolute(options.dataDir) ? options.dataDir : resolve(options.dataDir);
   if (isolation === 'microvm') {
     const cgroups = options.cgroups === false ? null : (await detectCgroups({ parent: options.cgroupParent })).driver;
-    return MicroVmBackend.create({ dataDir, cgroups, logLimitBytes: options.logLimitBytes, startTimeoutMs: options.startTimeoutMs, ...options.microvm });
+    const reaped = await reapLeftovers(cgroups);
+    const backend = await MicroVmBackend.create({ dataDir, cgroups, logLimitBytes: options.logLimitBytes, startTimeoutMs: options.startTimeoutMs, ...options.microvm });
+    backend.isolation.warnings.push(...reaped);
+    return backend;
   }
 
   const [agent, detected] = await Promise.all([
     ensureAgentBundle(dataDir),
     detectIsolation({ cgroups: options.cgroups, cgroupParent: options.cgroupParent, bwrapPath: options.bwrapPath, nodePath: options.nodePath }),
   ]);
+  const reaped = await reapLeftovers(detected.cgroups.driver);
   const runAs = options.runAs !== undefined ? options.runAs : process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
   const cgroups = detected.cgroups.driver;
   const common = {
@@ -101,7 +105,7 @@ export async function createSandboxBackend(options: SandboxBackendOptions): Prom
       ...common,
       detection: detected.container as LeanContainerDetection & { ok: true },
       tmpSizeMb: options.tmpSizeMb,
-      isolation: containerIsolationReport(cgroups, runAs !== null, []),
+      isolation: containerIsolationReport(cgroups, runAs !== null, reaped),
     });
   }
   if (isolation === 'container') {
@@ -115,8 +119,14 @@ export async function createSandboxBackend(options: SandboxBackendOptions): Prom
       : cgroupNotes;
   return new ProcessBackend({
     ...common,
-    isolation: processIsolationReport(resolved, dedupe(extra)),
+    isolation: processIsolationReport(resolved, dedupe([...extra, ...reaped])),
   });
+}
+
+/** Removes the sandboxes a killed thaw left behind (see CgroupDriver.reapOrphans); says so. */
+async function reapLeftovers(cgroups: CgroupDriver | null): Promise<string[]> {
+  const reaped = (await cgroups?.reapOrphans().catch(() => [])) ?? [];
+  return reaped.length > 0 ? [`removed ${reaped.length} sandbox(es) a killed thaw left behind: ${reaped.join(', ')}`] : [];
 }
 
 function dedupe(items: string[]): string[] {

@@ -86,7 +86,8 @@ export interface IsolationReport {
   backend: string;
   namespaces: boolean;
   cgroups: 'v1' | 'v2' | 'none';
-  freezer: 'cgroup' | 'signal';
+  /** How a paused instance is stopped: its cgroup frozen, SIGSTOP, or (a microVM) its guest stopped. */
+  freezer: 'cgroup' | 'signal' | 'vm-stop';
   /** Each missing piece of isolation, said plainly (printed loudly by thaw serve). */
   warnings: string[];
 }

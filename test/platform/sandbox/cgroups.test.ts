@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -115,6 +116,42 @@ describe('instance cgroups on this machine', { skip: real.driver ? undefined : `
     assert.equal(alive(pid), false);
     for (const dir of Object.values(cg.dirs)) assert.equal(existsSync(dir), false);
     await cg.destroy(); // idempotent
+  });
+
+  it('reaps the sandboxes a killed thaw left behind (orphaned, even frozen), and only those', async () => {
+    // A parent of its own, so thaw servers of other tests running now are out of reach.
+    const own = (await detectCgroups({ parent: `thaw-test-reap-${process.pid}` })).driver!;
+    const orphan = await own.create('orphan', { memoryMb: 64 });
+    const owned = await own.create('owned', { memoryMb: 64 });
+    const place = (cg: typeof orphan) => cg.procsFiles().map((f) => `echo $$ > ${f}`).join(' && ');
+    // The orphan: a process whose parent (the outer shell, standing in for a killed thaw) has exited.
+    const outer = spawn('/bin/sh', ['-c', `/bin/sh -c '${place(orphan)} && exec sleep 1000' & echo $!`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const [line] = (await once(outer.stdout!, 'data')) as [Buffer];
+    await once(outer, 'exit');
+    const orphanPid = Number(line.toString().trim());
+    // Placed once it shows in the cgroup (the inner shell writes, then execs sleep).
+    while (!(await orphan.pids()).includes(orphanPid)) await new Promise((r) => setImmediate(r));
+    if (orphan.features.freezer) await orphan.freeze();
+    const child = spawn('/bin/sh', ['-c', `${place(owned)} && echo placed && exec sleep 1000`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await once(child.stdout!, 'data');
+    try {
+      const ppid = Number(readFileSync(`/proc/${orphanPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      const reaped = await own.reapOrphans();
+      if (ppid === 1) {
+        assert.deepEqual(reaped, ['orphan']);
+        // Dead: gone, or a zombie until PID 1 reaps it.
+        const state = existsSync(`/proc/${orphanPid}/stat`) ? readFileSync(`/proc/${orphanPid}/stat`, 'utf8').split(') ')[1]![0] : 'gone';
+        assert.ok(state === 'gone' || state === 'Z', `the orphan is ${state}`);
+        for (const dir of Object.values(orphan.dirs)) assert.equal(existsSync(dir), false);
+      } else {
+        assert.deepEqual(reaped, [], 'orphans go to a subreaper here, not PID 1: nothing is reaped');
+      }
+      assert.deepEqual(await owned.pids(), [child.pid]);
+    } finally {
+      await owned.destroy();
+      if (existsSync(orphan.dirs.memory)) await orphan.destroy();
+      for (const dir of new Set(Object.values(own.parents))) await rmdir(dir).catch(() => undefined);
+    }
   });
 
   it('rejects names that are not plain', async () => {
