@@ -363,8 +363,8 @@ export class CgroupDriver {
   }
 
   /**
-   * Sandboxes a killed thaw left behind: instance cgroups holding a process whose parent is gone
-   * (re-parented to PID 1; a sandbox's first process is always thaw's own child). A paused one is
+   * Sandboxes a killed thaw left behind: instance cgroups whose processes' parents are all inside
+   * the cgroup or PID 1 (a live sandbox's first process is thaw's own child). A paused one is
    * frozen, which under cgroup v1 not even SIGKILL ends: destroy() thaws, kills and removes. A
    * cgroup whose processes still have their parent (another thaw's instances) is never touched.
    * Returns the names of the cgroups reaped.
@@ -382,7 +382,13 @@ export class CgroupDriver {
       for (const [c, parent] of Object.entries(this.parents) as [Controller, string][]) dirs[c] = join(parent, name);
       const cg = new InstanceCgroup(this.version, dirs as Partial<Record<Controller, string>> & { memory: string }, this.features);
       const pids = await cg.pids().catch(() => [] as number[]);
+      if (pids.length === 0) continue;
+      // Live: some process's parent is outside the cgroup and not PID 1 (its thaw). Orphaned: every
+      // parent is inside, or PID 1. (A function's daemon re-parented to PID 1 does not make its
+      // instance look orphaned while the instance's first process still has its thaw.)
+      const inside = new Set(pids);
       const parents = await Promise.all(pids.map((pid) => parentPid(pid)));
+      if (parents.some((ppid) => ppid !== undefined && ppid !== 1 && !inside.has(ppid))) continue;
       if (!parents.includes(1)) continue;
       try {
         await cg.destroy();
