@@ -144,22 +144,38 @@ async function resolvePackage(name: string): Promise<{ name: string; version: st
   return { name: concrete, version };
 }
 
-/** Downloads a package's .deb (once) and unpacks it into <cacheDir>/pkg/<name>_<version>/. */
+/**
+ * Downloads a package's .deb (once) and unpacks it into <cacheDir>/pkg/<name>_<version>/. Several
+ * processes may build the image at once (test files run in parallel): each downloads and unpacks
+ * into folders of its own, and the first to finish renames its result into place.
+ */
 async function unpackPackage(cacheDir: string, pkg: { name: string; version: string }, log: (l: string) => void): Promise<string> {
   const root = join(cacheDir, 'pkg', `${pkg.name}_${pkg.version}`.replace(/[^A-Za-z0-9._+-]/g, '_'));
   if (existsSync(join(root, '.complete'))) return root;
-  const debDir = join(cacheDir, 'deb');
+  const mine = `${pkg.name}-${process.pid}-${Date.now()}`;
+  const debDir = join(cacheDir, 'deb', mine);
+  const tmp = `${root}.${mine}.tmp`;
   await mkdir(debDir, { recursive: true });
-  log(`microvm image: downloading ${pkg.name} ${pkg.version}`);
-  await run('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], debDir);
-  const deb = readdirSync(debDir).find((f) => f.startsWith(`${pkg.name}_`) && f.endsWith('.deb'));
-  if (!deb) throw new MicroVmError('ERR_VM_IMAGE', `apt-get download ${pkg.name} left no .deb in ${debDir}`);
-  await rm(root, { recursive: true, force: true });
-  await mkdir(root, { recursive: true });
-  await run('dpkg-deb', ['-x', join(debDir, deb), root]);
-  await rm(join(debDir, deb), { force: true });
-  await writeFile(join(root, '.complete'), '');
-  return root;
+  try {
+    log(`microvm image: downloading ${pkg.name} ${pkg.version}`);
+    await run('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], debDir);
+    const deb = readdirSync(debDir).find((f) => f.startsWith(`${pkg.name}_`) && f.endsWith('.deb'));
+    if (!deb) throw new MicroVmError('ERR_VM_IMAGE', `apt-get download ${pkg.name} left no .deb in ${debDir}`);
+    await mkdir(tmp, { recursive: true });
+    await run('dpkg-deb', ['-x', join(debDir, deb), tmp]);
+    await writeFile(join(tmp, '.complete'), '');
+    if (!existsSync(join(root, '.complete'))) {
+      await rm(root, { recursive: true, force: true });
+      // Losing a race to another process's rename leaves its (identical) folder in place.
+      await rename(tmp, root).catch((err: unknown) => {
+        if (!existsSync(join(root, '.complete'))) throw err;
+      });
+    }
+    return root;
+  } finally {
+    await rm(debDir, { recursive: true, force: true });
+    await rm(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Dependencies a kernel module declares in its .modinfo section (`depends=a,b`). */
@@ -250,8 +266,14 @@ async function buildGuestImage(options: GuestImageOptions): Promise<GuestImage> 
     join(tmp, 'image.json'),
     `${JSON.stringify({ kernel: kernelPkg, busybox: busyboxPkg, agent: agent.hash, node: nodePath, initrdSha256: sha256File(join(tmp, 'base.cpio')) }, null, 2)}\n`,
   );
-  await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
+  // Another process may have finished the same image meanwhile: keep the one in place.
+  if (!existsSync(join(dir, 'image.json'))) {
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir).catch((err: unknown) => {
+      if (!existsSync(join(dir, 'image.json'))) throw err;
+    });
+  }
+  await rm(tmp, { recursive: true, force: true });
   return image;
 }
 
