@@ -3,14 +3,15 @@
 // byte count), REAP and FaaSnap, with the snapshot's files evicted from the page cache before
 // every start. Per mode, p50 over the runs: time to first response (QEMU spawned → the first
 // invocation answered), time to the guest running, bytes read from the snapshot, major faults,
-// and the first invocation's execution time inside the guest. Also REAP's record phase (the first
+// the first invocation's execution time inside the guest, and QEMU's resident set after it (its
+// anonymous part: what the instance holds alone; the rest is shared page cache and QEMU's binary). Also REAP's record phase (the first
 // restore, recording the working set) and the working set's drift over later invocations.
 // Goals, as ratios in the same run: REAP and FaaSnap read >= 3x fewer bytes than lazy and answer
 // first sooner; FaaSnap at least as fast as REAP.
 //
 //   node --import tsx bench/vm-restore.ts [--runs 5] [--examples hello,init-heavy] [--out out/bench/vm-restore.json]
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +55,9 @@ interface Sample {
   bytesRead: number;
   majorFaults: number;
   execMs: number;
+  /** QEMU's resident set after the first response, and its anonymous (private) part, MB. */
+  rssMb: number;
+  anonMb: number;
 }
 
 type Row = 'cold boot' | 'lazy' | 'lazy-4k' | 'reap' | 'faasnap';
@@ -73,6 +77,8 @@ async function measure(spec: SandboxSpec, launch: VmLaunch, payload: unknown): P
   const firstResponseMs = performance.now() - t0;
   if (!out.ok) throw new Error(`${spec.functionName}: ${JSON.stringify(out.error)}`);
   const counters = launch.kind === 'restore' ? await vm.restoreCounters() : undefined;
+  const status = readFileSync(`/proc/${vm.pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
   return {
     vm,
     sample: {
@@ -81,13 +87,23 @@ async function measure(spec: SandboxSpec, launch: VmLaunch, payload: unknown): P
       bytesRead: counters?.bytesRead ?? Number.NaN,
       majorFaults: counters?.majorFaults ?? Number.NaN,
       execMs: out.durationMs,
+      rssMb: kb('VmRSS') / 1024,
+      anonMb: kb('RssAnon') / 1024,
     },
   };
 }
 
 function p50(samples: Sample[]): Sample {
   const pick = (k: keyof Sample) => median(samples.map((s) => s[k]));
-  return { firstResponseMs: pick('firstResponseMs'), runningMs: pick('runningMs'), bytesRead: pick('bytesRead'), majorFaults: pick('majorFaults'), execMs: pick('execMs') };
+  return {
+    firstResponseMs: pick('firstResponseMs'),
+    runningMs: pick('runningMs'),
+    bytesRead: pick('bytesRead'),
+    majorFaults: pick('majorFaults'),
+    execMs: pick('execMs'),
+    rssMb: pick('rssMb'),
+    anonMb: pick('anonMb'),
+  };
 }
 
 const MB = 1024 * 1024;
@@ -154,9 +170,12 @@ for (const name of (args.examples ?? '').split(',').filter(Boolean)) {
       Number.isNaN(s.bytesRead) ? '-' : (s.bytesRead / MB).toFixed(1),
       Number.isNaN(s.majorFaults) ? '-' : s.majorFaults,
       s.execMs.toFixed(1),
+      s.rssMb.toFixed(0),
+      s.anonMb.toFixed(0),
     ]);
   }
-  rows.push([name, 'record (reap #1)', rec.sample.firstResponseMs.toFixed(0), rec.sample.runningMs.toFixed(0), (rec.sample.bytesRead / MB).toFixed(1), rec.sample.majorFaults, rec.sample.execMs.toFixed(1)]);
+  const r = rec.sample;
+  rows.push([name, 'record (reap #1)', r.firstResponseMs.toFixed(0), r.runningMs.toFixed(0), (r.bytesRead / MB).toFixed(1), r.majorFaults, r.execMs.toFixed(1), r.rssMb.toFixed(0), r.anonMb.toFixed(0)]);
   results.push({
     name,
     memoryMb: fn.memoryMb,
@@ -173,7 +192,7 @@ for (const name of (args.examples ?? '').split(',').filter(Boolean)) {
 
 printTable(
   `microVM starts (p50 of ${RUNS}; page cache of snapshot files dropped before each; ${backend.qemu.accel.toUpperCase()})`,
-  ['example', 'start', 'first response ms', 'running ms', 'read MB', 'major faults', 'exec ms'],
+  ['example', 'start', 'first response ms', 'running ms', 'read MB', 'major faults', 'exec ms', 'RSS MB', 'anon MB'],
   rows,
 );
 printTable(

@@ -10,12 +10,13 @@
 // --setenv: arguments are readable by every user in /proc/<pid>/cmdline, environments are not.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, openSync } from 'node:fs';
 import { access, lstat, readFile, readlink, readdir, realpath } from 'node:fs/promises';
 import { delimiter, dirname, join, resolve } from 'node:path';
 
 import type { CgroupDriver } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
+import { seccompFilterFile } from './seccomp.ts';
 import {
   ProcessSandbox,
   deferredTimer,
@@ -308,6 +309,15 @@ interface ResolvedLeanOptions extends ResolvedProcessOptions {
   tmpSizeBytes: number;
 }
 
+/**
+ * The seccomp filter for a bwrap command: bwrap reads it from fd 4 (a fresh open of the filter
+ * file, spawned as the child's fd 4) and installs it just before it execs node.
+ */
+export function seccompOnFd4(dir: string): { args: string[]; extraFds: number[] } {
+  const filter = seccompFilterFile(dir);
+  return filter ? { args: ['--seccomp', '4'], extraFds: [openSync(filter, 'r')] } : { args: [], extraFds: [] };
+}
+
 export class LeanContainerSandbox extends ProcessSandbox {
   private readonly lean: ResolvedLeanOptions;
 
@@ -366,11 +376,13 @@ export class LeanContainerSandbox extends ProcessSandbox {
   protected override command(): SpawnCommand {
     const env = this.environment('/tmp');
     env.PATH = '/usr/bin:/bin';
+    const seccomp = seccompOnFd4(this.options.tmpRoot);
     return {
       file: this.lean.bwrapPath,
-      args: [...this.bwrapArgs(), '--', this.lean.nodePath, ...this.runtimeArgs(AGENT_PATH_INSIDE, this.bundlePathForAgent())],
+      args: [...this.bwrapArgs(), ...seccomp.args, '--', this.lean.nodePath, ...this.runtimeArgs(AGENT_PATH_INSIDE, this.bundlePathForAgent())],
       env,
       cwd: this.spec.codeDir,
+      extraFds: seccomp.extraFds,
     };
   }
 
@@ -487,7 +499,7 @@ export function containerIsolationReport(cgroups: CgroupDriver | null, dropsToUn
   if (!dropsToUnprivileged && process.getuid?.() === 0) {
     warnings.push('Functions run as uid 0 inside their container (without capabilities): runAs is off.');
   }
-  warnings.push('No seccomp filter: the whole system-call surface of the kernel is reachable from a function.');
+  if (process.arch !== 'x64') warnings.push(`No seccomp filter on ${process.arch} (thaw's filter is for x86-64): the whole system-call surface of the kernel is reachable from a function.`);
   return {
     backend: 'container',
     namespaces: true,

@@ -18,6 +18,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { closeSync } from 'node:fs';
 import { chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -167,6 +168,8 @@ export interface SpawnCommand {
   args: string[];
   env: Record<string, string>;
   cwd: string;
+  /** Open file descriptors the runtime gets as fds 4, 5, ... (closed here after the spawn). */
+  extraFds?: number[];
 }
 
 export class ProcessSandbox implements Sandbox {
@@ -560,13 +563,18 @@ export class ProcessSandbox implements Sandbox {
 
   private spawnRuntime(cmd: SpawnCommand): void {
     const procs = this.cgroup?.procsFiles() ?? [];
-    const child = spawn('/bin/sh', ['-c', PLACE_AND_EXEC, 'thaw-sandbox', ...procs, '--', cmd.file, ...cmd.args], {
-      cwd: cmd.cwd,
-      env: cmd.env,
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-      // Its own process group, so a kill reaches whatever it forks (and a Ctrl-C on thaw does not).
-      detached: true,
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn('/bin/sh', ['-c', PLACE_AND_EXEC, 'thaw-sandbox', ...procs, '--', cmd.file, ...cmd.args], {
+        cwd: cmd.cwd,
+        env: cmd.env,
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(cmd.extraFds ?? [])],
+        // Its own process group, so a kill reaches whatever it forks (and a Ctrl-C on thaw does not).
+        detached: true,
+      });
+    } finally {
+      for (const fd of cmd.extraFds ?? []) closeSync(fd);
+    }
     this.child = child;
     this.runtimePid = child.pid;
     this.stdoutLog = new SegmentedLog(child.stdout, this.logNonce, this.options.logLimitBytes);

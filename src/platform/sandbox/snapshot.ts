@@ -19,7 +19,7 @@
 
 import { isAbsolute, join } from 'node:path';
 
-import { LeanContainerBackend, LeanContainerSandbox } from './bubblewrap.ts';
+import { LeanContainerBackend, LeanContainerSandbox, seccompOnFd4 } from './bubblewrap.ts';
 import { SandboxError } from './errors.ts';
 import { ProcessBackend, ProcessSandbox, type ResolvedProcessOptions, type RunAs, type SpawnCommand } from './process.ts';
 import type { Sandbox, SandboxBackend, SandboxSpec } from './types.ts';
@@ -138,9 +138,12 @@ export function snapshotSupport(backend: SandboxBackend): SnapshotSupport | unde
         const base = withoutChdir(probe.bwrapArgs());
         // The build folder replaces /code as the working directory (bwrap applies the last --chdir).
         const args = [...base, '--bind', buildDir, SNAPSHOT_BUILD_DIR_INSIDE, '--chdir', SNAPSHOT_BUILD_DIR_INSIDE];
+        // The build runs the function's init(): under the same seccomp filter as its instances.
+        const seccomp = seccompOnFd4(options.tmpRoot);
         return {
           file: options.bwrapPath,
-          args: [...args, '--', options.nodePath, ...nodeArgs(SNAPSHOT_BUILD_DIR_INSIDE)],
+          args: [...args, ...seccomp.args, '--', options.nodePath, ...nodeArgs(SNAPSHOT_BUILD_DIR_INSIDE)],
+          extraFds: seccomp.extraFds,
           env: { PATH: '/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', NODE_ENV: 'production', ...spec.env },
           cwd: buildDir,
           dirInside: SNAPSHOT_BUILD_DIR_INSIDE,

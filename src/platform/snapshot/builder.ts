@@ -17,6 +17,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { closeSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -25,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 import { RESTORE_V8_FLAGS, snapshotV8Flags, type SnapshotSupport } from '../sandbox/snapshot.ts';
+import type { SpawnCommand } from '../sandbox/process.ts';
 import type { SandboxSpec } from '../sandbox/types.ts';
 import { CHECK_ARGUMENT, type SnapshotBuildMessage, type SnapshotEntryConfig, type SnapshotFailureKind } from '../../runtime/snapshot-protocol.ts';
 
@@ -136,15 +138,17 @@ interface RunOutcome {
   ms: number;
 }
 
-function runCommand(cmd: { file: string; args: string[]; env: Record<string, string>; cwd: string }, timeoutMs: number): Promise<RunOutcome> {
+function runCommand(cmd: SpawnCommand, timeoutMs: number): Promise<RunOutcome> {
   const started = performance.now();
   return new Promise((resolvePromise) => {
     let child: ChildProcess;
     try {
-      child = spawn(cmd.file, cmd.args, { cwd: cmd.cwd, env: cmd.env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+      child = spawn(cmd.file, cmd.args, { cwd: cmd.cwd, env: cmd.env, stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(cmd.extraFds ?? [])], detached: true });
     } catch (err) {
       resolvePromise({ code: null, signal: null, timedOut: false, spawnError: err as Error, fd3: '', stderr: '', stdout: '', ms: 0 });
       return;
+    } finally {
+      for (const fd of cmd.extraFds ?? []) closeSync(fd);
     }
     let fd3 = '';
     let stderr = '';

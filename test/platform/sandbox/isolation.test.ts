@@ -21,6 +21,7 @@ interface Probe {
   shadow: { ok: boolean; code?: string };
   tcp: { ok: boolean; code?: string; reply?: string };
   uid: number;
+  seccomp: string | null;
   localhost: string;
   certs: boolean | null;
   rootEntries: string[];
@@ -89,6 +90,7 @@ describe('lean container isolation', { skip: containerMissing }, () => {
     assert.match(p.tcp.code ?? '', /^(ECONNREFUSED|ENETUNREACH|EHOSTUNREACH)$/);
     assert.equal(connections, before, 'the host server saw no connection');
     assert.equal(p.uid, 65534, 'runs as nobody');
+    if (process.arch === 'x64') assert.equal(p.seccomp, '2', 'runs under the seccomp filter');
     assert.equal(p.localhost, '127.0.0.1', 'name resolution works for the unprivileged user');
     if (existsSync('/etc/ssl/certs')) assert.equal(p.certs, true, 'CA certificates are readable');
     assert.equal(p.codeWritable, false);
