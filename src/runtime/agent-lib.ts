@@ -5,7 +5,7 @@ import Module from 'node:module';
 import * as path from 'node:path';
 import { inspect, types } from 'node:util';
 
-import type { AgentArguments, ErrorKind, InvocationContext, SerializedError } from './protocol.ts';
+import type { AgentArguments, AgentMessage, ErrorKind, HostMessage, InvocationContext, SerializedError } from './protocol.ts';
 
 /** What the function's handler receives as its second argument. */
 export interface FunctionContext extends InvocationContext {
@@ -108,6 +108,29 @@ export function resultJson(value: unknown): { json: string | undefined } | { err
     };
   }
   return { json };
+}
+
+/**
+ * Runs one invocation and returns the `result` line to send, or undefined when `stillCurrent()`
+ * turned false while it ran (a fatal error, e.g. an uncaught exception, already answered it).
+ * Both agents (cold and snapshot) serve their queues with it.
+ */
+export async function runInvocation(handler: Handler, msg: Extract<HostMessage, { type: 'invoke' }>, stillCurrent: () => boolean): Promise<string | undefined> {
+  const startedMs = performance.now();
+  const deadlineMs = msg.context.deadlineMs;
+  const context: FunctionContext = { ...msg.context, getRemainingTimeMs: () => Math.max(0, deadlineMs - Date.now()) };
+  try {
+    const value = await handler(msg.payload, context);
+    if (!stillCurrent()) return undefined;
+    const durationMs = performance.now() - startedMs;
+    const out = resultJson(value);
+    if ('error' in out) return JSON.stringify({ type: 'result', id: msg.id, ok: false, error: out.error, durationMs } satisfies AgentMessage);
+    const head = JSON.stringify({ type: 'result', id: msg.id, ok: true, durationMs });
+    return out.json === undefined ? head : `${head.slice(0, -1)},"value":${out.json}}`;
+  } catch (err) {
+    if (!stillCurrent()) return undefined;
+    return JSON.stringify({ type: 'result', id: msg.id, ok: false, error: serializeError(err, 'error'), durationMs: performance.now() - startedMs } satisfies AgentMessage);
+  }
 }
 
 export interface ModuleInternals {

@@ -32,9 +32,8 @@ import {
   type ModuleInternals,
   parseAgentArguments,
   pickExport,
-  resultJson,
+  runInvocation,
   serializeError,
-  type FunctionContext,
   type Handler,
   type Init,
 } from './agent-lib.ts';
@@ -197,31 +196,10 @@ async function serve(handler: Handler): Promise<void> {
     const msg = queue.shift()!;
     phase = 'invoking';
     segment += 1;
-    const startedMs = performance.now();
-    const inv = { id: msg.id, startedMs };
+    const inv = { id: msg.id, startedMs: performance.now() };
     current = inv;
-    const deadlineMs = msg.context.deadlineMs;
-    const context: FunctionContext = {
-      ...msg.context,
-      getRemainingTimeMs: () => Math.max(0, deadlineMs - Date.now()),
-    };
-    let line: string;
-    try {
-      const value = await handler(msg.payload, context);
-      if (current !== inv) return; // a fatal error already answered this invocation
-      const durationMs = performance.now() - startedMs;
-      const out = resultJson(value);
-      if ('error' in out) {
-        line = JSON.stringify({ type: 'result', id: msg.id, ok: false, error: out.error, durationMs } satisfies AgentMessage);
-      } else {
-        const head = JSON.stringify({ type: 'result', id: msg.id, ok: true, durationMs });
-        line = out.json === undefined ? head : `${head.slice(0, -1)},"value":${out.json}}`;
-      }
-    } catch (err) {
-      if (current !== inv) return;
-      const durationMs = performance.now() - startedMs;
-      line = JSON.stringify({ type: 'result', id: msg.id, ok: false, error: serializeError(err, 'error'), durationMs } satisfies AgentMessage);
-    }
+    const line = await runInvocation(handler, msg, () => current === inv);
+    if (line === undefined) return; // a fatal error already answered this invocation
     current = undefined;
     endSegment();
     send(line);

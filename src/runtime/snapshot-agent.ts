@@ -36,7 +36,7 @@ import * as v8 from 'node:v8';
 import { define } from 'thaw:function';
 import config from 'thaw:snapshot-config';
 
-import { dropPrivileges, pickExport, resultJson, serializeError, type FunctionContext, type Handler } from './agent-lib.ts';
+import { dropPrivileges, pickExport, runInvocation, serializeError, type Handler } from './agent-lib.ts';
 import { PROTOCOL_FD, logMarker, type AgentMessage, type AgentStartTimings, type HostMessage } from './protocol.ts';
 import { BUILD_REPORT_PREFIX, CHECK_ARGUMENT, UNSUPPORTED_BUILTINS, UNVERIFIED_BUILTINS, type SnapshotBuildMessage, type SnapshotFailureKind } from './snapshot-protocol.ts';
 
@@ -384,27 +384,10 @@ async function serve(fn: Handler): Promise<void> {
     const msg = queue.shift()!;
     mode = 'invoking';
     segment += 1;
-    const startedMs = performance.now();
-    const inv = { id: msg.id, startedMs };
+    const inv = { id: msg.id, startedMs: performance.now() };
     current = inv;
-    const deadlineMs = msg.context.deadlineMs;
-    const context: FunctionContext = { ...msg.context, getRemainingTimeMs: () => Math.max(0, deadlineMs - Date.now()) };
-    let line: string;
-    try {
-      const value = await fn(msg.payload, context);
-      if (current !== inv) return;
-      const durationMs = performance.now() - startedMs;
-      const out = resultJson(value);
-      if ('error' in out) {
-        line = JSON.stringify({ type: 'result', id: msg.id, ok: false, error: out.error, durationMs } satisfies AgentMessage);
-      } else {
-        const head = JSON.stringify({ type: 'result', id: msg.id, ok: true, durationMs });
-        line = out.json === undefined ? head : `${head.slice(0, -1)},"value":${out.json}}`;
-      }
-    } catch (err) {
-      if (current !== inv) return;
-      line = JSON.stringify({ type: 'result', id: msg.id, ok: false, error: serializeError(err, 'error'), durationMs: performance.now() - startedMs } satisfies AgentMessage);
-    }
+    const line = await runInvocation(fn, msg, () => current === inv);
+    if (line === undefined) return; // a fatal error already answered this invocation
     current = undefined;
     endSegment();
     sendMessage(line);
