@@ -118,7 +118,7 @@ export class Platform {
     try {
       const backend =
         options.backend ??
-        (await createSandboxBackend({ isolation: options.isolation ?? 'auto', dataDir: options.dataDir, microvm: { restore: options.restore, log: options.onWarning } }));
+        (await createSandboxBackend({ isolation: options.isolation ?? 'auto', dataDir: options.dataDir, microvm: { restore: options.restore, log: options.onWarning, status: store.functions } }));
       const platform = new Platform(store, backend, {
         ...options,
         keepAlive: options.keepAlive ?? 'ttl',

@@ -44,5 +44,8 @@ describe('thaw serve --isolation microvm', { skip: missing ?? false, timeout: 10
     }
     const kinds = (await thaw.request('GET', '/functions/hello/stats')).body.byStartKind.map((s: any) => s.startKind);
     assert.ok(kinds.includes('snapshot') && kinds.includes('cold'), JSON.stringify(kinds));
+    // thaw ls shows the VM snapshot's state.
+    const listed = (await thaw.request('GET', '/functions')).body.functions.find((f: any) => f.name === 'hello');
+    assert.match(listed.snapshotStatus, /^vm snapshot ready/);
   });
 });

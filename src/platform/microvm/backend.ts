@@ -39,6 +39,8 @@ export interface MicroVmBackendOptions extends Omit<ProcessBackendOptions, 'agen
   /** Guest-RAM advice of lazy restores: hugepage (QEMU's own: 2 MiB reads), normal, random (4 KiB). */
   lazyAdvice?: GuestRamAdvice;
   log?: (line: string) => void;
+  /** Where a version's VM snapshot status is recorded (`thaw ls` shows it): the platform's store. */
+  status?: { setSnapshotStatus(name: string, version: number, status: string | null): void };
 }
 
 /** What the machine lacks for microVMs, or null when it has everything (QEMU; the rest is built on demand). */
@@ -167,6 +169,7 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
       return snap;
     } catch (err) {
       this.options.log?.(`microvm: not restoring ${snap.dir}: ${(err as Error).message}; removing it, booting cold`);
+      this.report(spec, `discarded (${(err as Error).message.slice(0, 120)}); rebuilding`);
       await this.store.remove(snap);
       return undefined;
     }
@@ -180,6 +183,7 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
       pending = this.buildSnapshot(spec)
         .catch((err: unknown) => {
           this.options.log?.(`microvm: snapshot of ${key} failed: ${(err as Error).message}`);
+          this.report(spec, `snapshot failed: ${(err as Error).message.split('\n')[0]!.slice(0, 160)}`);
           return undefined;
         })
         .finally(() => this.building.delete(key));
@@ -197,12 +201,13 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
     const buildDir = `${final}.build-${process.pid}-${Date.now()}`;
     await mkdir(buildDir, { recursive: true });
     const builder = this.createWith({ ...spec, instanceId: `${spec.instanceId}-snapshot` }, { kind: 'build', buildDir });
+    this.report(spec, 'snapshot building');
     try {
       const t0 = performance.now();
       await builder.start();
       const bootMs = performance.now() - t0;
       const { saveMs } = await builder.saveSnapshot();
-      return await this.store.finalize(
+      const snap = await this.store.finalize(
         buildDir,
         {
           functionName: spec.functionName,
@@ -216,6 +221,9 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
         },
         { bootMs, saveMs },
       );
+      const m = snap.manifest;
+      this.report(spec, `snapshot ready (${Math.round(m.memory.dataBytes / 2 ** 20)} of ${m.guestMemoryMb} MB guest RAM stored, ${this.qemu.accel})`);
+      return snap;
     } catch (err) {
       await builder.destroy().catch(() => undefined);
       await rm(buildDir, { recursive: true, force: true });
@@ -225,7 +233,9 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
 
   async saveWorkingSet(snap: VmSnapshot, firstSeen: ReadonlyMap<number, number>): Promise<void> {
     try {
-      await this.store.saveWorkingSet(snap, firstSeen);
+      const ws = await this.store.saveWorkingSet(snap, firstSeen);
+      const m = snap.manifest;
+      this.report(m, `snapshot ready, working set recorded (${ws.stats.pages} pages, ${(ws.ws.bytes / 2 ** 20).toFixed(1)} MB; restores: ${this.restoreMode})`);
     } finally {
       this.recording.delete(snap.dir);
     }
@@ -237,6 +247,15 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
 
   installed(snap: VmSnapshot): Promise<void> {
     return this.store.keepVerifiedAfterInstall(snap);
+  }
+
+  /** Records a version's VM snapshot status, if anyone listens (a version gone meanwhile is fine). */
+  private report(spec: { functionName: string; version: number }, status: string): void {
+    try {
+      this.options.status?.setSnapshotStatus(spec.functionName, spec.version, `vm ${status}`);
+    } catch {
+      // the version was removed
+    }
   }
 
   /** Settles when no snapshot build is running. */

@@ -10,8 +10,7 @@ import { type CgroupDetection, type CgroupDriver, detectCgroups } from './cgroup
 import { SandboxError } from './errors.ts';
 import { ProcessBackend, processIsolationReport, resolveProcessOptions, type RunAs } from './process.ts';
 import type { SandboxBackend } from './types.ts';
-import { MicroVmBackend } from '../microvm/backend.ts';
-import type { RestoreMode } from '../microvm/sandbox.ts';
+import { MicroVmBackend, type MicroVmBackendOptions } from '../microvm/backend.ts';
 
 export type IsolationMode = 'auto' | 'container' | 'process' | 'microvm';
 
@@ -43,7 +42,7 @@ export interface SandboxBackendOptions {
   /** Node binary for the runtime; default: the one running thaw. */
   nodePath?: string;
   /** isolation microvm: the restore mode of VM snapshots (default faasnap), progress lines. */
-  microvm?: { restore?: RestoreMode; snapshots?: boolean; log?: (line: string) => void };
+  microvm?: Pick<MicroVmBackendOptions, 'restore' | 'snapshots' | 'log' | 'status'>;
 }
 
 export interface IsolationDetection {

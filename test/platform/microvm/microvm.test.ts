@@ -90,6 +90,15 @@ describe('microVM sandboxes', { skip: missing ?? false, timeout: 15 * 60_000 }, 
     await vm.destroy();
   });
 
+  it('while one restore records the working set, the others of that snapshot run lazily', async () => {
+    const current = (await backend.store.load(FN, 1, 128))!;
+    const first = await backend.restoreLaunch(current, 'reap');
+    const second = await backend.restoreLaunch(current, 'faasnap');
+    assert.ok(first.kind === 'restore' && first.record && first.advice === 'random');
+    assert.ok(second.kind === 'restore' && !second.record && second.mode === 'lazy');
+    backend.abandonRecording(current); // neither was started
+  });
+
   it('REAP: the first restore records the working set at 4 KiB, later ones install it in one read', async () => {
     const recording = await restore('reap');
     assert.equal(recording.restoreReport!.recording, true);
