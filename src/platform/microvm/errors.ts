@@ -5,7 +5,7 @@ export type MicroVmErrorCode =
   | 'ERR_VM_UNAVAILABLE'
   /** Building the guest image failed. */
   | 'ERR_VM_IMAGE'
-  /** The function's code cannot go into a VM as it is. */
+  /** The function's code or settings cannot go into a VM as they are (e.g. network access). */
   | 'ERR_VM_CODE'
   /** Booting, snapshotting or restoring a VM failed. */
   | 'ERR_VM_START'

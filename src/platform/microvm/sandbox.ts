@@ -140,6 +140,9 @@ export class MicroVmSandbox extends ProcessSandbox {
   }
 
   protected override async prepare(): Promise<void> {
+    if (this.spec.network) {
+      throw new MicroVmError('ERR_VM_CODE', `${this.spec.functionName} asks for network access, which microVMs do not give yet (no guest network device); deploy it without network or use --isolation container`);
+    }
     await super.prepare();
     this.initrdPath = await this.vm.initrd(this.spec);
     this.launch ??= await this.vm.planStart(this.spec);

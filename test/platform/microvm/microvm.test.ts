@@ -63,6 +63,12 @@ describe('microVM sandboxes', { skip: missing ?? false, timeout: 15 * 60_000 }, 
     await vm.destroy();
   });
 
+  it('refuses a function that asks for the network, saying why, before any VM starts', async () => {
+    const vm = backend.createWith(spec({ network: true }), { kind: 'boot' });
+    await assert.rejects(vm.start(), (err: Error & { code?: string; cause?: { code?: string } }) => err.cause?.code === 'ERR_VM_CODE' && /network access/.test(err.message));
+    assert.equal(vm.pid, undefined);
+  });
+
   it('takes a snapshot after init: device state + a sparse memory file, checksummed', async () => {
     snap = await backend.buildSnapshot(spec());
     const m = snap.manifest;
