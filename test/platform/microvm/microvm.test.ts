@@ -184,6 +184,14 @@ describe('microVM sandboxes', { skip: missing ?? false, timeout: 15 * 60_000 }, 
     assert.deepEqual(info, { code: 3, signal: null, oom: false });
   });
 
+  it('running the guest out of memory is an out-of-memory exit, not a crash', async () => {
+    const vm = await restore('lazy');
+    const out = await vm.invoke({ action: 'hoard' }, ctx(FN), 60_000);
+    assert.equal(out.ok, false);
+    assert.equal(out.error!.kind, 'oom', JSON.stringify(out.error));
+    assert.deepEqual(await vm.exited, { code: null, signal: 'SIGKILL', oom: true });
+  });
+
   it('never restores a corrupt snapshot: the next start boots cold and the snapshot is rebuilt', async () => {
     const current = (await backend.store.load(FN, 1, 128))!;
     const fd = readFileSync(current.memoryPath);

@@ -337,3 +337,12 @@ for (const variant of variants) {
     });
   });
 }
+
+describe('signal names', () => {
+  it('are the canonical ones, not aliases (V8 aborts with SIGABRT, not "SIGIOT")', async () => {
+    const { signalName } = await import('../../../src/platform/sandbox/process.ts');
+    assert.equal(signalName(6), 'SIGABRT');
+    assert.equal(signalName(9), 'SIGKILL');
+    assert.equal(signalName(17), 'SIGCHLD');
+  });
+});
