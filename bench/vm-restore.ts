@@ -9,9 +9,13 @@
 // Goals, as ratios in the same run: REAP and FaaSnap read >= 3x fewer bytes than lazy and answer
 // first sooner; FaaSnap at least as fast as REAP.
 //
+// With --export FILE it writes the start costs `thaw sim --start-costs FILE --start-path snapshot`
+// reads: per example, the p50 cold boot and the p50 restore in --export-mode (default faasnap).
+//
 //   node --import tsx bench/vm-restore.ts [--runs 5] [--examples hello,init-heavy] [--out out/bench/vm-restore.json]
+//                                         [--export out/vm-start-costs.json] [--export-mode lazy|reap|faasnap]
 
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,10 +24,11 @@ import { parseArgs } from 'node:util';
 import { deployFunction } from '../src/platform/deploy/index.ts';
 import { toDeployed } from '../src/platform/invoker/deployed.ts';
 import { MicroVmBackend, microVmUnavailable } from '../src/platform/microvm/backend.ts';
-import type { GuestRamAdvice, MicroVmSandbox, RestoreMode, VmLaunch } from '../src/platform/microvm/sandbox.ts';
+import { type GuestRamAdvice, type MicroVmSandbox, RESTORE_MODES, type RestoreMode, type VmLaunch } from '../src/platform/microvm/sandbox.ts';
 import { dropFromPageCache } from '../src/platform/microvm/vmtool.ts';
 import type { SandboxSpec } from '../src/platform/sandbox/types.ts';
 import { Store } from '../src/platform/store/index.ts';
+import type { StartCosts } from '../src/sim/calibration.ts';
 import { median, printTable, writeJson } from './lib.ts';
 
 const { values: args } = parseArgs({
@@ -32,8 +37,15 @@ const { values: args } = parseArgs({
     examples: { type: 'string', default: 'hello,ts-hello,init-heavy,deps-heavy' },
     drift: { type: 'string', default: '5' },
     out: { type: 'string', default: 'out/bench/vm-restore.json' },
+    export: { type: 'string' },
+    'export-mode': { type: 'string', default: 'faasnap' },
   },
 });
+const EXPORT_MODE = args['export-mode'] as RestoreMode;
+if (!RESTORE_MODES.includes(EXPORT_MODE)) {
+  process.stderr.write(`bench/vm-restore: --export-mode must be one of ${RESTORE_MODES.join(', ')}\n`);
+  process.exit(2);
+}
 const RUNS = Number(args.runs);
 const DRIFT = Number(args.drift);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -214,4 +226,14 @@ printTable(
   ]),
 );
 writeJson(args.out!, { runs: RUNS, accel: backend.qemu.accel, accelReason: backend.qemu.accelReason, qemu: backend.qemu.version, results });
+if (args.export) {
+  const functions: StartCosts['functions'] = {};
+  for (const r of results as { name: string; p50: Record<Row, Sample> }[]) {
+    functions[r.name] = { cold: r.p50['cold boot'].firstResponseMs, snapshot: r.p50[EXPORT_MODE].firstResponseMs };
+  }
+  const costs: StartCosts = { version: 1, source: `bench/vm-restore.ts, microVMs on ${backend.qemu.accel}, snapshot = ${EXPORT_MODE} restore, ${RUNS} runs, ${new Date().toISOString()}`, functions };
+  mkdirSync(dirname(resolve(args.export)), { recursive: true });
+  writeFileSync(args.export, `${JSON.stringify(costs, null, 2)}\n`);
+  process.stdout.write(`wrote ${args.export} (thaw sim --start-costs ${args.export} --start-path snapshot)\n`);
+}
 store.close();

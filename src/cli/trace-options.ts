@@ -34,7 +34,8 @@ export const TRACE_HELP = `Trace options:
   --lenient             Azure 2019: keep the first of duplicate functions and drop rows with empty
                         fields (counted) instead of refusing the trace
   --compat faascache    build the trace and run exactly as FaaSCache's reference simulator
-  --start-costs FILE    start costs measured on the platform (thaw bench starts --export FILE)
+  --start-costs FILE    start costs measured on the platform (thaw bench starts --export FILE,
+                        or thaw bench vm-restore --export FILE for microVM restores)
   --start-path KIND     with --start-costs: simulate cold starts as snapshot, zygote, resumed or
                         warm starts, their times scaled by the measured ratio to a cold start`;
 

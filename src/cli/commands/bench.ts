@@ -10,9 +10,10 @@ export const BENCH_HELP = `thaw bench starts [--runs N] [--export FILE] [--isola
                               time to first response of every start kind (cold, snapshot, zygote,
                               resumed, warm) for the examples; --export writes the start costs that
                               thaw sim --start-costs FILE --start-path KIND reads
-thaw bench vm-restore [--runs N] [--examples a,b]
+thaw bench vm-restore [--runs N] [--examples a,b] [--export FILE] [--export-mode MODE]
                               microVMs: cold boot vs lazy, REAP and FaaSnap restores, page cache
-                              dropped before each (needs QEMU)`;
+                              dropped before each (needs QEMU); --export writes start costs (cold
+                              boot vs MODE restore, default faasnap) for thaw sim --start-costs`;
 
 const SCRIPTS: Record<string, string> = { starts: 'starts.ts', 'vm-restore': 'vm-restore.ts' };
 
