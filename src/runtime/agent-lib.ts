@@ -1,6 +1,7 @@
 // The agent's pure parts (argument parsing, error and result serialisation, loading the bundle),
 // apart from agent.ts so they can be tested without starting an agent.
 
+import * as crypto from 'node:crypto';
 import Module from 'node:module';
 import * as path from 'node:path';
 import { inspect, types } from 'node:util';
@@ -131,6 +132,17 @@ export async function runInvocation(handler: Handler, msg: Extract<HostMessage, 
     if (!stillCurrent()) return undefined;
     return JSON.stringify({ type: 'result', id: msg.id, ok: false, error: serializeError(err, 'error'), durationMs: performance.now() - startedMs } satisfies AgentMessage);
   }
+}
+
+/**
+ * Cycles node:crypto's heap-buffered random sources once, so their next values come fresh from
+ * OpenSSL: randomUUID() serves from a buffer of 128 UUIDs filled ahead, randomInt() from one of
+ * 1024 values. Run after a restore from a snapshot (V8 or VM), which would replay them otherwise.
+ */
+export function refreshCryptoCaches(): void {
+  for (let i = 0; i < 128; i++) crypto.randomUUID();
+  // randomInt(1): range 1, so it never rejects a draw (each call reads exactly one cached value).
+  for (let i = 0; i < 1024; i++) crypto.randomInt(1);
 }
 
 export interface ModuleInternals {

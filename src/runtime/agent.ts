@@ -18,7 +18,8 @@
 // Must stay the first import: it takes the clock reading that ends the runtime's boot.
 import { agentFirstLineMs } from './boot-clock.ts';
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as net from 'node:net';
@@ -32,6 +33,7 @@ import {
   type ModuleInternals,
   parseAgentArguments,
   pickExport,
+  refreshCryptoCaches,
   runInvocation,
   serializeError,
   type Handler,
@@ -79,7 +81,7 @@ let channel: net.Socket | Duplex;
  */
 function openChannel(): net.Socket | Duplex {
   if (!fs.fstatSync(PROTOCOL_FD).isCharacterDevice()) return new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
-  startClockSetter();
+  startGuestHelper();
   const reader = spawn('/bin/cat', [], { stdio: [PROTOCOL_FD, 'pipe', 'ignore'] });
   const writable = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -95,16 +97,46 @@ function openChannel(): net.Socket | Duplex {
 }
 
 /**
- * In a microVM: a root shell, started before the agent drops privileges, that sets the guest clock
- * to each epoch second written to it (a restored guest wakes at its snapshot's time).
+ * In a microVM: thaw's static guest helper (/thaw/guest-helper), started as root before the agent
+ * drops privileges, which sets the guest clock and reseeds the guest kernel's generator on request
+ * (one command per line, one `ok` or `err …` line back).
  */
-let clockSetter: ChildProcess | undefined;
-function startClockSetter(): void {
-  clockSetter = spawn('/bin/sh', ['-c', 'while read -r s; do date -s "@$s" >/dev/null 2>&1; done'], { stdio: ['pipe', 'ignore', 'ignore'] });
-  clockSetter.on('error', () => (clockSetter = undefined));
-  clockSetter.stdin!.on('error', () => undefined);
-  clockSetter.unref();
-  (clockSetter.stdin as unknown as { unref?: () => void }).unref?.();
+interface GuestHelper {
+  call(command: string): Promise<string>;
+}
+let guestHelper: GuestHelper | undefined;
+const GUEST_HELPER = '/thaw/guest-helper';
+function startGuestHelper(): void {
+  if (!fs.existsSync(GUEST_HELPER)) return;
+  const child = spawn(GUEST_HELPER, [], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const waiting: ((line: string) => void)[] = [];
+  let buffered = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      waiting.shift()?.(line);
+    }
+  });
+  const gone = (): void => {
+    guestHelper = undefined;
+    for (const w of waiting.splice(0)) w('err the guest helper is gone');
+  };
+  child.on('error', gone);
+  child.on('exit', gone);
+  child.stdin!.on('error', () => undefined);
+  child.unref();
+  for (const stream of [child.stdin, child.stdout]) (stream as unknown as { unref?: () => void }).unref?.();
+  guestHelper = {
+    call: (command) =>
+      new Promise((resolve) => {
+        waiting.push(resolve);
+        child.stdin!.write(`${command}\n`);
+      }),
+  };
 }
 let markerNonce: string | undefined;
 let segment = 0;
@@ -209,35 +241,51 @@ async function serve(handler: Handler): Promise<void> {
 
 /**
  * A microVM restored from a snapshot taken while this agent waited, idle, after `ready`: adopt the
- * new instance's log-marker nonce, start its log segments again, set the guest's clock from the
- * host's (a restored guest wakes at the snapshot's time), and say `ready` with no start phases.
+ * new instance's log-marker nonce, start its log segments again, make this clone's randomness its
+ * own and its clock the host's (a restored guest wakes at its snapshot's time), then say `ready`
+ * with no start phases.
  */
-function onRestored(msg: Extract<HostMessage, { type: 'restored' }>): void {
+async function onRestored(msg: Extract<HostMessage, { type: 'restored' }>): Promise<void> {
   if (phase !== 'idle' || activeHandler === undefined) fail('restored arrived while the agent was not idle with a function loaded', EXIT_USAGE);
+  const receivedMs = performance.now();
   markerNonce = msg.logMarker;
   segment = 0;
-  reseedAfterClone(Buffer.from(msg.seed, 'hex'));
-  // Best effort, off the critical path: busybox date sets the second; a failure leaves the clock stale.
-  if (Number.isFinite(msg.epochMs)) clockSetter?.stdin?.write(`${Math.round(msg.epochMs / 1000)}\n`);
+  await reseedAfterClone(msg, () => Math.round(msg.epochMs + (performance.now() - receivedMs)));
   endSegment();
   sendMessage({ type: 'ready', timings: { processStartEpochMs, runtimeBootMs: 0, agentSetupMs: 0, importMs: 0, initMs: 0 } });
 }
 
 /**
- * Every VM restored from one snapshot resumes with the same Math.random state and the same guest
- * kernel entropy pool. Mix the host's fresh bytes into the kernel pool (/dev/urandom is writable
- * by anyone; it mixes without crediting) and replace Math.random with a generator seeded from
- * them (xoshiro128**, 53-bit doubles, as uniform as V8's). What this cannot reach: a reference to
- * the original Math.random taken before the snapshot, and OpenSSL's generator inside node, whose
- * state is cloned too until it reseeds (see the README).
+ * Every VM restored from one snapshot resumes with the same generator states: the guest kernel's,
+ * OpenSSL's inside node (crypto.randomBytes, randomUUID, getRandomValues), node's buffered UUIDs
+ * and ints, and V8's Math.random. In order:
+ *  1. the kernel: the guest helper credits the host's 32 fresh bytes to its pool and reseeds it;
+ *  2. OpenSSL: its primary generator reseeds from the kernel once its reseed interval (an hour of
+ *     wall time) has passed, and every thread's generator follows at its next draw: the clock is
+ *     stepped past that for one draw, then set to the host's time (to the millisecond);
+ *  3. node's heap buffers are cycled (refreshCryptoCaches);
+ *  4. Math.random, which cannot be reseeded, is replaced by xoshiro128** seeded from the host's
+ *     bytes (a reference to the original taken before the snapshot keeps the cloned sequence).
  */
-function reseedAfterClone(seed: Buffer): void {
+async function reseedAfterClone(msg: Extract<HostMessage, { type: 'restored' }>, hostNowMs: () => number): Promise<void> {
+  const seed = Buffer.from(msg.seed, 'hex');
   if (seed.length < 16) return;
-  try {
-    fs.writeFileSync('/dev/urandom', seed);
-  } catch {
-    // not fatal: the kernel pool stays as cloned
+  const helper = guestHelper;
+  if (helper) {
+    await helper.call(`reseed ${msg.seed}`);
+    if (Number.isFinite(msg.epochMs)) {
+      await helper.call(`time ${hostNowMs() + 2 * 3_600_000}`);
+      crypto.randomBytes(1);
+      await helper.call(`time ${hostNowMs()}`);
+    }
+  } else {
+    try {
+      fs.writeFileSync('/dev/urandom', seed); // mixes, does not reseed: the best an unprivileged process can do
+    } catch {
+      // the kernel pool stays as cloned
+    }
   }
+  refreshCryptoCaches();
   let [a, b, c, d] = [seed.readUInt32LE(0), seed.readUInt32LE(4), seed.readUInt32LE(8), seed.readUInt32LE(12)];
   if ((a | b | c | d) === 0) a = 1;
   const next = (): number => {
@@ -283,7 +331,7 @@ function listen(): void {
         queue.push(msg);
         void serve(handler).catch(onFatal);
       } else if (msg.type === 'restored') {
-        onRestored(msg);
+        void onRestored(msg).catch(onFatal);
       } else if (msg.type === 'specialise') {
         const specialise = onSpecialise;
         // Once only: a zygote that served one function never loads another.

@@ -26,7 +26,6 @@
 // Must stay the first import: its clock reading is taken when the entry starts (at build time).
 import './boot-clock.ts';
 
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -36,7 +35,7 @@ import * as v8 from 'node:v8';
 import { define } from 'thaw:function';
 import config from 'thaw:snapshot-config';
 
-import { dropPrivileges, pickExport, runInvocation, serializeError, type Handler } from './agent-lib.ts';
+import { dropPrivileges, pickExport, refreshCryptoCaches, runInvocation, serializeError, type Handler } from './agent-lib.ts';
 import { PROTOCOL_FD, logMarker, type AgentMessage, type AgentStartTimings, type HostMessage } from './protocol.ts';
 import { BUILD_REPORT_PREFIX, CHECK_ARGUMENT, UNSUPPORTED_BUILTINS, UNVERIFIED_BUILTINS, type SnapshotBuildMessage, type SnapshotFailureKind } from './snapshot-protocol.ts';
 
@@ -288,13 +287,6 @@ function parseRestoreArguments(argv: readonly string[]): RestoreArguments {
 
 let restoreArgs: RestoreArguments = { check: false };
 let restoreArgsError: Error | undefined;
-
-/** Cycles node:crypto's heap-buffered random sources once, so their next values are fresh (see the top). */
-function refreshCryptoCaches(): void {
-  for (let i = 0; i < 128; i++) crypto.randomUUID();
-  // randomInt(1): range 1, so it never rejects a draw (each call reads exactly one cached value).
-  for (let i = 0; i < 1024; i++) crypto.randomInt(1);
-}
 
 // Registered before the function's code loads, so it runs before any deserialize callback the
 // function registers: privileges are dropped and randomness refreshed before its code runs again.

@@ -89,9 +89,9 @@ export class MicroVmBackend implements SandboxBackend, MicroVmContext {
       throw new TypeError(`restore must be one of ${RESTORE_MODES.join(', ')}, got ${JSON.stringify(options.restore)}`);
     }
     const cacheDir = options.cacheDir ?? (process.env.THAW_VM_CACHE || undefined) ?? join(options.dataDir, 'microvm', 'cache');
-    const [tools, image, agent] = await Promise.all([
-      ensureNativeTools(cacheDir),
-      ensureGuestImage({ cacheDir, dataDir: options.dataDir, log: options.log }),
+    const tools = await ensureNativeTools(cacheDir);
+    const [image, agent] = await Promise.all([
+      ensureGuestImage({ cacheDir, dataDir: options.dataDir, guestHelper: tools.guestHelper, log: options.log }),
       ensureAgentBundle(options.dataDir),
     ]);
     const resolved = resolveProcessOptions({ ...options, agentPath: agent.path, runAs: null, startTimeoutMs: options.startTimeoutMs ?? 120_000 });

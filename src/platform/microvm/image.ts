@@ -98,6 +98,8 @@ export interface GuestImageOptions {
   cacheDir: string;
   /** thaw's data directory (the runtime agent bundle is built there). */
   dataDir: string;
+  /** The static guest helper (clock, kernel RNG reseed), built by ensureNativeTools. */
+  guestHelper: string;
   /** Debian package of the guest kernel; default linux-image-cloud-amd64 (a metapackage, resolved). */
   kernelPackage?: string;
   /** Called with a line of progress (downloads, unpacking). */
@@ -207,7 +209,7 @@ async function buildGuestImage(options: GuestImageOptions): Promise<GuestImage> 
   const nodePath = process.execPath;
   const nodeStat = statSync(nodePath);
   const key = createHash('sha256')
-    .update(JSON.stringify([kernelPkg, busyboxPkg, agent.hash, nodePath, nodeStat.size, nodeStat.mtimeMs, GUEST_INIT, GUEST_MODULES]))
+    .update(JSON.stringify([kernelPkg, busyboxPkg, agent.hash, nodePath, nodeStat.size, nodeStat.mtimeMs, GUEST_INIT, GUEST_MODULES, sha256File(options.guestHelper)]))
     .digest('hex')
     .slice(0, 16);
   const dir = join(cacheDir, 'image', key);
@@ -249,6 +251,7 @@ async function buildGuestImage(options: GuestImageOptions): Promise<GuestImage> 
   add({ name: 'usr/bin/node', kind: 'file', mode: 0o755, fromHost: nodePath });
   for (const lib of await sharedLibraries(nodePath)) add({ name: lib.slice(1), kind: 'file', mode: 0o755, fromHost: lib });
   add({ name: 'thaw/agent.cjs', kind: 'file', mode: 0o644, fromHost: agent.path });
+  add({ name: 'thaw/guest-helper', kind: 'file', mode: 0o755, fromHost: options.guestHelper });
 
   const moduleRoot = join(kernelRoot, 'lib', 'modules', kernelVersion, 'kernel');
   const loaded = new Set<string>();

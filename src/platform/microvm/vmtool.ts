@@ -2,6 +2,7 @@
 // first use and cached by source hash:
 //   vmtool                 page-cache work: REAP install, FaaSnap prefetch, mincore, eviction, holes
 //   guest-ram-advice.so    preloaded into QEMU to replace its MADV_HUGEPAGE on guest RAM
+//   guest-helper           static; runs inside the guest: sets its clock, reseeds its kernel RNG
 
 import { execFile as execFileCb } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,10 +18,12 @@ const execFile = promisify(execFileCb);
 const NATIVE_DIR = fileURLToPath(new URL('./native/', import.meta.url));
 const VMTOOL_SOURCE = join(NATIVE_DIR, 'vmtool.c');
 const ADVICE_SOURCE = join(NATIVE_DIR, 'guest-ram-advice.c');
+const GUEST_HELPER_SOURCE = join(NATIVE_DIR, 'guest-helper.c');
 
 export interface NativeTools {
   vmtool: string;
   guestRamAdvice: string;
+  guestHelper: string;
 }
 
 const inFlight = new Map<string, Promise<NativeTools>>();
@@ -50,16 +53,18 @@ export function ensureNativeTools(cacheDir: string): Promise<NativeTools> {
 }
 
 async function build(cacheDir: string): Promise<NativeTools> {
-  const hash = createHash('sha256').update(readFileSync(VMTOOL_SOURCE)).update(readFileSync(ADVICE_SOURCE)).digest('hex').slice(0, 16);
-  const dir = join(cacheDir, 'native', hash);
-  const tools = { vmtool: join(dir, 'vmtool'), guestRamAdvice: join(dir, 'guest-ram-advice.so') };
-  if (existsSync(tools.vmtool) && existsSync(tools.guestRamAdvice)) return tools;
+  const hash = createHash('sha256');
+  for (const source of [VMTOOL_SOURCE, ADVICE_SOURCE, GUEST_HELPER_SOURCE]) hash.update(readFileSync(source));
+  const dir = join(cacheDir, 'native', hash.digest('hex').slice(0, 16));
+  const tools = { vmtool: join(dir, 'vmtool'), guestRamAdvice: join(dir, 'guest-ram-advice.so'), guestHelper: join(dir, 'guest-helper') };
+  if (Object.values(tools).every((t) => existsSync(t))) return tools;
   await mkdir(dir, { recursive: true });
   const tag = `${process.pid}.tmp`;
   await compile(['-O2', '-Wall', '-o', `${tools.vmtool}.${tag}`, VMTOOL_SOURCE, '-lpthread'], 'vmtool');
   await compile(['-O2', '-Wall', '-shared', '-fPIC', '-o', `${tools.guestRamAdvice}.${tag}`, ADVICE_SOURCE, '-ldl'], 'guest-ram-advice.so');
-  await rename(`${tools.vmtool}.${tag}`, tools.vmtool);
-  await rename(`${tools.guestRamAdvice}.${tag}`, tools.guestRamAdvice);
+  // Static, so it runs in the guest without the host's shared libraries (needs libc.a: libc6-dev).
+  await compile(['-O2', '-Wall', '-static', '-o', `${tools.guestHelper}.${tag}`, GUEST_HELPER_SOURCE], 'guest-helper (static; needs libc6-dev)');
+  for (const path of Object.values(tools)) await rename(`${path}.${tag}`, path);
   return tools;
 }
 
