@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 
 import { ensureAgentBundle } from '../../src/platform/sandbox/agent-bundle.ts';
 import { logMarker, type AgentMessage, type HostMessage } from '../../src/runtime/protocol.ts';
@@ -26,11 +26,18 @@ interface Agent {
   exit: Promise<{ code: number | null; signal: string | null }>;
 }
 
+/** Every agent started, killed after the tests: a failed assertion must not leave one running. */
+const started: ChildProcess[] = [];
+after(() => {
+  for (const child of started) child.kill('SIGKILL');
+});
+
 function startAgent(args: string[], env: Record<string, string> = {}, fd3 = true): Agent {
   const child = spawn(process.execPath, [agentPath, ...args], {
     stdio: fd3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
     env,
   });
+  started.push(child);
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

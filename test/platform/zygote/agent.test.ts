@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 
 import { ensureAgentBundle } from '../../../src/platform/sandbox/agent-bundle.ts';
 import { parseAgentArguments } from '../../../src/runtime/agent-lib.ts';
@@ -52,8 +52,15 @@ interface Agent {
   exit: Promise<{ code: number | null; signal: string | null }>;
 }
 
+/** Every agent started, killed after the tests: a failed assertion must not leave one running. */
+const started: ChildProcess[] = [];
+after(() => {
+  for (const child of started) child.kill('SIGKILL');
+});
+
 function startAgent(args: string[]): Agent {
   const child = spawn(process.execPath, [agentPath, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: {} });
+  started.push(child);
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -115,13 +122,14 @@ describe('runtime agent, zygote mode', () => {
       greeting: 'hi',
       argv1: join(codeDir, 'bundle.cjs'),
     });
-    // The packages' output (none) and the function's load output form the start's log segment.
-    assert.equal(agent.stdout(), `loading with hi\n${logMarker('00112233aabbccdd', 0)}${logMarker('00112233aabbccdd', 1)}`);
-
     // Once: a second specialisation is refused and the process exits.
     agent.send({ type: 'specialise', bundle: join(codeDir, 'bundle.cjs'), env: {}, functionName: 'other', version: 1 });
     assert.deepEqual(await agent.exit, { code: 64, signal: null });
     assert.match(agent.stderr(), /specialise refused: this runtime is not an unspecialised zygote/);
+    // The packages' output (none) and the function's load output form the start's log segment.
+    // (Read once the process has closed its pipes: stdout and the channel are separate pipes, so a
+    // result can arrive before the marker written ahead of it.)
+    assert.equal(agent.stdout(), `loading with hi\n${logMarker('00112233aabbccdd', 0)}${logMarker('00112233aabbccdd', 1)}`);
   });
 
   it('refuses an invocation before it is specialised', async () => {
