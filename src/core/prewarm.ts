@@ -1,4 +1,4 @@
-// Pre-warming: starting instances before requests arrive (TECHNIQUES.md §1, §1.2, §1.3). A Prewarm
+// Pre-warming: starting instances before requests arrive (docs/techniques.md §1, §1.2, §1.3). A Prewarm
 // policy only decides; whoever drives the Pool executes its decisions at their time — the simulator
 // on its virtual clock (a heap of timed actions beside its completions), the platform with timers on
 // the wall clock. Decisions are plain data, so the same policy runs in both worlds.

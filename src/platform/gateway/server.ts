@@ -147,7 +147,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       res.end(platform.renderMetrics());
       return;
     default:
-      throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname} (see the API in README.md)`);
+      throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname} (see the API in docs/platform.md)`);
   }
 }
 

@@ -1,4 +1,4 @@
-// ZygoteStartPath: SOCK's zygotes as a start path (TECHNIQUES.md §1.4).
+// ZygoteStartPath: SOCK's zygotes as a start path (docs/techniques.md §1.4).
 //
 // A zygote is the runtime agent in its own sandbox — a lean container or a process, with the same
 // isolation, user and cgroup limits as a cold instance — that has already imported a set of npm

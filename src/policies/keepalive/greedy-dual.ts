@@ -1,4 +1,4 @@
-// FaaSCache's Greedy-Dual-Size-Frequency keep-alive and its variants (TECHNIQUES.md §1.1):
+// FaaSCache's Greedy-Dual-Size-Frequency keep-alive and its variants (docs/techniques.md §1.1):
 //   GD    priority = clock + freq × cost / size
 //   FREQ  priority = clock + freq × cost
 //   SIZE  priority = clock + freq / size

@@ -1,4 +1,4 @@
-// Serverless in the Wild's hybrid histogram policy (Shahrad et al., ATC'20; TECHNIQUES.md §1.2): a
+// Serverless in the Wild's hybrid histogram policy (Shahrad et al., ATC'20; docs/techniques.md §1.2): a
 // keep-alive policy and a pre-warm policy in one, deciding per APPLICATION (FunctionSpec.app).
 //
 // For each application, the idle times (end of its last invocation to the start of the next one)
@@ -15,7 +15,7 @@
 //       kept for the rest of the keep-alive window (keep-alive − pre-warm).
 //
 // The time-series model is simple exponential smoothing of log idle times — the forecast of an
-// ARIMA(0,1,1) model, the paper's ARIMA family at its smallest (see README for why).
+// ARIMA(0,1,1) model, the paper's ARIMA family at its smallest (see docs/policies.md for why).
 //
 // Under memory pressure before a window ends, instances are evicted in LRU order.
 

@@ -1,4 +1,4 @@
-// The priority formulas of FaaSCache's Greedy-Dual family (TECHNIQUES.md §1.1), written once and
+// The priority formulas of FaaSCache's Greedy-Dual family (docs/techniques.md §1.1), written once and
 // shared by the keep-alive policies and the FaaSCache compatibility simulator. Lower priority is
 // evicted first. The operand order matches the reference so floating-point results are identical.
 

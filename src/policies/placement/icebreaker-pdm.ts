@@ -1,4 +1,4 @@
-// IceBreaker's Placement Decision Maker (Roy et al., ASPLOS'22; TECHNIQUES.md §1.3), after the
+// IceBreaker's Placement Decision Maker (Roy et al., ASPLOS'22; docs/techniques.md §1.3), after the
 // re-implementation the survey cites. For each function with a positive prediction:
 //   r1 = 1 − mem / maxMem                         (small functions are cheap to warm)
 //   r2 = 1 − (cold+exec)_high / (cold+exec)_low   (what the high-end tier saves it)

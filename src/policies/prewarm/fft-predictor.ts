@@ -1,4 +1,4 @@
-// IceBreaker's Function Invocation Predictor (Roy et al., ASPLOS'22; TECHNIQUES.md §1.3): the
+// IceBreaker's Function Invocation Predictor (Roy et al., ASPLOS'22; docs/techniques.md §1.3): the
 // per-minute concurrency of a function over a local window is a signal; remove its trend with a
 // least-squares polynomial (degree an option: the survey says quadratic, a re-implementation linear),
 // take the discrete Fourier transform of the residual, keep the mean and the strongest harmonics,

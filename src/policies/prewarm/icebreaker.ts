@@ -1,4 +1,4 @@
-// IceBreaker (Roy et al., ASPLOS'22; TECHNIQUES.md §1.3) as a Prewarm policy: once per minute, for
+// IceBreaker (Roy et al., ASPLOS'22; docs/techniques.md §1.3) as a Prewarm policy: once per minute, for
 // each function, record the peak number of its invocations in flight during the minute that ended,
 // predict the next minute's with the FFT predictor over the last `window` minutes, and for each
 // function with a positive prediction let the Placement Decision Maker choose: do not warm, warm on

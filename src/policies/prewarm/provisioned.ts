@@ -1,5 +1,5 @@
 // Provisioned concurrency: a fixed or scheduled minimum of instances per function (AWS Lambda's
-// "provisioned concurrency", TECHNIQUES.md §1). At each scheduled time the floor of a function is set
+// "provisioned concurrency", docs/techniques.md §1). At each scheduled time the floor of a function is set
 // (Pool.setMinInstances: instances at the floor are neither evicted nor expired) and the missing
 // instances are pre-warmed in free memory. A floor of 0 removes it; the instances above the floor
 // then get their keep-alive window back.

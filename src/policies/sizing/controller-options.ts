@@ -1,4 +1,4 @@
-// The dynamic sizing controller's options: defaults (FaaSCache's constants, TECHNIQUES.md §1.1) and
+// The dynamic sizing controller's options: defaults (FaaSCache's constants, docs/techniques.md §1.1) and
 // their validation, which throws ThawError('ERR_INVALID_OPTION') naming the option.
 
 import { invalidOption } from '../../core/errors.ts';

@@ -1,4 +1,4 @@
-// FaaSCache's dynamic sizing (TECHNIQUES.md §1.1) as a pure controller that the simulator drives one
+// FaaSCache's dynamic sizing (docs/techniques.md §1.1) as a pure controller that the simulator drives one
 // invocation at a time. It keeps the miss speed (cold starts per second) near a target by resizing
 // the cache along the hit-ratio curve.
 //

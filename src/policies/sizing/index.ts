@@ -1,4 +1,4 @@
-// Cache sizing from reuse distances (TECHNIQUES.md §1.1, FaaSCache): exact and SHARDS-sampled
+// Cache sizing from reuse distances (docs/techniques.md §1.1, FaaSCache): exact and SHARDS-sampled
 // hit-ratio curves, static sizing read off them, and the dynamic sizing controller.
 
 export { computeCurves, CURVE_DEFAULTS, type CurveOptions } from './curve.ts';

@@ -15,7 +15,7 @@
 // Differences from the FaaSCache reference (faascache-sim code/split/reuse_dist.py, SHARDS_reusedist):
 // it sums the sizes of *all* invocations between two accesses, repeats included, rather than of the
 // distinct functions, and it builds its ECDF from the distances multiplied back by R; here distances
-// follow the definition above and are scaled by 1/R as TECHNIQUES.md §1.1 says.
+// follow the definition above and are scaled by 1/R as docs/techniques.md §1.1 says.
 
 import { invalidOption, ThawError } from '../../core/errors.ts';
 import type { ArrivalBatch, FunctionSpec, Trace } from '../../core/trace.ts';

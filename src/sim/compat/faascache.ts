@@ -1,6 +1,6 @@
 // `--compat faascache`: reproduces FaaSCache's published reference simulator (LambdaScheduler.runActivation
 // driven over the arrival stream, then compute_policy_results.analyze_timings) number for number.
-// TECHNIQUES.md Appendix A states the semantics; this file follows the reference's control flow call by
+// docs/techniques.md Appendix A states the semantics; this file follows the reference's control flow call by
 // call, because the results depend on its incidental details:
 //
 // - The container pool is a heapq list and the reference heapifies it at the end of every request, in
@@ -94,7 +94,7 @@ export interface FaasCacheResult {
   drops: number;
   evictions: number;
   /**
-   * Cold-start overhead as TECHNIQUES.md Appendix A defines it: the % increase in total execution time
+   * Cold-start overhead as docs/techniques.md Appendix A defines it: the % increase in total execution time
    * over an all-warm run, 100 × Σ misses·(cold − warm) / Σ (hits + misses)·warm, over served requests.
    * This is NOT the reference's wted_increase, which weights warm·misses / (accesses·(cold − warm)) per
    * function (its twarm/trun naming, see FaasCacheReferenceAnalysis). null when nothing warm ran.

@@ -2,7 +2,7 @@
 // per function, one execution-time summary per function, and memory per application (or per
 // function, in the invitro samples). It accepts the original day files unchanged (minute columns
 // 1..1440, memory per app) and the invitro 8-hour sample (minute columns 480..959, memory per
-// function), and builds the trace the way FaaSCache did (TECHNIQUES.md §1.1 and Appendix A).
+// function), and builds the trace the way FaaSCache did (docs/techniques.md §1.1 and Appendix A).
 //
 // All three files are parsed and validated completely before a Trace is returned, so a simulation
 // never starts on a half-read or broken trace.

@@ -1,5 +1,5 @@
 // Test helper: builds a Trace from Azure-2019-format CSVs following the FaaSCache reference's trace
-// generation rules (TECHNIQUES.md Appendix A), for the fixtures in test/fixtures/faascache. It handles
+// generation rules (docs/techniques.md Appendix A), for the fixtures in test/fixtures/faascache. It handles
 // exactly what those fixtures contain (and the invitro 500-function sample): comma-separated fields
 // without quoting. The project's real reader is src/sim/traces/azure2019.ts; this one exists so the
 // compat engine's tests do not depend on it.
