@@ -17,7 +17,9 @@ export type ErrorCode =
   /** A payload, result or upload larger than its limit. */
   | 'ERR_PAYLOAD_TOO_LARGE'
   /** No instance could be had in time: memory full of busy instances, or the concurrency limit. */
-  | 'ERR_CAPACITY';
+  | 'ERR_CAPACITY'
+  /** A request that contradicts an earlier one (an Idempotency-Key reused with another payload). */
+  | 'ERR_CONFLICT';
 
 export class ThawError extends Error {
   readonly code: ErrorCode;

@@ -14,7 +14,8 @@ import type { RestoreMode } from './microvm/sandbox.ts';
 import { createSandboxBackend, type IsolationMode } from './sandbox/index.ts';
 import { snapshotSupport } from './sandbox/snapshot.ts';
 import { isZygoteCapable, type SandboxBackend } from './sandbox/types.ts';
-import { Store, type FunctionVersion, type InvocationErrorKind, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
+import { AsyncWorker } from './async-worker.ts';
+import { DEFAULT_ASYNC_POLICY, SqliteAsyncQueue, Store, type AsyncPolicy, type AsyncQueue, type Enqueued, type RedriveTarget, type FunctionVersion, type InvocationErrorKind, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
 import { SnapshotStartPath } from './snapshot/index.ts';
 import { StartPlanner } from './start/planner.ts';
 import type { StartPath } from './start/types.ts';
@@ -38,8 +39,10 @@ export interface PlatformOptions {
   pauseAfterMs?: number;
   /** Async invocations run at once (default 2 × cores). */
   asyncConcurrency?: number;
-  /** Attempts of an async invocation whose instance crashes (default 3). */
-  maxAttempts?: number;
+  /** Async invocations: attempts, back-off, maximum event age, idempotency window (default DEFAULT_ASYNC_POLICY). */
+  asyncPolicy?: Partial<AsyncPolicy>;
+  /** Where async invocations wait (default: this node's SQLite queue); cluster mode brings its own. */
+  asyncQueue?: AsyncQueue;
   /** Largest accepted payload, bytes (default 6 MiB, as AWS Lambda's synchronous limit). */
   maxPayloadBytes?: number;
   scheduler?: Scheduler;
@@ -58,18 +61,17 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 export class Platform {
   readonly store: Store;
   readonly invoker: Invoker;
+  readonly asyncQueue: AsyncQueue;
   readonly backend: SandboxBackend;
   /** SOCK zygotes (undefined on a backend that cannot start them, e.g. microVMs). */
   readonly zygotes: ZygoteStartPath | undefined;
-  readonly options: Required<Pick<PlatformOptions, 'keepAlive' | 'memoryBudgetMb' | 'maxPayloadBytes' | 'asyncConcurrency' | 'maxAttempts'>> & PlatformOptions;
+  readonly options: Required<Pick<PlatformOptions, 'keepAlive' | 'memoryBudgetMb' | 'maxPayloadBytes' | 'asyncConcurrency'>> & PlatformOptions;
   readonly #triggers: TimerTriggers;
   readonly #metrics = new PlatformMetrics();
   readonly #idleCost: IdleCostBuffer;
   /** Emits an invocation's id when its record is final. */
   readonly #finished = new EventEmitter().setMaxListeners(0);
-  #asyncInFlight = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #closed = false;
+  readonly #asyncWorker: AsyncWorker;
 
   private constructor(store: Store, backend: SandboxBackend, options: Platform['options']) {
     this.store = store;
@@ -108,7 +110,20 @@ export class Platform {
       onIdle: (fn, idleMs, provisioned) => this.#idleCost.add(fn, idleMs, provisioned),
       onWarning: options.onWarning,
     });
-    this.#triggers = new TimerTriggers((name, payload) => this.invokeAsync(name, payload, 'timer'), options.onWarning);
+    this.asyncQueue = options.asyncQueue ?? new SqliteAsyncQueue(store, { ...DEFAULT_ASYNC_POLICY, ...options.asyncPolicy });
+    this.#asyncWorker = new AsyncWorker(this.asyncQueue, (job) => this.#runJob(job), {
+      concurrency: options.asyncConcurrency,
+      onSettled: (job) => {
+        const record = this.store.invocations.get(job.id);
+        if (record && record.finishedAt !== null) this.#metrics.record(record);
+        this.#finished.emit(job.id);
+      },
+      onWarning: options.onWarning,
+    });
+    this.#triggers = new TimerTriggers(
+      (name, payload) => void this.invokeAsync(name, payload, { mode: 'timer' }).catch((error: Error) => options.onWarning?.(`timer trigger of ${name}: ${error.message}`)),
+      options.onWarning,
+    );
   }
 
   static async open(options: PlatformOptions): Promise<Platform> {
@@ -125,7 +140,6 @@ export class Platform {
         memoryBudgetMb: options.memoryBudgetMb ?? 4096,
         maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
         asyncConcurrency: options.asyncConcurrency ?? 2 * availableParallelism(),
-        maxAttempts: options.maxAttempts ?? 3,
       });
       platform.#resume();
       return platform;
@@ -145,8 +159,8 @@ export class Platform {
         this.options.onWarning?.(`timer trigger of ${s.functionName} not restored: ${(error as Error).message}`);
       }
     }
-    this.store.queue.recoverRunning();
-    this.#drainQueue();
+    if (!this.options.asyncQueue) this.store.queue.recoverRunning();
+    this.#asyncWorker.wake();
   }
 
   async deploy(source: { dir: string } | { upload: Upload }, settings: DeploySettings = {}): Promise<DeployResult> {
@@ -227,18 +241,27 @@ export class Platform {
     return this.#metrics.render({ ...this.invoker.snapshot(), idleGbSeconds });
   }
 
-  /** Persists the invocation, then returns; it runs from the queue (and survives a restart). */
-  invokeAsync(name: string, payload: unknown, mode: 'async' | 'timer' = 'async'): QueueJob {
+  /**
+   * Persists the invocation, then returns; it runs from the queue (and survives a restart). With an
+   * idempotency key used before (same function, within the window): the first invocation, `duplicate`.
+   */
+  async invokeAsync(name: string, payload: unknown, options: { mode?: 'async' | 'timer'; idempotencyKey?: string; traceparent?: string } = {}): Promise<Enqueued> {
     const fn = this.store.functions.requireVersion(name, 'latest');
     this.#checkPayload(payload);
-    const job = this.store.queue.enqueue({ functionName: name, version: fn.version, payload, mode, maxAttempts: this.options.maxAttempts });
-    queueMicrotask(() => this.#drainQueue());
-    return job;
+    const enqueued = await this.asyncQueue.enqueue({ functionName: name, version: fn.version, payload, ...options });
+    if (!enqueued.duplicate) this.#asyncWorker.wake();
+    return enqueued;
+  }
+
+  /** Puts dead letters back in the async queue (one by id, or all of them, of one function if given). */
+  async redrive(target: RedriveTarget): Promise<QueueJob[]> {
+    const jobs = await this.asyncQueue.redrive(target);
+    if (jobs.length > 0) this.#asyncWorker.wake();
+    return jobs;
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#retryTimer);
+    this.#asyncWorker.close();
     this.#triggers.close();
     await this.invoker.close();
     this.#idleCost.close();
@@ -256,58 +279,11 @@ export class Platform {
     if (bytes > this.options.maxPayloadBytes) throw new ThawError('ERR_PAYLOAD_TOO_LARGE', `payload is ${bytes} bytes, over the limit of ${this.options.maxPayloadBytes} bytes`);
   }
 
-  /** Claims and runs queued invocations up to the async concurrency. */
-  #drainQueue(): void {
-    while (!this.#closed && this.#asyncInFlight < this.options.asyncConcurrency) {
-      const job = this.store.queue.claim();
-      if (!job) break;
-      this.#asyncInFlight++;
-      void this.#runJob(job).finally(() => {
-        this.#asyncInFlight--;
-        this.#drainQueue();
-      });
-    }
-    this.#scheduleRetryCheck();
-  }
-
-  /** Jobs waiting out a retry delay become claimable later: look again then. */
-  #scheduleRetryCheck(): void {
-    if (this.#closed || this.#retryTimer) return;
-    const next = this.store.queue.nextAvailableAt();
-    if (next === undefined) return;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      this.#drainQueue();
-    }, Math.max(0, next - Date.now()));
-    this.#retryTimer.unref();
-  }
-
-  async #runJob(job: QueueJob): Promise<void> {
+  /** One attempt of a queued invocation, on the version it was accepted for. */
+  async #runJob(job: QueueJob): Promise<InvocationOutcome | { gone: string }> {
     const version = this.store.functions.getVersion(job.functionName, job.version);
-    if (!version) {
-      this.store.queue.fail(job.id, { kind: 'platform', message: `function ${job.functionName} version ${job.version} no longer exists` }, { retryDelayMs: 0 });
-      return;
-    }
-    let report: InvocationReport;
-    try {
-      report = await this.invoker.invoke(toDeployed(version), job.payload, job.id);
-    } catch (error) {
-      if (!this.store.isOpen) return;
-      this.store.queue.fail(job.id, { kind: 'platform', message: (error as Error).message });
-      return;
-    }
-    if (!this.store.isOpen) return;
-    const outcome = outcomeOf(report);
-    if (report.ok || report.error?.kind === 'error' || report.error?.kind === 'init') {
-      // The function's own answer, success or thrown error, is final; so is code that cannot start.
-      this.store.queue.complete(job.id, outcome);
-    } else {
-      // The instance crashed, timed out, ran out of memory, or no instance could be had: retry.
-      this.store.queue.fail(job.id, outcome.error!, { retryDelayMs: 100 * 2 ** (job.attempts - 1), outcome });
-    }
-    const record = this.store.invocations.get(job.id);
-    if (record && record.finishedAt !== null) this.#metrics.record(record);
-    this.#finished.emit(job.id);
+    if (!version) return { gone: `function ${job.functionName} version ${job.version} no longer exists` };
+    return outcomeOf(await this.invoker.invoke(toDeployed(version), job.payload, job.id));
   }
 }
 

@@ -15,7 +15,9 @@ export const CLIENT_HELP = `thaw deploy DIR [options]     deploy a function fold
   --name NAME  --memory SIZE  --timeout DUR  --concurrency N  --provisioned N
   --env KEY=VALUE (repeatable)  --network  --start cold|zygote|snapshot|auto
   --schedule CRON [--schedule-payload JSON]   a timer trigger
-thaw invoke NAME [--data JSON] [--async] [--version N]
+thaw invoke NAME [--data JSON] [--async [--idempotency-key KEY]] [--version N]
+thaw dlq ls [--function NAME]  async invocations that failed for good (dead letters)
+thaw dlq redrive ID... | --all [--function NAME]   put dead letters back in the queue
 thaw ls                       deployed functions
 thaw logs NAME [--limit N]    stdout/stderr of the latest invocations
 thaw rm NAME                  remove a function
@@ -119,13 +121,20 @@ export async function deployCommand(argv: string[]): Promise<number> {
 }
 
 export async function invokeCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseOptions(argv, { ...URL_OPTION, data: { type: 'string' }, async: { type: 'boolean' }, version: { type: 'string' } }, 'invoke');
+  const { values, positionals } = parseOptions(
+    argv,
+    { ...URL_OPTION, data: { type: 'string' }, async: { type: 'boolean' }, version: { type: 'string' }, 'idempotency-key': { type: 'string' } },
+    'invoke',
+  );
   const name = positionals[0];
   if (!name) throw new ThawError('ERR_INVALID_OPTION', 'thaw invoke: expected a function name');
+  if (values['idempotency-key'] !== undefined && !values.async) throw new ThawError('ERR_INVALID_OPTION', 'thaw invoke: --idempotency-key applies to --async invocations');
   const query = new URLSearchParams();
   if (values.async) query.set('async', '1');
   if (values.version) query.set('version', values.version);
-  const r = await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/invoke?${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: values.data ?? '{}' });
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (values['idempotency-key'] !== undefined) headers['idempotency-key'] = values['idempotency-key'];
+  const r = await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/invoke?${query}`, { method: 'POST', headers, body: values.data ?? '{}' });
   if (r.status >= 400) {
     say(`thaw: ${r.body?.error?.kind ? `${r.body.error.kind}: ` : ''}${r.body?.error?.message ?? `HTTP ${r.status}`}`);
     return 1;
@@ -189,4 +198,35 @@ export async function statsCommand(argv: string[]): Promise<number> {
   );
   if (r.body.idle) print(`idle instances cost the platform ${r.body.idle.idleGbSeconds.toFixed(3)} GB-s`);
   return 0;
+}
+
+/** thaw dlq ls | thaw dlq redrive ID... | --all: the dead letters of async invocations. */
+export async function dlqCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseOptions(rest, { ...URL_OPTION, function: { type: 'string' }, all: { type: 'boolean' }, limit: { type: 'string' } }, `dlq ${sub ?? ''}`.trim());
+  const base = baseUrl(values.url);
+  if (sub === 'ls') {
+    const query = new URLSearchParams({ limit: values.limit ?? '100' });
+    if (values.function) query.set('function', values.function);
+    const r = await request(`${base}/dead-letters?${query}`);
+    failIfError(r);
+    print(
+      formatTable(
+        ['id', 'function', 'version', 'attempts', 'reason', 'error', 'failed at'],
+        r.body.deadLetters.map((d: any) => [d.id, d.functionName, d.version, d.attempts, d.deadReason, d.lastError ? `${d.lastError.kind}: ${d.lastError.message}`.slice(0, 60) : '—', new Date(d.finishedAt).toISOString()]),
+      ),
+    );
+    return 0;
+  }
+  if (sub === 'redrive') {
+    if (values.all === (positionals.length > 0)) throw new ThawError('ERR_INVALID_OPTION', 'thaw dlq redrive: expected dead letter ids or --all');
+    if (values.function && !values.all) throw new ThawError('ERR_INVALID_OPTION', 'thaw dlq redrive: --function applies to --all');
+    const body = values.all ? { all: true, function: values.function } : { ids: positionals };
+    const r = await request(`${base}/dead-letters/redrive`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    failIfError(r);
+    say(`redrove ${r.body.redriven.length} dead letter${r.body.redriven.length === 1 ? '' : 's'}`);
+    for (const job of r.body.redriven) print(job.id);
+    return 0;
+  }
+  throw new ThawError('ERR_INVALID_OPTION', `thaw dlq: expected 'ls' or 'redrive', got '${sub ?? ''}'`);
 }

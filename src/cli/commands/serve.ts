@@ -11,6 +11,7 @@ import { ManualScheduler, WallScheduler } from '../../platform/invoker/scheduler
 import { Platform } from '../../platform/platform.ts';
 import { RESTORE_MODES, type RestoreMode } from '../../platform/microvm/sandbox.ts';
 import type { IsolationMode } from '../../platform/sandbox/index.ts';
+import { DEFAULT_ASYNC_POLICY, type AsyncPolicy } from '../../platform/store/async-queue.ts';
 import { numberOption, parseOptions } from '../args.ts';
 import { say } from '../output.ts';
 import { parseDuration, parseMemory } from '../units.ts';
@@ -25,6 +26,8 @@ const SERVE_OPTIONS = {
   isolation: { type: 'string' },
   'pause-after': { type: 'string' },
   'max-attempts': { type: 'string' },
+  'retry-delay': { type: 'string' },
+  'max-event-age': { type: 'string' },
   examples: { type: 'boolean' },
   clock: { type: 'string' },
   prewarm: { type: 'string' },
@@ -47,7 +50,9 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
                         microvm (a QEMU microVM per instance, restored from VM snapshots)
   --restore MODE        microvm: restore VM snapshots lazy, reap or faasnap (default faasnap)
   --pause-after DUR     pause idle instances after this long (default 1s; 0 disables)
-  --max-attempts N      attempts of an async invocation whose instance crashes (default 3)
+  --max-attempts N      attempts of an async invocation, the first included (default 3)
+  --retry-delay DUR     back-off before an async retry, doubled per retry up to 5m (default 1s)
+  --max-event-age DUR   async invocations not run within this long are dead letters (default 6h)
   --snapshot-when WHEN  build function snapshots at deploy (default) or first-cold-start
   --examples            deploy the functions in examples/ at start (unless already deployed)
   --clock manual        keep-alive and pause timers run on a clock advanced only through
@@ -73,7 +78,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     isolation,
     restore,
     pauseAfterMs: pauseAfter === 0 ? Infinity : pauseAfter,
-    maxAttempts: numberOption(values['max-attempts'], '--max-attempts', 3, (n) => Number.isInteger(n) && n >= 1),
+    asyncPolicy: asyncPolicy(values),
     scheduler,
     snapshotWhen: snapshotWhen(values['snapshot-when']),
     prewarm: values.prewarm ? values.prewarm.split(',').map((p) => checkPrewarm(p.trim())) : undefined,
@@ -97,6 +102,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
   await gateway.close();
   await platform.close();
   return 0;
+}
+
+function asyncPolicy(values: { 'max-attempts'?: string; 'retry-delay'?: string; 'max-event-age'?: string }): Partial<AsyncPolicy> {
+  const policy: Partial<AsyncPolicy> = {};
+  if (values['max-attempts'] !== undefined) policy.maxAttempts = numberOption(values['max-attempts'], '--max-attempts', 3, (n) => Number.isInteger(n) && n >= 1);
+  if (values['retry-delay'] !== undefined) {
+    policy.retryBaseMs = parseDuration(values['retry-delay'], '--retry-delay');
+    policy.retryMaxMs = Math.max(DEFAULT_ASYNC_POLICY.retryMaxMs, policy.retryBaseMs);
+  }
+  if (values['max-event-age'] !== undefined) policy.maxEventAgeMs = parseDuration(values['max-event-age'], '--max-event-age');
+  return policy;
 }
 
 function snapshotWhen(value: string | undefined): 'deploy' | 'first-cold-start' | undefined {

@@ -8,7 +8,8 @@
 //   GET    /functions/:name                 a function and its versions
 //   DELETE /functions/:name                 remove it
 //   POST   /functions/:name/invoke          synchronous invocation (body: the event)
-//   POST   /functions/:name/invoke?async=1  asynchronous: 202 {id}; also header X-Thaw-Invocation-Type: async
+//   POST   /functions/:name/invoke?async=1  asynchronous: 202 {id}; also header X-Thaw-Invocation-Type: async;
+//                                           Idempotency-Key: a repeat gets the first invocation's id
 //   GET    /invocations/:id[?wait=MS]       an invocation's record: status, result, phases, logs
 //                                           (wait: until it is final, at most MS ms)
 //   GET    /functions/:name/invocations     the latest records
@@ -16,6 +17,8 @@
 //   GET    /functions/:name/stats           counts and latency percentiles by start kind and phase
 //   PUT    /functions/:name/schedule        timer trigger {"cron": "*/5 * * * *", "payload": {...}}
 //   DELETE /functions/:name/schedule
+//   GET    /dead-letters[?function=NAME]    async invocations that failed for good, with their payload
+//   POST   /dead-letters/redrive            {"ids": [...]} or {"all": true, "function"?}: back into the queue
 //   GET    /stats                           instances, memory, costs
 //   GET    /metrics                         Prometheus
 //   POST   /debug/clock                     advance the manual clock (thaw serve --clock manual only)
@@ -34,6 +37,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ERR_UNKNOWN_FUNCTION: 404,
   ERR_PAYLOAD_TOO_LARGE: 413,
   ERR_CAPACITY: 503,
+  ERR_CONFLICT: 409,
   ERR_DEPLOY_FAILED: 500,
 };
 
@@ -132,6 +136,23 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
     case 'DELETE /functions/:id/schedule':
       platform.setSchedule(parts[1]!, null);
       return sendJson(res, 200, { removed: true });
+    case 'GET /dead-letters': {
+      const functionName = url.searchParams.get('function') ?? undefined;
+      if (functionName) platform.store.functions.require(functionName);
+      return sendJson(res, 200, { deadLetters: await platform.asyncQueue.deadLetters({ functionName, limit: intParam(url, 'limit', 100) }) });
+    }
+    case 'POST /dead-letters/redrive': {
+      const body = (await readJson(req, 64 * 1024)) as { ids?: unknown; all?: unknown; function?: unknown };
+      const ids = body?.ids;
+      const validIds = Array.isArray(ids) && ids.length > 0 && ids.every((id) => typeof id === 'string');
+      if (validIds === (body?.all === true) || (body?.function !== undefined && typeof body.function !== 'string')) {
+        throw new HttpError(400, 'ERR_INVALID_OPTION', 'expected {"ids": ["<invocation id>", ...]} or {"all": true, "function": "<name>" (optional)}');
+      }
+      const redriven = [];
+      if (validIds) for (const id of ids as string[]) redriven.push(...(await platform.redrive({ id })));
+      else redriven.push(...(await platform.redrive({ all: true, functionName: body.function as string | undefined })));
+      return sendJson(res, 200, { redriven });
+    }
     case 'GET /stats':
       platform.flushCosts();
       return sendJson(res, 200, { ...platform.invoker.snapshot(), idleCost: platform.store.costs.totals(), schedules: platform.schedules(), zygotes: (await platform.zygotes?.stats()) ?? null });
@@ -156,9 +177,11 @@ async function invoke(platform: Platform, req: IncomingMessage, res: ServerRespo
   const payload = await readJson(req, platform.options.maxPayloadBytes, true);
   const async = url.searchParams.get('async') === '1' || url.searchParams.get('async') === 'true' || req.headers['x-thaw-invocation-type'] === 'async';
   if (async) {
-    const job = platform.invokeAsync(name, payload);
+    const idempotencyKey = header(req, 'idempotency-key');
+    const { job, duplicate } = await platform.invokeAsync(name, payload, { idempotencyKey, traceparent: header(req, 'traceparent') });
     res.setHeader('location', `/invocations/${job.id}`);
-    return sendJson(res, 202, { id: job.id, status: 'queued' });
+    if (duplicate) res.setHeader('idempotent-replayed', 'true');
+    return sendJson(res, 202, { id: job.id, status: duplicate ? job.status : 'queued', ...(duplicate ? { duplicate: true } : {}) });
   }
   const version = url.searchParams.get('version');
   const record = await platform.invokeSync(name, payload, version ? Number(version) : 'latest');
@@ -239,6 +262,12 @@ function intParam(url: URL, name: string, fallback: number, max = 1000): number 
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > max) throw new HttpError(400, 'ERR_INVALID_OPTION', `query parameter ${name} must be an integer from 1 to ${max}, got '${raw}'`);
   return n;
+}
+
+/** A request header's value, undefined when absent (the first, if repeated). */
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

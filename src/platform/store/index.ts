@@ -6,6 +6,8 @@ export {
   type NewInvocation, type InvocationOutcome, type LogEntry, type StartKindStats, type FunctionStats,
 } from './invocations.ts';
 export { QueueRepository, DEFAULT_MAX_ATTEMPTS, type EnqueueOptions, type FailOptions, type RecoveryReport } from './queue.ts';
+export * from './async-queue.ts';
+export { SqliteAsyncQueue } from './sqlite-async-queue.ts';
 export { PlatformCostRepository, IDLE_REASONS, type IdleReason, type IdleSample, type PlatformCost } from './costs.ts';
 export { ScheduleRepository, type Schedule } from './schedules.ts';
 export { MIGRATIONS, SCHEMA_VERSION, type Migration } from './migrations.ts';

@@ -164,6 +164,18 @@ export class InvocationRepository {
     if (r.changes === 0) throw this.#notUnfinished(id);
   }
 
+  /** A finished async invocation runs again (its job was redriven): queued, outcome cleared. */
+  requeue(id: string): void {
+    const r = this.#ctx.db
+      .prepare(
+        `UPDATE invocations SET status = 'queued', started_at = NULL, finished_at = NULL, attempts = 0, error_kind = NULL, error_message = NULL,
+           result_json = NULL, result_truncated = 0, total_ms = NULL, billed_ms = NULL, billed_gb_s = NULL
+         WHERE id = ? AND mode IN ('async', 'timer')`,
+      )
+      .run(id);
+    if (r.changes === 0) throw new ThawError('ERR_NOT_FOUND', `no async invocation with id '${id}'`);
+  }
+
   /** Writes the outcome of an unfinished invocation. */
   finish(id: string, outcome: InvocationOutcome): InvocationRecord {
     const { db, now, limits } = this.#ctx;

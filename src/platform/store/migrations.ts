@@ -137,6 +137,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    description: 'async queue: idempotency keys, trace context, event age, dead letters',
+    sql: `
+      ALTER TABLE queue_jobs ADD COLUMN idempotency_key TEXT;
+      -- SHA-256 of the payload's JSON: the same key with another payload is a conflict, not a duplicate.
+      ALTER TABLE queue_jobs ADD COLUMN payload_sha256 TEXT;
+      ALTER TABLE queue_jobs ADD COLUMN traceparent TEXT;
+      ALTER TABLE queue_jobs ADD COLUMN expires_at INTEGER;
+      -- Why a failed job (a dead letter) failed for good: retries-exhausted, not-retryable or expired.
+      ALTER TABLE queue_jobs ADD COLUMN dead_reason TEXT;
+      ALTER TABLE queue_jobs ADD COLUMN redrives INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX queue_jobs_by_idempotency_key ON queue_jobs (function_name, idempotency_key, enqueued_at) WHERE idempotency_key IS NOT NULL;
+      -- A failed job is a dead letter; those failed before this migration say why as thaw decided then.
+      UPDATE queue_jobs SET dead_reason = CASE WHEN error_kind IN ('error', 'init') THEN 'not-retryable' ELSE 'retries-exhausted' END
+        WHERE status = 'failed';
+      CREATE INDEX queue_jobs_dead ON queue_jobs (finished_at) WHERE status = 'failed';
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -5,9 +5,13 @@
 // error. After a crash, recoverRunning() returns the jobs that were running to pending.
 //
 // A succeeded job's payload is dropped (set to null) to keep the database small; a failed job keeps
-// its payload, as a dead letter that can be inspected or replayed.
+// its payload: it is a dead letter (with the reason), which redrive() puts back in the queue. The
+// semantics every async queue shares (idempotency, event age, back-off) are in async-queue.ts;
+// SqliteAsyncQueue (sqlite-async-queue.ts) puts this repository behind that interface.
 
+import { createHash } from 'node:crypto';
 import { ThawError } from '../../core/errors.ts';
+import type { DeadLetterReason, Enqueued } from './async-queue.ts';
 import type { StoreContext } from './context.ts';
 import type { InvocationOutcome, InvocationRepository } from './invocations.ts';
 import { toError } from './invocations.ts';
@@ -27,11 +31,17 @@ export interface EnqueueOptions {
   availableAt?: number;
   /** Defaults to a fresh time-sortable id. */
   id?: string;
+  idempotencyKey?: string;
+  traceparent?: string;
+  /** Dead-lettered ('expired') if not claimed by then, epoch ms; default never. */
+  expiresAt?: number;
 }
 
 export interface FailOptions {
   /** Delay before a retry may be claimed, ms (default 0). */
   retryDelayMs?: number;
+  /** The failure is final whatever attempts are left (the function's own error): dead letter 'not-retryable'. */
+  final?: boolean;
   /** Timings, logs, start kind of the failed attempt, for its invocation record. */
   outcome?: Omit<InvocationOutcome, 'status' | 'error'>;
 }
@@ -58,6 +68,12 @@ interface JobRow {
   finished_at: number | null;
   error_kind: string | null;
   error_message: string | null;
+  idempotency_key: string | null;
+  payload_sha256: string | null;
+  traceparent: string | null;
+  expires_at: number | null;
+  dead_reason: string | null;
+  redrives: number;
 }
 
 export class QueueRepository {
@@ -92,10 +108,37 @@ export class QueueRepository {
         });
         const t = now();
         db.prepare(
-          `INSERT INTO queue_jobs (id, function_name, version, mode, payload_json, status, attempts, max_attempts, enqueued_at, available_at)
-           VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
-        ).run(record.id, record.functionName, record.version, mode, payloadJson, maxAttempts, t, options.availableAt ?? t);
+          `INSERT INTO queue_jobs (id, function_name, version, mode, payload_json, status, attempts, max_attempts, enqueued_at, available_at,
+                                   idempotency_key, payload_sha256, traceparent, expires_at)
+           VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          record.id, record.functionName, record.version, mode, payloadJson, maxAttempts, t, options.availableAt ?? t,
+          options.idempotencyKey ?? null, options.idempotencyKey === undefined ? null : sha256(payloadJson), options.traceparent ?? null,
+          options.expiresAt ?? null,
+        );
         return this.get(record.id)!;
+      })
+      .immediate();
+  }
+
+  /**
+   * enqueue(), unless `options.idempotencyKey` was used for the same function within `windowMs`:
+   * then the first job, and nothing enqueued. The same key with another payload is ERR_CONFLICT.
+   */
+  enqueueOnce(options: EnqueueOptions & { idempotencyKey: string }, windowMs: number): Enqueued {
+    const { db, now } = this.#ctx;
+    return db
+      .transaction(() => {
+        const row = db
+          .prepare(
+            `SELECT * FROM queue_jobs WHERE function_name = ? AND idempotency_key = ? AND enqueued_at > ? ORDER BY enqueued_at DESC LIMIT 1`,
+          )
+          .get(options.functionName, options.idempotencyKey, now() - windowMs) as JobRow | undefined;
+        if (!row) return { job: this.enqueue(options), duplicate: false };
+        if (row.payload_sha256 !== sha256(JSON.stringify(options.payload ?? null))) {
+          throw new ThawError('ERR_CONFLICT', `Idempotency-Key '${options.idempotencyKey}' was used for invocation ${row.id} of ${options.functionName} with another payload`);
+        }
+        return { job: toJob(row), duplicate: true };
       })
       .immediate();
   }
@@ -109,6 +152,7 @@ export class QueueRepository {
     return db
       .transaction(() => {
         const t = now();
+        this.#expire(t);
         const row = db
           .prepare(
             `UPDATE queue_jobs SET status = 'running', attempts = attempts + 1, claimed_at = ?
@@ -143,7 +187,8 @@ export class QueueRepository {
 
   /**
    * The running job's attempt failed. Back to pending (after `retryDelayMs`) while it has attempts
-   * left, else failed for good with this error. Returns the job as it now is.
+   * left and the retry comes before it expires, else a dead letter with this error: failed for good,
+   * payload kept. Returns the job as it now is.
    */
   fail(id: string, error: InvocationError, options: FailOptions = {}): QueueJob {
     const { db, now } = this.#ctx;
@@ -151,22 +196,86 @@ export class QueueRepository {
       .transaction(() => {
         const job = this.#requireRunning(id);
         const t = options.outcome?.finishedAt ?? now();
-        if (job.attempts < job.maxAttempts) {
-          const delay = options.retryDelayMs ?? 0;
-          if (!(delay >= 0)) throw new ThawError('ERR_INVALID_OPTION', `retryDelayMs must be ≥ 0, got ${delay}`);
+        const delay = options.retryDelayMs ?? 0;
+        if (!(delay >= 0)) throw new ThawError('ERR_INVALID_OPTION', `retryDelayMs must be ≥ 0, got ${delay}`);
+        const dead: DeadLetterReason | undefined = options.final
+          ? 'not-retryable'
+          : job.attempts >= job.maxAttempts
+            ? 'retries-exhausted'
+            : job.expiresAt !== null && t + delay >= job.expiresAt
+              ? 'expired'
+              : undefined;
+        if (dead === undefined) {
           db.prepare(
             `UPDATE queue_jobs SET status = 'pending', available_at = ?, claimed_at = NULL, error_kind = ?, error_message = ? WHERE id = ?`,
           ).run(t + delay, error.kind, error.message, id);
           db.prepare(`UPDATE invocations SET status = 'queued', error_kind = ?, error_message = ? WHERE id = ?`).run(error.kind, error.message, id);
         } else {
-          db.prepare(
-            `UPDATE queue_jobs SET status = 'failed', finished_at = ?, error_kind = ?, error_message = ? WHERE id = ?`,
-          ).run(t, error.kind, error.message, id);
+          this.#deadLetter(id, dead, error, t);
           this.#invocations.finish(id, { ...options.outcome, status: 'failed', error, finishedAt: t });
         }
         return this.get(id)!;
       })
       .immediate();
+  }
+
+  /** Dead letters (failed jobs, payload kept), newest first. */
+  deadLetters(options: { functionName?: string; limit?: number } = {}): QueueJob[] {
+    const rows = this.#ctx.db
+      .prepare(`SELECT * FROM queue_jobs WHERE status = 'failed' AND (? IS NULL OR function_name = ?) ORDER BY finished_at DESC, id DESC LIMIT ?`)
+      .all(options.functionName ?? null, options.functionName ?? null, options.limit ?? 100) as JobRow[];
+    return rows.map(toJob);
+  }
+
+  /**
+   * Puts dead letters back in the queue as fresh jobs: same id and payload, attempts from zero, event
+   * age from now (`expiresAt`), their invocation records queued again. All or nothing: an id that is
+   * unknown or not a dead letter changes nothing.
+   */
+  redrive(ids: readonly string[], options: { expiresAt?: number } = {}): QueueJob[] {
+    const { db, now } = this.#ctx;
+    return db
+      .transaction(() => {
+        const t = now();
+        return ids.map((id) => {
+          const job = this.get(id);
+          if (!job) throw new ThawError('ERR_NOT_FOUND', `no queued job with id '${id}'`);
+          if (job.status !== 'failed') throw new ThawError('ERR_INVALID_STATE', `job ${id} is ${job.status}, not a dead letter`);
+          db.prepare(
+            `UPDATE queue_jobs SET status = 'pending', attempts = 0, available_at = ?, claimed_at = NULL, finished_at = NULL,
+               expires_at = ?, dead_reason = NULL, redrives = redrives + 1 WHERE id = ?`,
+          ).run(t, options.expiresAt ?? null, id);
+          this.#invocations.requeue(id);
+          return this.get(id)!;
+        });
+      })
+      .immediate();
+  }
+
+  /** The ids of the dead letters (of one function, if given), oldest first. */
+  deadLetterIds(functionName?: string): string[] {
+    return this.#ctx.db
+      .prepare(`SELECT id FROM queue_jobs WHERE status = 'failed' AND (? IS NULL OR function_name = ?) ORDER BY finished_at, id`)
+      .pluck()
+      .all(functionName ?? null, functionName ?? null) as string[];
+  }
+
+  /** Pending jobs past their event age become dead letters ('expired') without running. */
+  #expire(t: number): void {
+    const { db } = this.#ctx;
+    const ids = db.prepare(`SELECT id FROM queue_jobs WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?`).pluck().all(t) as string[];
+    for (const id of ids) {
+      const job = this.get(id)!;
+      const error = { kind: 'expired' as const, message: `not run within its maximum event age (accepted ${new Date(job.enqueuedAt).toISOString()}, ${job.attempts} attempts)` };
+      this.#deadLetter(id, 'expired', error, t);
+      this.#invocations.finish(id, { status: 'failed', error, finishedAt: t });
+    }
+  }
+
+  #deadLetter(id: string, reason: DeadLetterReason, error: InvocationError, t: number): void {
+    this.#ctx.db
+      .prepare(`UPDATE queue_jobs SET status = 'failed', finished_at = ?, error_kind = ?, error_message = ?, dead_reason = ? WHERE id = ?`)
+      .run(t, error.kind, error.message, reason, id);
   }
 
   /**
@@ -181,7 +290,7 @@ export class QueueRepository {
         const error = { kind: 'platform' as const, message: 'thaw stopped while this attempt ran' };
         const failedIds = db.prepare(`SELECT id FROM queue_jobs WHERE status = 'running' AND attempts >= max_attempts`).pluck().all() as string[];
         for (const id of failedIds) {
-          db.prepare(`UPDATE queue_jobs SET status = 'failed', finished_at = ?, error_kind = ?, error_message = ? WHERE id = ?`).run(t, error.kind, error.message, id);
+          this.#deadLetter(id, 'retries-exhausted', error, t);
           this.#invocations.finish(id, { status: 'failed', error, finishedAt: t });
         }
         db.prepare(
@@ -247,5 +356,14 @@ function toJob(r: JobRow): QueueJob {
     claimedAt: r.claimed_at,
     finishedAt: r.finished_at,
     lastError: toError(r.error_kind, r.error_message),
+    idempotencyKey: r.idempotency_key,
+    traceparent: r.traceparent,
+    expiresAt: r.expires_at,
+    deadReason: r.status === 'failed' ? ((r.dead_reason as DeadLetterReason | null) ?? 'retries-exhausted') : null,
+    redrives: r.redrives,
   };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }

@@ -2,6 +2,7 @@
 // durations are milliseconds; memory is MB.
 
 import type { ErrorKind } from '../../runtime/protocol.ts';
+import type { DeadLetterReason } from './async-queue.ts';
 
 export type Language = 'js' | 'ts';
 /** How new instances of a version prefer to start; the snapshot and zygote work reads it. */
@@ -10,7 +11,7 @@ export type InvocationMode = 'sync' | 'async' | 'timer';
 export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 export type StartKind = 'cold' | 'warm' | 'resumed' | 'snapshot' | 'zygote';
 /** The runtime's error kinds, plus failures the platform itself decides. */
-export type InvocationErrorKind = ErrorKind | 'platform' | 'throttled' | 'cancelled';
+export type InvocationErrorKind = ErrorKind | 'platform' | 'throttled' | 'cancelled' | 'expired';
 
 export const START_PREFERENCES: readonly StartPreference[] = ['cold', 'zygote', 'snapshot', 'auto'];
 export const INVOCATION_MODES: readonly InvocationMode[] = ['sync', 'async', 'timer'];
@@ -127,4 +128,14 @@ export interface QueueJob {
   claimedAt: number | null;
   finishedAt: number | null;
   lastError: InvocationError | null;
+  /** The Idempotency-Key it was accepted with. */
+  idempotencyKey: string | null;
+  /** W3C trace context of the request that enqueued it. */
+  traceparent: string | null;
+  /** Dead-lettered if not run by then (epoch ms; null: no limit). */
+  expiresAt: number | null;
+  /** Set while the job is a dead letter (status failed): why. */
+  deadReason: DeadLetterReason | null;
+  /** How many times it was redriven from the dead letters. */
+  redrives: number;
 }
