@@ -14,11 +14,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { deployFunction } from '../src/platform/deploy/index.ts';
-import type { DeployedFunction } from '../src/platform/invoker/invoker.ts';
-import { toDeployed } from '../src/platform/invoker/deployed.ts';
+import { toDeployed, type DeployedFunction } from '../src/platform/function.ts';
 import { createSandboxBackend, type IsolationMode } from '../src/platform/sandbox/index.ts';
 import type { Sandbox, SandboxSpec, StartTimings } from '../src/platform/sandbox/types.ts';
-import { SnapshotStartPath, type SnapshotSandbox } from '../src/platform/snapshot/index.ts';
+import { SnapshotStartPath, type SnapshotSandbox } from '../src/platform/accelerators/v8-snapshot/index.ts';
 import { Store } from '../src/platform/store/index.ts';
 import { printTable, writeJson } from './lib.ts';
 

@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { deployFunction } from '../src/platform/deploy/index.ts';
-import { toDeployed } from '../src/platform/invoker/deployed.ts';
+import { toDeployed } from '../src/platform/function.ts';
 import { createSandboxBackend, type IsolationMode } from '../src/platform/sandbox/index.ts';
 import { Store } from '../src/platform/store/index.ts';
 import type { StartCosts } from '../src/sim/calibration.ts';

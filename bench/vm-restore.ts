@@ -22,10 +22,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { deployFunction } from '../src/platform/deploy/index.ts';
-import { toDeployed } from '../src/platform/invoker/deployed.ts';
-import { MicroVmBackend, microVmUnavailable } from '../src/platform/microvm/backend.ts';
-import { type GuestRamAdvice, type MicroVmSandbox, RESTORE_MODES, type RestoreMode, type VmLaunch } from '../src/platform/microvm/sandbox.ts';
-import { dropFromPageCache } from '../src/platform/microvm/vmtool.ts';
+import { toDeployed } from '../src/platform/function.ts';
+import { MicroVmBackend, microVmUnavailable } from '../src/platform/sandbox/microvm/backend.ts';
+import { type GuestRamAdvice, type MicroVmSandbox, RESTORE_MODES, type RestoreMode, type VmLaunch } from '../src/platform/sandbox/microvm/sandbox.ts';
+import { dropFromPageCache } from '../src/platform/sandbox/microvm/vmtool.ts';
 import type { SandboxSpec } from '../src/platform/sandbox/types.ts';
 import { Store } from '../src/platform/store/index.ts';
 import type { StartCosts } from '../src/sim/calibration.ts';

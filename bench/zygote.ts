@@ -20,7 +20,7 @@ import { createSandboxBackend, type IsolationMode } from '../src/platform/sandbo
 import { cpuSharesFor } from '../src/platform/invoker/vertical-scaling.ts';
 import type { Sandbox, SandboxSpec, StartTimings } from '../src/platform/sandbox/types.ts';
 import { Store } from '../src/platform/store/index.ts';
-import { ZygoteStartPath, toZygoteFunction, type ZygoteFunction } from '../src/platform/zygote/index.ts';
+import { ZygoteStartPath, toZygoteFunction, type ZygoteFunction } from '../src/platform/accelerators/zygote/index.ts';
 import { median, printTable, writeJson } from './lib.ts';
 
 const { values: args } = parseArgs({

@@ -7,6 +7,9 @@ import { DEFAULT_TRACE_DIR, type MinuteSpacing } from '../sim/traces/index.ts';
 import { numberOption, type OptionSpec } from './args.ts';
 import { parseDuration, parseMemory } from './units.ts';
 
+/** Memory of each simulated server when --memory is not given (thaw sim, plain and --compat). */
+export const DEFAULT_SIM_MEMORY = '16GB';
+
 export const TRACE_OPTIONS = {
   trace: { type: 'string' },
   spacing: { type: 'string' },

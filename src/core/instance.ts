@@ -1,14 +1,23 @@
-// Instances and the per-server group of one function's instances. A group keeps its idle instances
-// in a doubly linked list from least to most recently used: a warm start takes the most recent one
-// (the older ones are then the first to expire or be evicted), eviction takes the least recent one.
+// Instances, the per-server group of one function's instances, and the servers (invokers) they
+// live on: the Pool's state, one module because each refers to the others. A group keeps its idle
+// instances in a doubly linked list from least to most recently used: a warm start takes the most
+// recent one (the older ones are then the first to expire or be evicted), eviction takes the least
+// recent one. A server has a memory capacity that its instances share.
 
+import { KeyedHeap } from './heap.ts';
 import type { FunctionSpec } from './trace.ts';
-import type { Server } from './server.ts';
 
 export type InstanceState = 'starting' | 'idle' | 'busy' | 'paused' | 'dead';
 
-/** How an invocation found its instance. Later start paths (snapshot, zygote) add kinds. */
-export type StartKind = 'cold' | 'warm' | 'resumed';
+/**
+ * How an invocation found its instance: a warm one, a paused one thawed (`resumed`), or a new one
+ * started along a start path (`cold`, or the platform's accelerators `snapshot` and `zygote`). The
+ * Pool itself only tells cold, warm and resumed apart; a start path refines `cold`.
+ */
+export type StartKind = 'cold' | 'warm' | 'resumed' | 'snapshot' | 'zygote';
+export const START_KINDS: readonly StartKind[] = ['cold', 'warm', 'resumed', 'snapshot', 'zygote'];
+/** How a new instance comes to life (the start kinds of a new instance). */
+export type StartPathKind = Extract<StartKind, 'cold' | 'snapshot' | 'zygote'>;
 
 export class Instance {
   state: InstanceState = 'starting';
@@ -95,5 +104,55 @@ export class FunctionGroup {
 
   *idleInstances(): IterableIterator<Instance> {
     for (let i = this.oldestIdle; i; i = i.nextIdle) yield i;
+  }
+}
+
+// ------------------------------------------------------------------ servers
+
+export interface ServerSpec {
+  name?: string;
+  memoryMb: number;
+  /** Relative speed: start and execution times are divided by it (heterogeneous clusters). */
+  speed?: number;
+  /** Price of holding 1 GB for 1 s on this server (heterogeneous clusters). */
+  pricePerGBs?: number;
+  /** Tier the server belongs to (heterogeneous clusters: `high`, `low`, ...). */
+  tier?: string;
+}
+
+export class Server {
+  readonly name: string;
+  readonly speed: number;
+  readonly pricePerGBs: number;
+  readonly tier: string;
+  capacityMb: number;
+  /** Memory held by every live instance (starting, busy, idle, paused). */
+  usedMb = 0;
+  /** Memory held by idle and paused instances only (what eviction can free). */
+  idleMb = 0;
+  /** Greedy-Dual's logical clock L: raised to the priority of each evicted instance. */
+  clock = 0;
+  /** Groups with idle instances, by eviction priority (lazy: stale entries are skipped on pop). */
+  readonly evictionQueue = new KeyedHeap<FunctionGroup>();
+  readonly groups = new Map<number, FunctionGroup>();
+
+  constructor(
+    readonly index: number,
+    spec: ServerSpec,
+  ) {
+    this.name = spec.name ?? `server-${index}`;
+    this.capacityMb = spec.memoryMb;
+    this.speed = spec.speed ?? 1;
+    this.pricePerGBs = spec.pricePerGBs ?? 0;
+    this.tier = spec.tier ?? 'default';
+  }
+
+  get freeMb(): number {
+    return this.capacityMb - this.usedMb;
+  }
+
+  /** Memory a new instance could get here, evicting every idle instance if need be. */
+  get reclaimableMb(): number {
+    return this.capacityMb - this.usedMb + this.idleMb;
   }
 }

@@ -1,7 +1,6 @@
 // The decisions the Pool delegates. Implementations live in src/policies/; the core only calls them.
 
-import type { FunctionGroup } from './instance.ts';
-import type { Server } from './server.ts';
+import type { FunctionGroup, Server } from './instance.ts';
 import type { FunctionSpec } from './trace.ts';
 
 /**

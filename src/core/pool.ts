@@ -14,9 +14,8 @@
 import type { Clock } from './clock.ts';
 import { ThawError } from './errors.ts';
 import { KeyedHeap } from './heap.ts';
-import { FunctionGroup, Instance } from './instance.ts';
+import { FunctionGroup, Instance, Server, type ServerSpec } from './instance.ts';
 import type { KeepAlivePolicy, PlacementPolicy } from './policy.ts';
-import { Server, type ServerSpec } from './server.ts';
 import type { FunctionSpec } from './trace.ts';
 
 export type RemovalReason = 'evicted' | 'expired' | 'killed' | 'resized';

@@ -9,7 +9,7 @@
 // only the missing ones are started, and only in free memory (pre-warming never evicts). A `provision`
 // action sets the function's provisioned concurrency (Pool.setMinInstances) and then ensures it.
 
-import type { Server } from './server.ts';
+import type { Server } from './instance.ts';
 import type { FunctionSpec } from './trace.ts';
 
 export interface WarmAction {

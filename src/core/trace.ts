@@ -33,6 +33,14 @@ export interface ArrivalBatch {
   readonly duration?: Float64Array;
 }
 
+/** What results say of the trace they ran on. */
+export interface TraceSummary {
+  name: string;
+  functions: number;
+  invocations: number;
+  spanMs: number;
+}
+
 export interface Trace {
   /** Human-readable name (file or generator description). */
   readonly name: string;

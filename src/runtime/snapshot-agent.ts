@@ -1,5 +1,5 @@
 // The snapshot agent: the entry of a function's V8 startup snapshot. The platform bundles this file
-// with the function's deployed bundle (src/platform/snapshot/builder.ts) into ONE CommonJS script
+// with the function's deployed bundle (src/platform/accelerators/v8-snapshot/builder.ts) into ONE CommonJS script
 // that needs only built-ins, and runs it once as
 //
 //   node --max-old-space-size=N --snapshot-blob out.blob --build-snapshot entry.cjs

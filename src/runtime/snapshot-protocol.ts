@@ -1,4 +1,4 @@
-// What the snapshot builder (src/platform/snapshot/builder.ts) and the snapshot entry it bundles
+// What the snapshot builder (src/platform/accelerators/v8-snapshot/builder.ts) and the snapshot entry it bundles
 // (src/runtime/snapshot-agent.ts) agree on: the entry's baked-in configuration, the build report the
 // entry writes on fd 3 while `node --build-snapshot` runs it, and which Node.js built-ins a user-land
 // startup snapshot cannot hold. Types and constants only; the entry imports nothing else from the platform.

@@ -1,4 +1,4 @@
-// Virtual modules the snapshot builder (src/platform/snapshot/builder.ts) provides to
+// Virtual modules the snapshot builder (src/platform/accelerators/v8-snapshot/builder.ts) provides to
 // src/runtime/snapshot-agent.ts when it bundles one function's snapshot entry with esbuild.
 
 declare module 'thaw:function' {

@@ -7,7 +7,7 @@
 // COUNT defaults to 1 (`high:16GB`); speed to 1; price to 0. Servers are named NAME-0, NAME-1, ...
 
 import { invalidOption } from '../core/errors.ts';
-import type { ServerSpec } from '../core/server.ts';
+import type { ServerSpec } from '../core/instance.ts';
 
 export interface TierSpec {
   name: string;

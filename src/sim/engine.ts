@@ -6,12 +6,10 @@
 
 import { VirtualClock } from '../core/clock.ts';
 import { KeyedHeap } from '../core/heap.ts';
-import type { Instance } from '../core/instance.ts';
+import type { Instance, Server, ServerSpec } from '../core/instance.ts';
 import type { KeepAlivePolicy, PlacementPolicy } from '../core/policy.ts';
 import type { PrewarmAction, PrewarmContext, PrewarmPolicy, WarmAction } from '../core/prewarm.ts';
-import type { Server } from '../core/server.ts';
 import { Pool, type PoolListener, type RemovalReason } from '../core/pool.ts';
-import type { ServerSpec } from '../core/server.ts';
 import type { FunctionSpec, Trace } from '../core/trace.ts';
 import { ThawError } from '../core/errors.ts';
 import { SimMetrics } from './metrics.ts';

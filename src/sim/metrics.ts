@@ -4,7 +4,7 @@
 
 import type { Instance } from '../core/instance.ts';
 import type { Pool, PoolListener, RemovalReason } from '../core/pool.ts';
-import type { Server } from '../core/server.ts';
+import type { Server } from '../core/instance.ts';
 import type { Trace } from '../core/trace.ts';
 import type { FunctionResult, SimResult, SimSummary, TierResult, Timeline } from './result.ts';
 

@@ -1,5 +1,13 @@
 // The shapes of what the simulator produces. The CLI prints them as tables, writes them as JSON, and
-// renders them into the HTML report; keep them plain data (JSON-serialisable).
+// renders them into the HTML report; keep them plain data (JSON-serialisable). What the sizing
+// policies produce (curves, dynamic sizing) is defined beside them and named here.
+
+import type { TraceSummary } from '../core/trace.ts';
+import type { DynamicSizingResult } from '../policies/sizing/controller.ts';
+import type { CurveResult } from '../policies/sizing/curve.ts';
+import type { HitRatioCurve } from '../policies/sizing/hit-ratio-curve.ts';
+
+export type { CurveResult, DynamicSizingResult, HitRatioCurve, TraceSummary };
 
 export interface SimSummary {
   /** Arrivals in the trace. */
@@ -95,21 +103,11 @@ export interface Timeline {
   dropped: number[];
 }
 
-export interface DynamicSizingResult {
-  targetMissRatio: number;
-  /** Each resize the controller made. */
-  resizes: Array<{ t: number; invocation: number; fromMb: number; toMb: number; missSpeed: number; targetMissSpeed: number }>;
-  meanCapacityMb: number;
-  /** Observed cold starts per second against the controller's target over time (per timeline interval). */
-  missSpeed: number[];
-  targetMissSpeed: number[];
-}
-
 export interface SimResult {
   policy: string;
   /** Memory of each server, MB. */
   serverMemoryMb: number[];
-  trace: { name: string; functions: number; invocations: number; spanMs: number };
+  trace: TraceSummary;
   options: Record<string, unknown>;
   summary: SimSummary;
   timeline: Timeline;
@@ -138,7 +136,7 @@ export interface SweepPoint {
 }
 
 export interface SweepResult {
-  trace: SimResult['trace'];
+  trace: TraceSummary;
   policies: string[];
   memoriesMb: number[];
   servers: number;
@@ -146,23 +144,4 @@ export interface SweepResult {
   /** `wild`: Serverless in the Wild's view, one point per policy setting (src/sim/wild.ts). */
   view?: 'wild';
   wild?: Array<{ label: string; appColdStartP75Pct: number; wastedMemoryGBs: number; normalisedWastedMemory: number; coldStartRatio: number; keepAliveCost?: number }>;
-}
-
-/** A hit-ratio curve: hit ratio as a function of cache size. */
-export interface HitRatioCurve {
-  sizesMb: number[];
-  hitRatio: number[];
-}
-
-export interface CurveResult {
-  trace: SimResult['trace'];
-  exact?: HitRatioCurve;
-  sampled?: HitRatioCurve & { rate: number; sampledInvocations: number };
-  /** Sampled curve against the exact one: mean and max absolute difference in hit ratio. */
-  sampledError?: { meanAbs: number; maxAbs: number };
-  target: number;
-  /** Smallest size reaching the target hit ratio, per curve (null if never reached). */
-  sizeForTargetMb: { exact?: number | null; sampled?: number | null };
-  /** Knee of each curve, MB. */
-  kneeMb: { exact?: number; sampled?: number };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
-import { microVmUnavailable } from '../../src/platform/microvm/backend.ts';
+import { microVmUnavailable } from '../../src/platform/sandbox/microvm/backend.ts';
 import { ThawServer } from './harness.ts';
 
 const HELLO = fileURLToPath(new URL('../../examples/hello', import.meta.url));
@@ -18,7 +18,7 @@ describe('thaw serve --isolation microvm', { skip: missing ?? false, timeout: 10
   let thaw: ThawServer;
 
   before(async () => {
-    // The guest image is the same for every run on a machine (see test/platform/microvm).
+    // The guest image is the same for every run on a machine (see test/platform/sandbox/microvm).
     process.env.THAW_VM_CACHE ||= join(tmpdir(), 'thaw-vm-test-cache');
     thaw = await ThawServer.start(['--isolation', 'microvm', '--restore', 'reap']);
     assert.equal((await thaw.deploy(HELLO)).status, 201);

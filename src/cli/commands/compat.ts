@@ -4,13 +4,14 @@
 import { simulateFaasCache, type FaasCacheResult } from '../../sim/compat/faascache.ts';
 import { toFaasCachePolicy } from '../../sim/compat/policies.ts';
 import { renderSweepReport } from '../../sim/report/html.ts';
-import { formatTable, sweepTable } from '../../sim/report/table.ts';
+import { sweepTable } from '../../sim/report/summaries.ts';
+import { formatTable } from '../../sim/report/table.ts';
 import { runSweep } from '../../sim/sweep.ts';
 import { openTraceSource, type TraceSource } from '../../sim/trace-source.ts';
 import { print, say, writeOutputs } from '../output.ts';
 import { createProgress } from '../progress.ts';
+import { DEFAULT_SIM_MEMORY } from '../trace-options.ts';
 import { parseMemory } from '../units.ts';
-import { DEFAULT_SIM_MEMORY } from './sim.ts';
 
 interface CompatValues {
   policy?: string;

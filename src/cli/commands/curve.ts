@@ -5,7 +5,7 @@ import { invalidOption } from '../../core/errors.ts';
 import { computeCurves } from '../../policies/sizing/curve.ts';
 import { SHARDS_DEFAULTS } from '../../policies/sizing/shards.ts';
 import { renderCurveReport } from '../../sim/report/html.ts';
-import { curveTable } from '../../sim/report/table.ts';
+import { curveTable } from '../../sim/report/summaries.ts';
 import { openTraceSource } from '../../sim/trace-source.ts';
 import { numberOption, parseOptions } from '../args.ts';
 import { print, say, writeOutputs } from '../output.ts';

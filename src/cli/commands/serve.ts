@@ -9,7 +9,7 @@ import { PREWARM_POLICIES } from '../../policies/prewarm/index.ts';
 import { startGateway } from '../../platform/gateway/server.ts';
 import { ManualScheduler, WallScheduler } from '../../platform/invoker/scheduler.ts';
 import { Platform } from '../../platform/platform.ts';
-import { RESTORE_MODES, type RestoreMode } from '../../platform/microvm/sandbox.ts';
+import { RESTORE_MODES, type RestoreMode } from '../../platform/sandbox/microvm/sandbox.ts';
 import type { IsolationMode } from '../../platform/sandbox/index.ts';
 import { DEFAULT_ASYNC_POLICY, type AsyncPolicy } from '../../platform/store/async-queue.ts';
 import { numberOption, parseOptions } from '../args.ts';

@@ -9,13 +9,13 @@ import { parseProvisioned, PREWARM_POLICIES, type ProvisionedEntry } from '../..
 import type { IceBreakerOptions } from '../../policies/prewarm/icebreaker.ts';
 import { parseTiers } from '../../sim/cluster.ts';
 import { renderSimReport } from '../../sim/report/html.ts';
-import { simSummaryTable } from '../../sim/report/table.ts';
+import { simSummaryTable } from '../../sim/report/summaries.ts';
 import { runSimulation, type RunSpec } from '../../sim/run.ts';
 import { openTraceSource } from '../../sim/trace-source.ts';
 import { numberOption, parseOptions } from '../args.ts';
 import { print, say, writeOutputs } from '../output.ts';
 import { createProgress } from '../progress.ts';
-import { TRACE_HELP, TRACE_OPTIONS, traceSourceFrom } from '../trace-options.ts';
+import { DEFAULT_SIM_MEMORY, TRACE_HELP, TRACE_OPTIONS, traceSourceFrom } from '../trace-options.ts';
 import { parseDuration, parseMemory } from '../units.ts';
 import { runCompatSim } from './compat.ts';
 
@@ -53,7 +53,6 @@ export const SIM_OPTIONS = {
   out: { type: 'string' },
 } as const;
 
-export const DEFAULT_SIM_MEMORY = '16GB';
 
 export const SIM_HELP = `thaw sim [options]            one simulation run
   --policy NAME         keep-alive policy: ${KEEP_ALIVE_POLICIES.join(', ')} (default gd)

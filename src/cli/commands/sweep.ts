@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { computeCurves } from '../../policies/sizing/curve.ts';
 import { renderSweepReport } from '../../sim/report/html.ts';
-import { sweepTable } from '../../sim/report/table.ts';
+import { sweepTable } from '../../sim/report/summaries.ts';
 import { runSweep } from '../../sim/sweep.ts';
 import { openTraceSource } from '../../sim/trace-source.ts';
 import { numberOption, parseOptions } from '../args.ts';

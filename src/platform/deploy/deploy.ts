@@ -19,11 +19,11 @@ import { join, resolve } from 'node:path';
 import { InvalidPackageError } from '../../core/errors.ts';
 import type { Store } from '../store/store.ts';
 import { validateFunctionName, isValidFunctionName } from '../store/names.ts';
-import type { FunctionVersion } from '../store/types.ts';
+import type { FunctionVersion } from '../function.ts';
 import { bundleFunction, type SourceMapMode } from './bundle.ts';
 import { hasDependencies, installDependencies, installedVersions } from './install.ts';
 import { readPackageJson, type FunctionPackage } from './package-json.ts';
-import { resolveSettings, validateSettings, type DeploySettings } from './settings.ts';
+import { resolveSettings, validateSettings, type DeploySettings } from '../function.ts';
 import { copySource, findEntry, formatBytes, listSource, requireDirectory } from './source.ts';
 import { checkVerifyOutcome, nodeVerifier, type Verifier } from './verify.ts';
 

@@ -2,7 +2,7 @@ export {
   deployFunction, deployFromDirectory, removeFunction, functionDir, BUNDLE_FILE, SOURCE_DIR, DEFAULT_DEPLOY_OPTIONS,
   type DeployOptions, type DeployResult, type DeployTimings, type DeployStep,
 } from './deploy.ts';
-export { DEFAULT_SETTINGS, LIMITS as SETTING_LIMITS, validateSettings, resolveSettings, type DeploySettings } from './settings.ts';
+export { DEFAULT_SETTINGS, LIMITS as SETTING_LIMITS, validateSettings, resolveSettings, type DeploySettings } from '../function.ts';
 export { readPackageJson, parsePackageJson, type FunctionPackage } from './package-json.ts';
 export { findEntry, DEFAULT_ENTRIES, type Entry } from './source.ts';
 export { bundleFunction, BUNDLE_OPTIONS, packageName, type BundleExtras, type SourceMapMode } from './bundle.ts';

@@ -3,7 +3,7 @@
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { InvalidPackageError, ThawError } from '../../core/errors.ts';
-import type { Language } from '../store/types.ts';
+import type { Language } from '../function.ts';
 import type { FunctionPackage } from './package-json.ts';
 
 /** Entries tried, in order, when package.json has no "main". */

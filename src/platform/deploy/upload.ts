@@ -13,7 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { InvalidPackageError, ThawError } from '../../core/errors.ts';
 import type { Store } from '../store/store.ts';
 import { deployFunction, type DeployOptions, type DeployResult } from './deploy.ts';
-import type { DeploySettings } from './settings.ts';
+import type { DeploySettings } from '../function.ts';
 import { formatBytes } from './source.ts';
 
 export interface UploadLimits {

@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { ThawError } from '../../core/errors.ts';
-import type { Instance } from '../../core/instance.ts';
+import type { Instance, StartKind } from '../../core/instance.ts';
 import type { KeepAlivePolicy } from '../../core/policy.ts';
 import { isPrewarmPolicy, type PrewarmAction, type PrewarmContext, type PrewarmPolicy } from '../../core/prewarm.ts';
 import { Pool, type RemovalReason } from '../../core/pool.ts';
@@ -13,26 +13,13 @@ import type { FunctionSpec } from '../../core/trace.ts';
 import { LeastLoadedPlacement } from '../../policies/placement/index.ts';
 import type { ErrorKind } from '../../runtime/protocol.ts';
 import type { InvokeOutcome, SandboxBackend, StartTimings } from '../sandbox/types.ts';
-import type { PhaseTimings, VersionSettings } from '../store/types.ts';
-import { StartPlanner, startKindOf } from '../start/planner.ts';
-import { PoolZygoteMemory, type DeferredZygoteMemory } from '../zygote/memory.ts';
+import type { DeployedFunction } from '../function.ts';
+import type { PhaseTimings } from '../store/types.ts';
+import { StartPlanner, startKindOf } from '../accelerators/planner.ts';
+import { PoolZygoteMemory, type DeferredZygoteMemory } from '../accelerators/zygote/memory.ts';
 import { ManagedSandbox } from './managed-sandbox.ts';
 import type { Scheduler, Timer } from './scheduler.ts';
 import { cpuSharesFor, IDLE_CPU_SHARES } from './vertical-scaling.ts';
-
-/** A deployed function version, as the invoker needs it: its settings, where its code is. */
-export type DeployedFunction = Omit<VersionSettings, 'start'> & {
-  name: string;
-  version: number;
-  /** Folder holding bundle.cjs. */
-  codeDir: string;
-  /** Start path preference (cold when absent). */
-  start?: VersionSettings['start'];
-  /** Direct npm dependencies, name → exact version (zygotes match on them). */
-  dependencies?: Record<string, string>;
-};
-
-export type StartKind = 'cold' | 'warm' | 'resumed' | 'snapshot' | 'zygote';
 
 /** Phase durations: the invocation record's (queue, sandbox, runtime boot, import, init, exec, platform). */
 export type Phases = PhaseTimings;

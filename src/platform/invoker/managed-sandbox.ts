@@ -4,7 +4,7 @@
 
 import type { InvocationContext } from '../../runtime/protocol.ts';
 import type { ExitInfo, InvokeOutcome, Sandbox, StartTimings } from '../sandbox/types.ts';
-import type { StartPathKind } from '../start/types.ts';
+import type { StartPathKind } from '../accelerators/start-path.ts';
 
 export class ManagedSandbox {
   #chain: Promise<unknown> = Promise.resolve();

@@ -10,7 +10,7 @@ import { type CgroupDetection, type CgroupDriver, detectCgroups } from './cgroup
 import { SandboxError } from './errors.ts';
 import { ProcessBackend, processIsolationReport, resolveProcessOptions, type RunAs } from './process.ts';
 import type { SandboxBackend } from './types.ts';
-import { MicroVmBackend, type MicroVmBackendOptions } from '../microvm/backend.ts';
+import { MicroVmBackend, type MicroVmBackendOptions } from './microvm/backend.ts';
 
 export type IsolationMode = 'auto' | 'container' | 'process' | 'microvm';
 

@@ -1,57 +1,20 @@
 // The records the store keeps. Times are epoch milliseconds (wall clock, injectable for tests);
 // durations are milliseconds; memory is MB.
 
+import type { StartKind } from '../../core/instance.ts';
+import type { FunctionVersion } from '../function.ts';
 import type { ErrorKind } from '../../runtime/protocol.ts';
 import type { DeadLetterReason } from './async-queue.ts';
 
-export type Language = 'js' | 'ts';
-/** How new instances of a version prefer to start; the snapshot and zygote work reads it. */
-export type StartPreference = 'cold' | 'zygote' | 'snapshot' | 'auto';
+export { START_KINDS, type StartKind } from '../../core/instance.ts';
+export type { FunctionVersion, Language, NewFunctionVersion, StartPreference, VersionSettings } from '../function.ts';
+
 export type InvocationMode = 'sync' | 'async' | 'timer';
 export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
-export type StartKind = 'cold' | 'warm' | 'resumed' | 'snapshot' | 'zygote';
 /** The runtime's error kinds, plus failures the platform itself decides. */
 export type InvocationErrorKind = ErrorKind | 'platform' | 'throttled' | 'cancelled' | 'expired';
 
-export const START_PREFERENCES: readonly StartPreference[] = ['cold', 'zygote', 'snapshot', 'auto'];
 export const INVOCATION_MODES: readonly InvocationMode[] = ['sync', 'async', 'timer'];
-export const START_KINDS: readonly StartKind[] = ['cold', 'warm', 'resumed', 'snapshot', 'zygote'];
-
-/** What a deploy decides about how a version runs. */
-export interface VersionSettings {
-  memoryMb: number;
-  timeoutMs: number;
-  maxConcurrency: number;
-  env: Record<string, string>;
-  network: boolean;
-  /** Provisioned concurrency: instances kept started even with no traffic. */
-  provisioned: number;
-  start: StartPreference;
-}
-
-/** Everything a new version is recorded with. Paths may be absolute or relative to the data directory. */
-export interface NewFunctionVersion extends VersionSettings {
-  language: Language;
-  /** The entry file, relative to the package root (e.g. `index.ts`). */
-  entry: string;
-  /** Direct dependencies as installed: name → exact version (from the lockfile). */
-  dependencies: Record<string, string>;
-  /** The version's folder, holding `bundle.cjs` (SandboxSpec.codeDir). */
-  codeDir: string;
-  bundlePath: string;
-  bundleSha256: string;
-  bundleBytes: number;
-}
-
-/** An immutable deployed version. Only `snapshotStatus` changes after it is recorded. */
-export interface FunctionVersion extends NewFunctionVersion {
-  functionName: string;
-  version: number;
-  createdAt: number;
-  /** Free text for the snapshot work: e.g. `ready`, `building`, or why it fell back to a cold start. */
-  snapshotStatus: string | null;
-  snapshotUpdatedAt: number | null;
-}
 
 export interface FunctionInfo {
   name: string;

@@ -2,7 +2,7 @@
 
 import { ThawError } from '../../core/errors.ts';
 import type { PlacementPolicy } from '../../core/policy.ts';
-import type { Server } from '../../core/server.ts';
+import type { Server } from '../../core/instance.ts';
 import type { FunctionSpec } from '../../core/trace.ts';
 
 /**

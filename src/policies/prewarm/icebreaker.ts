@@ -12,7 +12,7 @@
 // (predicted 0, some were), beside a last-value predictor's error as a baseline.
 
 import type { PrewarmAction, PrewarmContext, PrewarmPolicy, WarmOutcome } from '../../core/prewarm.ts';
-import type { Server } from '../../core/server.ts';
+import type { Server } from '../../core/instance.ts';
 import type { FunctionSpec } from '../../core/trace.ts';
 import { PlacementDecisionMaker, type PdmInput, type PdmOptions, type PlacementChoice } from '../placement/icebreaker-pdm.ts';
 import { FftPredictor } from './fft-predictor.ts';

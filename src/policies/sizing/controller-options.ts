@@ -3,7 +3,7 @@
 
 import { invalidOption } from '../../core/errors.ts';
 import type { FunctionSpec } from '../../core/trace.ts';
-import type { HitRatioCurve } from '../../sim/result.ts';
+import type { HitRatioCurve } from './hit-ratio-curve.ts';
 import { requireFraction, requireInteger, requireNonNegative, requirePositive } from './options.ts';
 
 export type MissSpeedSource = 'measured' | 'curve';

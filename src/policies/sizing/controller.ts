@@ -29,11 +29,21 @@
 
 import { ThawError } from '../../core/errors.ts';
 import type { FunctionSpec } from '../../core/trace.ts';
-import type { DynamicSizingResult, HitRatioCurve } from '../../sim/result.ts';
 import { ArrivalWindow } from './arrival-window.ts';
 import { type DynamicSizingOptions, resolveControllerOptions, type ResolvedControllerOptions } from './controller-options.ts';
-import { hitRatioAt, sizeForHitRatio } from './hit-ratio-curve.ts';
+import { type HitRatioCurve, hitRatioAt, sizeForHitRatio } from './hit-ratio-curve.ts';
 import { SlidingReuseCurve } from './sliding-curve.ts';
+
+/** What a run with dynamic sizing reports (SimResult.dynamicSizing). */
+export interface DynamicSizingResult {
+  targetMissRatio: number;
+  /** Each resize the controller made. */
+  resizes: Array<{ t: number; invocation: number; fromMb: number; toMb: number; missSpeed: number; targetMissSpeed: number }>;
+  meanCapacityMb: number;
+  /** Observed cold starts per second against the controller's target over time (per timeline interval). */
+  missSpeed: number[];
+  targetMissSpeed: number[];
+}
 
 export { DYNAMIC_SIZING_DEFAULTS, type DynamicSizingOptions, type MissSpeedSource } from './controller-options.ts';
 

@@ -4,14 +4,27 @@
 // re-exported here.
 
 import { ThawError } from '../../core/errors.ts';
-import type { Trace } from '../../core/trace.ts';
-import type { CurveResult } from '../../sim/result.ts';
+import type { Trace, TraceSummary } from '../../core/trace.ts';
 import type { HistogramSizing } from './histogram.ts';
-import { curveError, type GridOptions, hitRatioCurve, kneeOf, sizeForHitRatio } from './hit-ratio-curve.ts';
+import { curveError, type GridOptions, type HitRatioCurve, hitRatioCurve, kneeOf, sizeForHitRatio } from './hit-ratio-curve.ts';
 import { requireNumberIn } from './options.ts';
 import { ExactDistanceCollector } from './reuse-distance.ts';
 import { SHARDS_DEFAULTS, ShardsDistanceCollector } from './shards.ts';
 import { type BatchConsumer, feedTrace } from './stream.ts';
+
+/** What `thaw curve` reports: the curves, their error, and the sizes read off them. */
+export interface CurveResult {
+  trace: TraceSummary;
+  exact?: HitRatioCurve;
+  sampled?: HitRatioCurve & { rate: number; sampledInvocations: number };
+  /** Sampled curve against the exact one: mean and max absolute difference in hit ratio. */
+  sampledError?: { meanAbs: number; maxAbs: number };
+  target: number;
+  /** Smallest size reaching the target hit ratio, per curve (null if never reached). */
+  sizeForTargetMb: { exact?: number | null; sampled?: number | null };
+  /** Knee of each curve, MB. */
+  kneeMb: { exact?: number; sampled?: number };
+}
 
 export * from './hit-ratio-curve.ts';
 

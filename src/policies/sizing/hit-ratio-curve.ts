@@ -9,9 +9,14 @@
 // with many invocations per function the two differ little.
 
 import { invalidOption } from '../../core/errors.ts';
-import type { HitRatioCurve } from '../../sim/result.ts';
 import type { DistanceHistogram } from './histogram.ts';
 import { requireInteger, requireNonNegative, requireNumberIn, requirePositive } from './options.ts';
+
+/** A hit-ratio curve: hit ratio as a function of cache size. */
+export interface HitRatioCurve {
+  sizesMb: number[];
+  hitRatio: number[];
+}
 
 export const DEFAULT_GRID_POINTS = 200;
 

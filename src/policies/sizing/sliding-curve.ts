@@ -4,7 +4,7 @@
 // bin so it can be taken out when it leaves the window. An access costs O(log M); a rebuild of the
 // curve costs O(bins), independent of the window.
 
-import type { HitRatioCurve } from '../../sim/result.ts';
+import type { HitRatioCurve } from './hit-ratio-curve.ts';
 import { DistanceHistogram } from './histogram.ts';
 import { hitRatioCurve } from './hit-ratio-curve.ts';
 import { ReuseDistanceTracker } from './reuse-distance.ts';

@@ -1,5 +1,6 @@
 // Results → tables. Each builder returns plain Table data that table.ts prints for the terminal and
-// html-table.ts renders into the report, so both show the same numbers formatted the same way.
+// html-table.ts renders into the report, so both show the same numbers formatted the same way;
+// simSummaryTable, sweepTable and curveTable are their terminal forms.
 
 import {
   formatCount,
@@ -13,7 +14,7 @@ import {
   formatRatio,
 } from './format.ts';
 import { hitRatioAt, memorySteps } from './curve-math.ts';
-import type { Cell, Column, Table } from './table.ts';
+import { DEFAULT_MAX_WIDTH, formatTitledTable, type Cell, type Column, type FormatOptions, type Table } from './table.ts';
 import type { CurveResult, SimResult, SimSummary, SweepPoint, SweepResult } from '../result.ts';
 
 /** Most rows in the curve table: enough to see the shape, few enough to read. */
@@ -317,4 +318,28 @@ function kneeHitRatio(curve: CurveResult, kind: 'exact' | 'sampled'): string {
   const knee = curve.kneeMb[kind];
   const line = curve[kind];
   return knee === undefined || !line ? formatRatio(null) : formatRatio(hitRatioAt(line, knee));
+}
+
+// ------------------------------------------------------------------ as text, for the terminal
+
+function formatTables(tables: readonly Table[], options: FormatOptions): string {
+  return tables.map((table) => formatTitledTable(table, options)).join('\n\n');
+}
+
+/** What one run did: starts, drops, overhead, memory, and how long the simulation took. */
+export function simSummaryTable(result: SimResult, options: FormatOptions = { maxWidth: DEFAULT_MAX_WIDTH }): string {
+  return formatTables(simSummaryTables(result), options);
+}
+
+/**
+ * A sweep: one row per memory size with a column group per policy, then each policy's means. With
+ * many policies the first table is split into several of a few policies each, to fit the width.
+ */
+export function sweepTable(sweep: SweepResult, options: FormatOptions = { maxWidth: DEFAULT_MAX_WIDTH }): string {
+  return formatTables(sweepSummaryTables(sweep), options);
+}
+
+/** A hit-ratio curve at about 20 sizes, then the size reaching the target and the knee. */
+export function curveTable(curve: CurveResult, options: FormatOptions = { maxWidth: DEFAULT_MAX_WIDTH }): string {
+  return formatTables(curveSummaryTables(curve), options);
 }

@@ -1,10 +1,8 @@
 // Plain-text tables for the terminal. A table is data (columns and rows of cells) so the same
 // summaries can be printed here and rendered as HTML by html-table.ts; the builders that turn
-// results into tables live in summaries.ts.
+// results into tables (and their text forms) live in summaries.ts.
 
 import { formatCount, formatNumber, MISSING } from './format.ts';
-import { curveSummaryTables, simSummaryTables, sweepSummaryTables } from './summaries.ts';
-import type { CurveResult, SimResult, SweepResult } from '../result.ts';
 
 export type Align = 'left' | 'right';
 
@@ -173,26 +171,4 @@ export function formatTitledTable(table: Table, options: FormatOptions = {}): st
   parts.push(formatTable(table.columns, table.rows, options));
   if (table.notes?.length) parts.push(table.notes.join('\n'));
   return parts.join('\n');
-}
-
-function formatTables(tables: readonly Table[], options: FormatOptions): string {
-  return tables.map((table) => formatTitledTable(table, options)).join('\n\n');
-}
-
-/** What one run did: starts, drops, overhead, memory, and how long the simulation took. */
-export function simSummaryTable(result: SimResult, options: FormatOptions = { maxWidth: DEFAULT_MAX_WIDTH }): string {
-  return formatTables(simSummaryTables(result), options);
-}
-
-/**
- * A sweep: one row per memory size with a column group per policy, then each policy's means. With
- * many policies the first table is split into several of a few policies each, to fit the width.
- */
-export function sweepTable(sweep: SweepResult, options: FormatOptions = { maxWidth: DEFAULT_MAX_WIDTH }): string {
-  return formatTables(sweepSummaryTables(sweep), options);
-}
-
-/** A hit-ratio curve at about 20 sizes, then the size reaching the target and the knee. */
-export function curveTable(curve: CurveResult, options: FormatOptions = { maxWidth: DEFAULT_MAX_WIDTH }): string {
-  return formatTables(curveSummaryTables(curve), options);
 }

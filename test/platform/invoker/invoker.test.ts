@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LruKeepAlive, TtlKeepAlive } from '../../../src/policies/keepalive/index.ts';
-import { Invoker, type DeployedFunction } from '../../../src/platform/invoker/invoker.ts';
+import type { DeployedFunction } from '../../../src/platform/function.ts';
+import { Invoker } from '../../../src/platform/invoker/invoker.ts';
 import { ManualScheduler } from '../../../src/platform/invoker/scheduler.ts';
 import { IDLE_CPU_SHARES, cpuSharesFor } from '../../../src/platform/invoker/vertical-scaling.ts';
 import type { PrewarmPolicy } from '../../../src/core/prewarm.ts';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { curveTable, formatTable, simSummaryTable, sweepTable } from '../../../src/sim/report/table.ts';
+import { curveTable, simSummaryTable, sweepTable } from '../../../src/sim/report/summaries.ts';
+import { formatTable } from '../../../src/sim/report/table.ts';
 import { curveTableSizes } from '../../../src/sim/report/summaries.ts';
 import { curve, dynamicSimResult, simResult, sweep } from './fixtures.ts';
 

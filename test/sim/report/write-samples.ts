@@ -3,7 +3,7 @@
 
 import { join } from 'node:path';
 import { renderCurveReport, renderSimReport, renderSweepReport, writeReport } from '../../../src/sim/report/html.ts';
-import { curveTable, simSummaryTable, sweepTable } from '../../../src/sim/report/table.ts';
+import { curveTable, simSummaryTable, sweepTable } from '../../../src/sim/report/summaries.ts';
 import { realisticCurve, realisticRun, realisticSweep } from './realistic-fixtures.ts';
 
 const directory = process.argv[2] ?? 'out/report-samples';

@@ -1,0 +1,182 @@
+// Snapshot sandboxes (added): the process and lean-container sandboxes, started from a V8 startup
+// snapshot instead of the cold agent. Same spawn, cgroups, user, namespaces and mounts as a cold
+// instance of that backend; only node's command line changes:
+//
+//   node --snapshot-blob <blob> --max-old-space-size=N -- --log-marker=hex [--uid=N --gid=N]
+//
+// In a container the blob is bind-mounted read-only at /snapshot/function.blob (node reads it as
+// root before the snapshot agent drops to the function's user). The function's code folder stays
+// mounted at /code, as for a cold instance (run-time requires, files beside the bundle).
+//
+// It also says how a snapshot is BUILT in that backend's isolation: the builder runs the function's
+// init() and beforeSnapshot(), the function's code, so it gets the same container (namespaces,
+// read-only system, /code, private /tmp, no network unless allowed, the function's user); its one
+// writable mount is the build folder, at /snapshot-build.
+//
+// The backends' resolved options are private to them; this file reads them through a cast rather
+// than changing process.ts and bubblewrap.ts (worked on in parallel). An accessor on the backends
+// would be cleaner once that work lands.
+
+import { isAbsolute, join } from 'node:path';
+
+import { LeanContainerBackend, LeanContainerSandbox, seccompOnFd4 } from '../../sandbox/bubblewrap.ts';
+import { SandboxError } from '../../sandbox/errors.ts';
+import { ProcessBackend, ProcessSandbox, type ResolvedProcessOptions, type RunAs, type SpawnCommand } from '../../sandbox/process.ts';
+import type { Sandbox, SandboxBackend, SandboxSpec } from '../../sandbox/types.ts';
+
+export const SNAPSHOT_BLOB_INSIDE = '/snapshot/function.blob';
+export const SNAPSHOT_BUILD_DIR_INSIDE = '/snapshot-build';
+
+interface LeanOptions extends ResolvedProcessOptions {
+  bwrapPath: string;
+  systemArgs: string[];
+  tmpSizeBytes: number;
+}
+
+/** What a restored instance is started with. */
+export interface SnapshotLaunch {
+  /** The blob on the host (verified by the caller just before). */
+  blobPath: string;
+}
+
+/**
+ * V8 flags of every restore on top of the build's (flags outside V8's snapshot flag hash only).
+ * --no-concurrent-marking: on Node v20.20, restoring a large heap (init-heavy's 84 MiB) crashes
+ * with SIGSEGV in v8::internal::ConcurrentMarking::RunMajor (gdb) for some heap layouts, reproducibly
+ * for a given blob: a concurrent marker starts while the heap is still being deserialised. Without
+ * concurrent marking V8 still marks incrementally, on the main thread; the cost is longer GC steps
+ * in instances with big heaps, the gain is restores that do not crash.
+ */
+export const RESTORE_V8_FLAGS: readonly string[] = ['--no-concurrent-marking'];
+
+/** node's arguments for a restore; the V8 flags must be exactly those the blob was built with. */
+export function snapshotRuntimeArgs(blob: string, memoryMb: number, logMarker: string, runAs: RunAs | null, extra: string[] = []): string[] {
+  const args = ['--snapshot-blob', blob, ...snapshotV8Flags(memoryMb), ...RESTORE_V8_FLAGS, '--', `--log-marker=${logMarker}`];
+  if (runAs) args.push(`--uid=${runAs.uid}`, `--gid=${runAs.gid}`);
+  return [...args, ...extra];
+}
+
+/** V8 flags of both the build and every restore (a blob refuses to load under other V8 flags). */
+export function snapshotV8Flags(memoryMb: number): string[] {
+  return [`--max-old-space-size=${memoryMb}`];
+}
+
+export class SnapshotProcessSandbox extends ProcessSandbox {
+  readonly launch: SnapshotLaunch;
+  constructor(spec: SandboxSpec, options: ResolvedProcessOptions, launch: SnapshotLaunch) {
+    super(spec, options);
+    if (!isAbsolute(launch.blobPath)) throw new TypeError(`blobPath must be absolute, got ${JSON.stringify(launch.blobPath)}`);
+    this.launch = launch;
+  }
+
+  protected override runtimeArgs(): string[] {
+    return snapshotRuntimeArgs(this.launch.blobPath, this.spec.memoryMb, this.logNonce, this.options.runAs);
+  }
+}
+
+export class SnapshotContainerSandbox extends LeanContainerSandbox {
+  readonly launch: SnapshotLaunch;
+  constructor(spec: SandboxSpec, options: LeanOptions, launch: SnapshotLaunch) {
+    super(spec, options as ConstructorParameters<typeof LeanContainerSandbox>[1]);
+    if (!isAbsolute(launch.blobPath)) throw new TypeError(`blobPath must be absolute, got ${JSON.stringify(launch.blobPath)}`);
+    this.launch = launch;
+  }
+
+  override bwrapArgs(): string[] {
+    return [...super.bwrapArgs(), '--perms', '0755', '--dir', '/snapshot', '--ro-bind', this.launch.blobPath, SNAPSHOT_BLOB_INSIDE];
+  }
+
+  protected override runtimeArgs(): string[] {
+    return snapshotRuntimeArgs(SNAPSHOT_BLOB_INSIDE, this.spec.memoryMb, this.logNonce, this.options.runAs);
+  }
+}
+
+/** One command of a snapshot build (the build itself, or the check restore), in the backend's isolation. */
+export interface SnapshotBuildCommand extends SpawnCommand {
+  /** The build folder as the command sees it. */
+  dirInside: string;
+}
+
+/** What the snapshot work needs from a sandbox backend. */
+export interface SnapshotSupport {
+  readonly backend: 'process' | 'container';
+  readonly nodePath: string;
+  /** The user the function runs as (null: as thaw). */
+  readonly runAs: RunAs | null;
+  /** The bundle's path as the function sees it (its __filename). */
+  bundlePathFor(codeDir: string): string;
+  /** A command running `node <nodeArgs(dirInside)>` with the build folder writable, as the function would run. */
+  buildCommand(spec: SandboxSpec, buildDir: string, nodeArgs: (dirInside: string) => string[]): SnapshotBuildCommand;
+  /** A sandbox whose start() restores `launch.blobPath`. */
+  create(spec: SandboxSpec, launch: SnapshotLaunch): Sandbox;
+}
+
+function withoutChdir(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--chdir') i++;
+    else out.push(args[i]!);
+  }
+  return out;
+}
+
+function optionsOf<T>(backend: object): T {
+  return (backend as unknown as { options: T }).options;
+}
+
+/** The snapshot support of a process or lean-container backend; undefined for any other (e.g. a test fake). */
+export function snapshotSupport(backend: SandboxBackend): SnapshotSupport | undefined {
+  if (backend instanceof LeanContainerBackend) {
+    const options = optionsOf<LeanOptions>(backend);
+    return {
+      backend: 'container',
+      nodePath: options.nodePath,
+      runAs: options.runAs,
+      bundlePathFor: () => '/code/bundle.cjs',
+      buildCommand(spec, buildDir, nodeArgs) {
+        const probe = new LeanContainerSandbox(spec, options as ConstructorParameters<typeof LeanContainerSandbox>[1]);
+        const base = withoutChdir(probe.bwrapArgs());
+        // The build folder replaces /code as the working directory (bwrap applies the last --chdir).
+        const args = [...base, '--bind', buildDir, SNAPSHOT_BUILD_DIR_INSIDE, '--chdir', SNAPSHOT_BUILD_DIR_INSIDE];
+        // The build runs the function's init(): under the same seccomp filter as its instances.
+        const seccomp = seccompOnFd4(options.tmpRoot);
+        return {
+          file: options.bwrapPath,
+          args: [...args, ...seccomp.args, '--', options.nodePath, ...nodeArgs(SNAPSHOT_BUILD_DIR_INSIDE)],
+          extraFds: seccomp.extraFds,
+          env: { PATH: '/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', NODE_ENV: 'production', ...spec.env },
+          cwd: buildDir,
+          dirInside: SNAPSHOT_BUILD_DIR_INSIDE,
+        };
+      },
+      create: (spec, launch) => new SnapshotContainerSandbox(spec, options, launch),
+    };
+  }
+  if (backend instanceof ProcessBackend) {
+    const options = optionsOf<ResolvedProcessOptions>(backend);
+    return {
+      backend: 'process',
+      nodePath: options.nodePath,
+      runAs: options.runAs,
+      bundlePathFor: (codeDir) => join(codeDir, 'bundle.cjs'),
+      buildCommand(spec, buildDir, nodeArgs) {
+        return {
+          file: options.nodePath,
+          args: nodeArgs(buildDir),
+          env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: buildDir, TMPDIR: buildDir, NODE_ENV: 'production', ...spec.env },
+          cwd: buildDir,
+          dirInside: buildDir,
+        };
+      },
+      create: (spec, launch) => new SnapshotProcessSandbox(spec, options, launch),
+    };
+  }
+  return undefined;
+}
+
+/** Like snapshotSupport(), but throws ERR_SANDBOX_UNSUPPORTED naming the backend. */
+export function requireSnapshotSupport(backend: SandboxBackend): SnapshotSupport {
+  const support = snapshotSupport(backend);
+  if (!support) throw new SandboxError('ERR_SANDBOX_UNSUPPORTED', `the ${backend.name} sandbox backend cannot start instances from snapshots`);
+  return support;
+}
