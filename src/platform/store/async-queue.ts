@@ -40,9 +40,7 @@ export const DEFAULT_ASYNC_POLICY: AsyncPolicy = {
   idempotencyWindowMs: 24 * 3600_000,
 };
 
-/** Why a job is a dead letter. */
-export type DeadLetterReason = 'retries-exhausted' | 'not-retryable' | 'expired';
-export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['retries-exhausted', 'not-retryable', 'expired'];
+export { DEAD_LETTER_REASONS, type DeadLetterReason } from './types.ts';
 
 export interface AsyncRequest {
   functionName: string;

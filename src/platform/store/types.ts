@@ -4,7 +4,6 @@
 import type { StartKind } from '../../core/instance.ts';
 import type { FunctionVersion } from '../function.ts';
 import type { ErrorKind } from '../../runtime/protocol.ts';
-import type { DeadLetterReason } from './async-queue.ts';
 
 export { START_KINDS, type StartKind } from '../../core/instance.ts';
 export type { FunctionVersion, Language, NewFunctionVersion, StartPreference, VersionSettings } from '../function.ts';
@@ -13,6 +12,10 @@ export type InvocationMode = 'sync' | 'async' | 'timer';
 export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 /** The runtime's error kinds, plus failures the platform itself decides. */
 export type InvocationErrorKind = ErrorKind | 'platform' | 'throttled' | 'cancelled' | 'expired';
+
+/** Why a job is a dead letter. */
+export type DeadLetterReason = 'retries-exhausted' | 'not-retryable' | 'expired';
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['retries-exhausted', 'not-retryable', 'expired'];
 
 export const INVOCATION_MODES: readonly InvocationMode[] = ['sync', 'async', 'timer'];
 
