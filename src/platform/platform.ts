@@ -15,12 +15,13 @@ import { createSandboxBackend, type IsolationMode } from './sandbox/index.ts';
 import { snapshotSupport } from './accelerators/v8-snapshot/launch.ts';
 import { isZygoteCapable, type SandboxBackend } from './sandbox/types.ts';
 import { AsyncWorker } from './async-worker.ts';
-import { DEFAULT_ASYNC_POLICY, SqliteAsyncQueue, Store, type AsyncPolicy, type AsyncQueue, type Enqueued, type RedriveTarget, type FunctionVersion, type InvocationErrorKind, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
+import { DEFAULT_ASYNC_POLICY, SqliteAsyncQueue, Store, type Alias, type AliasRoute, type AsyncPolicy, type AsyncQueue, type Enqueued, type RedriveTarget, type FunctionVersion, type InvocationErrorKind, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
 import { SnapshotStartPath } from './accelerators/v8-snapshot/index.ts';
 import { StartPlanner } from './accelerators/planner.ts';
 import type { StartPath } from './accelerators/start-path.ts';
 import { DeferredZygoteMemory, ZygoteStartPath } from './accelerators/zygote/index.ts';
 import { TimerTriggers } from './triggers.ts';
+import { TrafficRouter, type FunctionRef } from './traffic.ts';
 import { PlatformMetrics } from './gateway/metrics.ts';
 
 export interface PlatformOptions {
@@ -50,6 +51,8 @@ export interface PlatformOptions {
   prewarm?: string[];
   /** When function snapshots are built: at deploy (default) or after a version's first cold start. */
   snapshotWhen?: 'deploy' | 'first-cold-start';
+  /** Seed of the traffic router that splits aliases' invocations between versions (tests); default random. */
+  trafficSeed?: number;
   /** Tests inject a backend; default: detected from the machine. */
   backend?: SandboxBackend;
   deploy?: DeployOptions;
@@ -72,6 +75,7 @@ export class Platform {
   /** Emits an invocation's id when its record is final. */
   readonly #finished = new EventEmitter().setMaxListeners(0);
   readonly #asyncWorker: AsyncWorker;
+  readonly #router: TrafficRouter;
 
   private constructor(store: Store, backend: SandboxBackend, options: Platform['options']) {
     this.store = store;
@@ -110,6 +114,7 @@ export class Platform {
       onIdle: (fn, idleMs, provisioned) => this.#idleCost.add(fn, idleMs, provisioned),
       onWarning: options.onWarning,
     });
+    this.#router = new TrafficRouter(options.trafficSeed);
     this.asyncQueue = options.asyncQueue ?? new SqliteAsyncQueue(store, { ...DEFAULT_ASYNC_POLICY, ...options.asyncPolicy });
     this.#asyncWorker = new AsyncWorker(this.asyncQueue, (job) => this.#runJob(job), {
       concurrency: options.asyncConcurrency,
@@ -151,7 +156,7 @@ export class Platform {
 
   /** After a (re)start: provisioned instances, timer triggers, and async work that was interrupted. */
   #resume(): void {
-    for (const info of this.store.functions.list()) if (info.latest) this.#activate(info.latest);
+    for (const info of this.store.functions.list()) for (const version of this.#liveVersions(info.name)) this.#activate(version);
     for (const s of this.store.schedules.list()) {
       try {
         this.#triggers.set(s.functionName, s.cron, s.payload);
@@ -166,12 +171,46 @@ export class Platform {
   async deploy(source: { dir: string } | { upload: Upload }, settings: DeploySettings = {}): Promise<DeployResult> {
     const options = { dataDir: this.store.dataDir, ...this.options.deploy };
     const result = 'dir' in source ? await deployFunction(this.store, source.dir, settings, options) : await deployFromUpload(this.store, source.upload, settings, options);
-    if (result.previousVersion !== null) {
-      const previous = this.store.functions.getVersion(result.name, result.previousVersion);
-      if (previous) this.invoker.retire(toDeployed(previous));
-    }
+    if (result.previousVersion !== null) this.#retireUnlessLive(result.name, [result.previousVersion]);
     this.#activate(result.version);
     return result;
+  }
+
+  /** Creates or re-points an alias (rolling out, or back); versions it no longer routes to stop being kept warm. */
+  setAlias(name: string, alias: string, routes: AliasRoute[]): Alias {
+    const before = this.store.aliases.get(name, alias)?.routes.map((r) => r.version) ?? [];
+    const set = this.store.aliases.set(name, alias, routes);
+    for (const r of set.routes) if (!before.includes(r.version)) this.#activate(this.store.functions.requireVersion(name, r.version));
+    this.#retireUnlessLive(name, before);
+    return set;
+  }
+
+  removeAlias(name: string, alias: string): void {
+    const existing = this.store.aliases.require(name, alias);
+    this.store.aliases.remove(name, alias);
+    this.#retireUnlessLive(name, existing.routes.map((r) => r.version));
+  }
+
+  /** The version one invocation of `target` runs: a version, the latest, or an alias's weighted pick. */
+  resolve(name: string, target: FunctionRef['target']): FunctionVersion {
+    if (typeof target === 'object') return this.store.functions.requireVersion(name, this.#router.pick(this.store.aliases.require(name, target.alias).routes));
+    return this.store.functions.requireVersion(name, target);
+  }
+
+  /** Versions kept warm: the latest and every version an alias routes to. */
+  #liveVersions(name: string): FunctionVersion[] {
+    const numbers = new Set(this.store.aliases.list(name).flatMap((a) => a.routes.map((r) => r.version)));
+    const latest = this.store.functions.latest(name);
+    if (latest) numbers.add(latest.version);
+    return [...numbers].flatMap((n) => this.store.functions.getVersion(name, n) ?? []);
+  }
+
+  #retireUnlessLive(name: string, versions: number[]): void {
+    const live = new Set(this.#liveVersions(name).map((v) => v.version));
+    for (const n of versions) {
+      const version = live.has(n) ? undefined : this.store.functions.getVersion(name, n);
+      if (version) this.invoker.retire(toDeployed(version));
+    }
   }
 
   remove(name: string): boolean {
@@ -199,8 +238,8 @@ export class Platform {
   }
 
   /** Runs an invocation now and waits for it; the record says how it went. */
-  async invokeSync(name: string, payload: unknown, version: number | 'latest' = 'latest'): Promise<InvocationRecord> {
-    const fn = this.store.functions.requireVersion(name, version);
+  async invokeSync(name: string, payload: unknown, target: FunctionRef['target'] = 'latest'): Promise<InvocationRecord> {
+    const fn = this.resolve(name, target);
     this.#checkPayload(payload);
     const createdAt = Date.now();
     const id = this.store.invocations.newId();
@@ -245,8 +284,12 @@ export class Platform {
    * Persists the invocation, then returns; it runs from the queue (and survives a restart). With an
    * idempotency key used before (same function, within the window): the first invocation, `duplicate`.
    */
-  async invokeAsync(name: string, payload: unknown, options: { mode?: 'async' | 'timer'; idempotencyKey?: string; traceparent?: string } = {}): Promise<Enqueued> {
-    const fn = this.store.functions.requireVersion(name, 'latest');
+  async invokeAsync(
+    name: string,
+    payload: unknown,
+    { target = 'latest', ...options }: { target?: FunctionRef['target']; mode?: 'async' | 'timer'; idempotencyKey?: string; traceparent?: string } = {},
+  ): Promise<Enqueued> {
+    const fn = this.resolve(name, target); // an alias picks the version when the invocation is accepted
     this.#checkPayload(payload);
     const enqueued = await this.asyncQueue.enqueue({ functionName: name, version: fn.version, payload, ...options });
     if (!enqueued.duplicate) this.#asyncWorker.wake();

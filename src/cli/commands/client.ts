@@ -8,6 +8,7 @@ import { formatTable } from '../../sim/report/table.ts';
 import { numberOption, parseOptions } from '../args.ts';
 import { print, say } from '../output.ts';
 import { parseDuration, parseMemory } from '../units.ts';
+import { parseAliasRoutes } from '../../platform/store/aliases.ts';
 
 const URL_OPTION = { url: { type: 'string' } } as const;
 
@@ -15,9 +16,12 @@ export const CLIENT_HELP = `thaw deploy DIR [options]     deploy a function fold
   --name NAME  --memory SIZE  --timeout DUR  --concurrency N  --provisioned N
   --env KEY=VALUE (repeatable)  --network  --start cold|zygote|snapshot|auto
   --schedule CRON [--schedule-payload JSON]   a timer trigger
-thaw invoke NAME [--data JSON] [--async [--idempotency-key KEY]] [--version N]
+thaw invoke NAME[@ALIAS|@VERSION] [--data JSON] [--async [--idempotency-key KEY]] [--version N]
 thaw dlq ls [--function NAME]  async invocations that failed for good (dead letters)
 thaw dlq redrive ID... | --all [--function NAME]   put dead letters back in the queue
+thaw alias NAME ALIAS VERSION[:WEIGHT][,VERSION:WEIGHT]   point an alias at versions by percent
+                              (e.g. 3:90,4:10; invoke NAME@ALIAS); again to re-point or roll back
+thaw alias NAME [ALIAS --delete]   list a function's aliases, or delete one
 thaw ls                       deployed functions
 thaw logs NAME [--limit N]    stdout/stderr of the latest invocations
 thaw rm NAME                  remove a function
@@ -140,7 +144,7 @@ export async function invokeCommand(argv: string[]): Promise<number> {
     return 1;
   }
   print(JSON.stringify(r.body, null, 2));
-  if (!values.async) say(`${r.headers.get('x-thaw-start-kind')} start, ${Number(r.headers.get('x-thaw-duration-ms')).toFixed(1)} ms, invocation ${r.headers.get('x-thaw-invocation-id')}`);
+  if (!values.async) say(`${r.headers.get('x-thaw-start-kind')} start of v${r.headers.get('x-thaw-version')}, ${Number(r.headers.get('x-thaw-duration-ms')).toFixed(1)} ms, invocation ${r.headers.get('x-thaw-invocation-id')}`);
   return 0;
 }
 
@@ -229,4 +233,30 @@ export async function dlqCommand(argv: string[]): Promise<number> {
     return 0;
   }
   throw new ThawError('ERR_INVALID_OPTION', `thaw dlq: expected 'ls' or 'redrive', got '${sub ?? ''}'`);
+}
+
+/** thaw alias NAME | thaw alias NAME ALIAS ROUTES | thaw alias NAME ALIAS --delete */
+export async function aliasCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(argv, { ...URL_OPTION, delete: { type: 'boolean' } }, 'alias');
+  const [name, alias, routes, extra] = positionals;
+  if (!name || extra !== undefined) throw new ThawError('ERR_INVALID_OPTION', 'thaw alias: expected NAME [ALIAS VERSION[:WEIGHT][,VERSION:WEIGHT]] (see thaw help)');
+  const path = `${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/aliases`;
+  const show = (a: { name: string; routes: Array<{ version: number; weight: number }> }) => `${name}@${a.name} → ${a.routes.map((r) => `v${r.version} ${r.weight}%`).join(', ')}`;
+  if (values.delete) {
+    if (!alias || routes !== undefined) throw new ThawError('ERR_INVALID_OPTION', 'thaw alias: --delete takes NAME ALIAS');
+    failIfError(await request(`${path}/${encodeURIComponent(alias)}`, { method: 'DELETE' }));
+    say(`deleted alias ${name}@${alias}`);
+    return 0;
+  }
+  if (alias === undefined) {
+    const r = await request(path);
+    failIfError(r);
+    for (const a of r.body.aliases) print(show(a));
+    return 0;
+  }
+  if (routes === undefined) throw new ThawError('ERR_INVALID_OPTION', `thaw alias: expected the versions of ${name}@${alias}, e.g. '3' or '3:90,4:10'`);
+  const r = await request(`${path}/${encodeURIComponent(alias)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ routes: parseAliasRoutes(routes) }) });
+  failIfError(r);
+  print(show(r.body));
+  return 0;
 }

@@ -33,6 +33,7 @@ const SERVE_OPTIONS = {
   prewarm: { type: 'string' },
   'snapshot-when': { type: 'string' },
   restore: { type: 'string' },
+  'traffic-seed': { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
@@ -55,6 +56,8 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --max-event-age DUR   async invocations not run within this long are dead letters (default 6h)
   --snapshot-when WHEN  build function snapshots at deploy (default) or first-cold-start
   --examples            deploy the functions in examples/ at start (unless already deployed)
+  --traffic-seed N      seed of the router that splits aliases between versions (replayable
+                        splits); default random
   --clock manual        keep-alive and pause timers run on a clock advanced only through
                         POST /debug/clock {"advanceMs": N} (deterministic tests); default wall`;
 
@@ -79,6 +82,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     restore,
     pauseAfterMs: pauseAfter === 0 ? Infinity : pauseAfter,
     asyncPolicy: asyncPolicy(values),
+    trafficSeed: values['traffic-seed'] === undefined ? undefined : numberOption(values['traffic-seed'], '--traffic-seed', 0, Number.isSafeInteger),
     scheduler,
     snapshotWhen: snapshotWhen(values['snapshot-when']),
     prewarm: values.prewarm ? values.prewarm.split(',').map((p) => checkPrewarm(p.trim())) : undefined,

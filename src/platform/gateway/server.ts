@@ -7,7 +7,11 @@
 //                                           or a .tar.gz body (settings in ?name=&memory=...)
 //   GET    /functions/:name                 a function and its versions
 //   DELETE /functions/:name                 remove it
-//   POST   /functions/:name/invoke          synchronous invocation (body: the event)
+//   GET    /functions/:name/aliases         its aliases
+//   PUT    /functions/:name/aliases/:alias  create or re-point: {"routes": [{"version": 3, "weight": 90}, ...]}
+//   DELETE /functions/:name/aliases/:alias
+//   POST   /functions/:name/invoke          synchronous invocation (body: the event); :name may be
+//                                           NAME@VERSION or NAME@ALIAS (a weighted pick per invocation)
 //   POST   /functions/:name/invoke?async=1  asynchronous: 202 {id}; also header X-Thaw-Invocation-Type: async;
 //                                           Idempotency-Key: a repeat gets the first invocation's id
 //   GET    /invocations/:id[?wait=MS]       an invocation's record: status, result, phases, logs
@@ -29,6 +33,8 @@ import { ThawError, type ErrorCode } from '../../core/errors.ts';
 import type { DeploySettings } from '../deploy/index.ts';
 import type { ManualScheduler } from '../invoker/scheduler.ts';
 import type { Platform } from '../platform.ts';
+import { validateAliasRoutes } from '../store/aliases.ts';
+import { parseFunctionRef } from '../traffic.ts';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   ERR_INVALID_OPTION: 400,
@@ -95,7 +101,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
   const url = new URL(req.url ?? '/', 'http://thaw');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   const method = req.method ?? 'GET';
-  const route = `${method} /${parts.map((p, i) => (i % 2 === 1 && ['functions', 'invocations'].includes(parts[i - 1]!) ? ':id' : p)).join('/')}`;
+  const route = `${method} /${parts.map((p, i) => (i % 2 === 1 && ['functions', 'invocations', 'aliases'].includes(parts[i - 1]!) ? ':id' : p)).join('/')}`;
 
   switch (route) {
     case 'GET /healthz':
@@ -106,8 +112,18 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       return deploy(platform, req, res, url);
     case 'GET /functions/:id': {
       const info = platform.store.functions.require(parts[1]!);
-      return sendJson(res, 200, { ...summarizeFunction(info), versions: platform.store.functions.versions(info.name) });
+      return sendJson(res, 200, { ...summarizeFunction(info), versions: platform.store.functions.versions(info.name), aliases: platform.store.aliases.list(info.name) });
     }
+    case 'GET /functions/:id/aliases':
+      platform.store.functions.require(parts[1]!);
+      return sendJson(res, 200, { aliases: platform.store.aliases.list(parts[1]!) });
+    case 'PUT /functions/:id/aliases/:id': {
+      const body = (await readJson(req, 64 * 1024)) as { routes?: unknown };
+      return sendJson(res, 200, platform.setAlias(parts[1]!, parts[3]!, validateAliasRoutes(body?.routes)));
+    }
+    case 'DELETE /functions/:id/aliases/:id':
+      platform.removeAlias(parts[1]!, parts[3]!);
+      return sendJson(res, 200, { removed: parts[3] });
     case 'DELETE /functions/:id':
       platform.remove(parts[1]!);
       return sendJson(res, 200, { removed: parts[1] });
@@ -172,20 +188,25 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
   }
 }
 
-async function invoke(platform: Platform, req: IncomingMessage, res: ServerResponse, name: string, url: URL): Promise<void> {
+async function invoke(platform: Platform, req: IncomingMessage, res: ServerResponse, ref: string, url: URL): Promise<void> {
+  const { name, target: qualifier } = parseFunctionRef(ref);
   platform.store.functions.require(name);
+  const version = url.searchParams.get('version');
+  if (version !== null && ref.includes('@')) throw new HttpError(400, 'ERR_INVALID_OPTION', `both '${ref}' and ?version=${version} name a version: use one`);
+  if (version !== null && !/^\d+$/.test(version)) throw new HttpError(400, 'ERR_INVALID_OPTION', `query parameter version must be a version number, got '${version}'`);
+  const target = version !== null ? Number(version) : qualifier;
   const payload = await readJson(req, platform.options.maxPayloadBytes, true);
   const async = url.searchParams.get('async') === '1' || url.searchParams.get('async') === 'true' || req.headers['x-thaw-invocation-type'] === 'async';
   if (async) {
     const idempotencyKey = header(req, 'idempotency-key');
-    const { job, duplicate } = await platform.invokeAsync(name, payload, { idempotencyKey, traceparent: header(req, 'traceparent') });
+    const { job, duplicate } = await platform.invokeAsync(name, payload, { target, idempotencyKey, traceparent: header(req, 'traceparent') });
     res.setHeader('location', `/invocations/${job.id}`);
     if (duplicate) res.setHeader('idempotent-replayed', 'true');
     return sendJson(res, 202, { id: job.id, status: duplicate ? job.status : 'queued', ...(duplicate ? { duplicate: true } : {}) });
   }
-  const version = url.searchParams.get('version');
-  const record = await platform.invokeSync(name, payload, version ? Number(version) : 'latest');
+  const record = await platform.invokeSync(name, payload, target);
   res.setHeader('x-thaw-invocation-id', record.id);
+  res.setHeader('x-thaw-version', String(record.version));
   res.setHeader('x-thaw-start-kind', record.startKind ?? 'none');
   res.setHeader('x-thaw-duration-ms', String(record.totalMs ?? 0));
   if (record.status === 'succeeded') return sendJson(res, 200, record.result ?? null);

@@ -3,7 +3,7 @@
 // newest successfully deployed one.
 //
 // remove() is a soft delete: the function disappears from get() and list(), `latest` is cleared and
-// its pending async jobs are cancelled, but its version rows stay, so the invocation records that
+// its pending async jobs are cancelled and its aliases deleted, but its version rows stay, so the invocation records that
 // name them stay meaningful. Deploying the same name again revives it and continues the numbering
 // (a removed v3 is followed by v4, never by a second v1). Deleting the files is the deploy module's
 // removeFunction().
@@ -164,9 +164,10 @@ export class FunctionRepository {
            WHERE id IN (SELECT id FROM queue_jobs WHERE function_name = ? AND status = 'pending')`,
         ).run(now, message, name);
         db.prepare(
-          `UPDATE queue_jobs SET status = 'failed', finished_at = ?, error_kind = 'cancelled', error_message = ?
+          `UPDATE queue_jobs SET status = 'failed', finished_at = ?, error_kind = 'cancelled', error_message = ?, dead_reason = 'not-retryable'
            WHERE function_name = ? AND status = 'pending'`,
         ).run(now, message, name);
+        db.prepare('DELETE FROM aliases WHERE function_name = ?').run(name);
         return true;
       })
       .immediate();

@@ -10,6 +10,7 @@ export * from './async-queue.ts';
 export { SqliteAsyncQueue } from './sqlite-async-queue.ts';
 export { PlatformCostRepository, IDLE_REASONS, type IdleReason, type IdleSample, type PlatformCost } from './costs.ts';
 export { ScheduleRepository, type Schedule } from './schedules.ts';
+export { AliasRepository, ALIAS_NAME, parseAliasRoutes, validateAliasName, validateAliasRoutes, type Alias, type AliasRoute } from './aliases.ts';
 export { MIGRATIONS, SCHEMA_VERSION, type Migration } from './migrations.ts';
 export { billedMs, billedGbSeconds, billableDurationMs, BILLED_PHASES } from './billing.ts';
 export { IdGenerator, idTime } from './ids.ts';

@@ -156,6 +156,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX queue_jobs_dead ON queue_jobs (finished_at) WHERE status = 'failed';
     `,
   },
+  {
+    version: 4,
+    description: 'aliases: named, weighted routes to versions',
+    sql: `
+      -- An alias (prod, canary) routes a function's invocations to versions by weight (percent, summing to 100).
+      CREATE TABLE aliases (
+        function_name TEXT NOT NULL REFERENCES functions(name),
+        alias         TEXT NOT NULL,
+        routes_json   TEXT NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        PRIMARY KEY (function_name, alias)
+      ) STRICT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

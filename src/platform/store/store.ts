@@ -1,6 +1,6 @@
 // The platform's state: one SQLite database, `thaw.db`, in the data directory, in WAL mode (readers
-// never block the writer). Repositories: functions and versions, invocation records, the async
-// queue, and the platform's own cost. Every call is synchronous (better-sqlite3): a write has been
+// never block the writer). Repositories: functions and versions, aliases, invocation records, the
+// async queue, and the platform's own cost. Every call is synchronous (better-sqlite3): a write has been
 // committed when the call returns.
 //
 // Durability: synchronous=FULL by default, so a committed job survives a power cut, not just a
@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { ThawError } from '../../core/errors.ts';
 import { DEFAULT_LIMITS, type StoreContext, type StoreLimits } from './context.ts';
+import { AliasRepository } from './aliases.ts';
 import { PlatformCostRepository } from './costs.ts';
 import { ScheduleRepository } from './schedules.ts';
 import { FunctionRepository } from './functions.ts';
@@ -43,6 +44,7 @@ export class Store {
   readonly queue: QueueRepository;
   readonly costs: PlatformCostRepository;
   readonly schedules: ScheduleRepository;
+  readonly aliases: AliasRepository;
   readonly limits: StoreLimits;
   /** Migrations applied by this open (empty when the schema was current). */
   readonly migrated: readonly number[];
@@ -61,6 +63,7 @@ export class Store {
     this.queue = new QueueRepository(ctx, this.invocations);
     this.costs = new PlatformCostRepository(ctx);
     this.schedules = new ScheduleRepository(ctx);
+    this.aliases = new AliasRepository(ctx);
   }
 
   /** Opens (creating the directory and database if needed) and migrates `dataDir/thaw.db`. */
