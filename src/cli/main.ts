@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import { ThawError } from '../core/errors.ts';
 import { BENCH_HELP, benchCommand } from './commands/bench.ts';
-import { aliasCommand, CLIENT_HELP, deployCommand, dlqCommand, invokeCommand, logsCommand, lsCommand, rmCommand, statsCommand } from './commands/client.ts';
+import { aliasCommand, CLIENT_HELP, deployCommand, dlqCommand, evictCommand, invokeCommand, logsCommand, lsCommand, rmCommand, statsCommand } from './commands/client.ts';
 import { CURVE_HELP, curveCommand } from './commands/curve.ts';
 import { SERVE_HELP, serveCommand } from './commands/serve.ts';
 import { SIM_HELP, simCommand } from './commands/sim.ts';
@@ -49,6 +49,8 @@ export async function main(argv: string[]): Promise<number> {
         return await logsCommand(rest);
       case 'alias':
         return await aliasCommand(rest);
+      case 'evict':
+        return await evictCommand(rest);
       case 'dlq':
         return await dlqCommand(rest);
       case 'rm':

@@ -21,6 +21,7 @@ import { StartPlanner } from './accelerators/planner.ts';
 import type { StartPath } from './accelerators/start-path.ts';
 import { DeferredZygoteMemory, ZygoteStartPath } from './accelerators/zygote/index.ts';
 import { TimerTriggers } from './triggers.ts';
+import { PlatformEvents } from './events.ts';
 import { TrafficRouter, type FunctionRef } from './traffic.ts';
 import { PlatformMetrics } from './gateway/metrics.ts';
 
@@ -65,6 +66,8 @@ export class Platform {
   readonly store: Store;
   readonly invoker: Invoker;
   readonly asyncQueue: AsyncQueue;
+  /** Invocations, the policy's decisions, deploys as they happen (the dashboard's live view). */
+  readonly events = new PlatformEvents();
   readonly backend: SandboxBackend;
   /** SOCK zygotes (undefined on a backend that cannot start them, e.g. microVMs). */
   readonly zygotes: ZygoteStartPath | undefined;
@@ -113,6 +116,8 @@ export class Platform {
       pauseAfterMs: options.pauseAfterMs,
       onIdle: (fn, idleMs, provisioned) => this.#idleCost.add(fn, idleMs, provisioned),
       onWarning: options.onWarning,
+      onDecision: (decision) => this.events.decision(decision),
+      onInstancesChanged: () => this.events.instancesChanged(),
     });
     this.#router = new TrafficRouter(options.trafficSeed);
     this.asyncQueue = options.asyncQueue ?? new SqliteAsyncQueue(store, { ...DEFAULT_ASYNC_POLICY, ...options.asyncPolicy });
@@ -120,7 +125,10 @@ export class Platform {
       concurrency: options.asyncConcurrency,
       onSettled: (job) => {
         const record = this.store.invocations.get(job.id);
-        if (record && record.finishedAt !== null) this.#metrics.record(record);
+        if (record && record.finishedAt !== null) {
+          this.#metrics.record(record);
+          this.events.invocation(record);
+        }
         this.#finished.emit(job.id);
       },
       onWarning: options.onWarning,
@@ -173,6 +181,7 @@ export class Platform {
     const result = 'dir' in source ? await deployFunction(this.store, source.dir, settings, options) : await deployFromUpload(this.store, source.upload, settings, options);
     if (result.previousVersion !== null) this.#retireUnlessLive(result.name, [result.previousVersion]);
     this.#activate(result.version);
+    this.events.changed('deploy', result.name, result.version.version);
     return result;
   }
 
@@ -182,6 +191,7 @@ export class Platform {
     const set = this.store.aliases.set(name, alias, routes);
     for (const r of set.routes) if (!before.includes(r.version)) this.#activate(this.store.functions.requireVersion(name, r.version));
     this.#retireUnlessLive(name, before);
+    this.events.changed('alias', name);
     return set;
   }
 
@@ -189,6 +199,7 @@ export class Platform {
     const existing = this.store.aliases.require(name, alias);
     this.store.aliases.remove(name, alias);
     this.#retireUnlessLive(name, existing.routes.map((r) => r.version));
+    this.events.changed('alias', name);
   }
 
   /** The version one invocation of `target` runs: a version, the latest, or an alias's weighted pick. */
@@ -218,7 +229,18 @@ export class Platform {
     for (const version of this.store.functions.versions(name)) this.invoker.retire(toDeployed(version));
     this.#triggers.remove(name);
     this.store.schedules.remove(name);
-    return removeFunction(this.store, name, { dataDir: this.store.dataDir });
+    const removed = removeFunction(this.store, name, { dataDir: this.store.dataDir });
+    this.events.changed('remove', name);
+    return removed;
+  }
+
+  /**
+   * Stops the function's idle instances so that its next invocation starts cold (and, with
+   * `waitForBusy`, its busy ones as their invocations end); resolves once they have exited.
+   */
+  evict(name: string, options: { waitForBusy?: boolean } = {}): Promise<{ stopped: number; waitedFor: number }> {
+    this.store.functions.require(name);
+    return this.invoker.evict(name, options);
   }
 
   /** Sets (or with null removes) a function's timer trigger: a cron expression and its payload. */
@@ -247,6 +269,7 @@ export class Platform {
     // One write per synchronous invocation, after it ran: the caller is waiting for it anyway.
     const finished = this.store.invocations.record({ id, functionName: name, version: fn.version, mode: 'sync', createdAt, startedAt: createdAt }, outcomeOf(report));
     this.#metrics.record(finished);
+    this.events.invocation(finished);
     this.#finished.emit(finished.id);
     return finished;
   }

@@ -25,6 +25,8 @@ thaw alias NAME [ALIAS --delete]   list a function's aliases, or delete one
 thaw ls                       deployed functions
 thaw logs NAME [--limit N]    stdout/stderr of the latest invocations
 thaw rm NAME                  remove a function
+thaw evict NAME [--wait]      stop its idle instances (--wait: busy ones too, once they finish),
+                              so its next invocation starts cold
 thaw stats [NAME]             instances and memory, or a function's latencies by start kind
   every client command: --url URL (default $THAW_URL or http://127.0.0.1:8080)`;
 
@@ -258,5 +260,15 @@ export async function aliasCommand(argv: string[]): Promise<number> {
   const r = await request(`${path}/${encodeURIComponent(alias)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ routes: parseAliasRoutes(routes) }) });
   failIfError(r);
   print(show(r.body));
+  return 0;
+}
+
+export async function evictCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(argv, { ...URL_OPTION, wait: { type: 'boolean' } }, 'evict');
+  const name = positionals[0];
+  if (!name) throw new ThawError('ERR_INVALID_OPTION', 'thaw evict: expected a function name');
+  const r = await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/instances${values.wait ? '?wait=1' : ''}`, { method: 'DELETE' });
+  failIfError(r);
+  say(`stopped ${r.body.stopped} idle instance${r.body.stopped === 1 ? '' : 's'} of ${name}${values.wait ? ` and ${r.body.waitedFor} busy one${r.body.waitedFor === 1 ? '' : 's'} once they finished` : ''}`);
   return 0;
 }

@@ -1,6 +1,9 @@
 // The HTTP gateway: thaw's API on node:http. JSON in, JSON out; every error is a JSON body
 // {"error": {"code", "message"}} with a status that says whose fault it was.
 //
+//   GET    /                                the dashboard (static files under /dashboard/)
+//   GET    /dashboard/state                 what it shows: functions, instances, memory, invocations, decisions
+//   GET    /events                          server-sent events: invocations, decisions, deploys, live state
 //   GET    /healthz                         liveness and the isolation in force
 //   GET    /functions                       deployed functions
 //   POST   /functions                       deploy: {"files": {path: contents}, "settings": {...}}
@@ -16,6 +19,8 @@
 //                                           Idempotency-Key: a repeat gets the first invocation's id
 //   GET    /invocations/:id[?wait=MS]       an invocation's record: status, result, phases, logs
 //                                           (wait: until it is final, at most MS ms)
+//   DELETE /functions/:name/instances[?wait=1]  evict: stop its idle instances (wait=1: busy ones too, as
+//                                           they finish), so the next invocation starts cold
 //   GET    /functions/:name/invocations     the latest records
 //   GET    /functions/:name/logs            stdout/stderr of the latest invocations
 //   GET    /functions/:name/stats           counts and latency percentiles by start kind and phase
@@ -34,6 +39,7 @@ import type { DeploySettings } from '../deploy/index.ts';
 import type { ManualScheduler } from '../invoker/scheduler.ts';
 import type { Platform } from '../platform.ts';
 import { validateAliasRoutes } from '../store/aliases.ts';
+import { dashboardState, serveDashboardAsset, streamEvents } from './dashboard.ts';
 import { parseFunctionRef } from '../traffic.ts';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -103,7 +109,12 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
   const method = req.method ?? 'GET';
   const route = `${method} /${parts.map((p, i) => (i % 2 === 1 && ['functions', 'invocations', 'aliases'].includes(parts[i - 1]!) ? ':id' : p)).join('/')}`;
 
+  if (method === 'GET' && serveDashboardAsset(url.pathname, res)) return;
   switch (route) {
+    case 'GET /dashboard/state':
+      return sendJson(res, 200, await dashboardState(platform));
+    case 'GET /events':
+      return streamEvents(platform, req, res);
     case 'GET /healthz':
       return sendJson(res, 200, { ok: true, isolation: platform.backend.isolation });
     case 'GET /functions':
@@ -127,6 +138,11 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
     case 'DELETE /functions/:id':
       platform.remove(parts[1]!);
       return sendJson(res, 200, { removed: parts[1] });
+    case 'DELETE /functions/:id/instances': {
+      const wait = url.searchParams.get('wait');
+      if (wait !== null && !['0', '1', 'true', 'false'].includes(wait)) throw new HttpError(400, 'ERR_INVALID_OPTION', `query parameter wait must be 1 or 0, got '${wait}'`);
+      return sendJson(res, 200, await platform.evict(parts[1]!, { waitForBusy: wait === '1' || wait === 'true' }));
+    }
     case 'POST /functions/:id/invoke':
       return invoke(platform, req, res, parts[1]!, url);
     case 'GET /invocations/:id': {

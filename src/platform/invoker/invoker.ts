@@ -12,6 +12,7 @@ import { Pool, type RemovalReason } from '../../core/pool.ts';
 import type { FunctionSpec } from '../../core/trace.ts';
 import { LeastLoadedPlacement } from '../../policies/placement/index.ts';
 import type { ErrorKind } from '../../runtime/protocol.ts';
+import type { Decision, DecisionKind } from '../events.ts';
 import type { InvokeOutcome, SandboxBackend, StartTimings } from '../sandbox/types.ts';
 import type { DeployedFunction } from '../function.ts';
 import type { PhaseTimings } from '../store/types.ts';
@@ -60,6 +61,21 @@ export interface InvokerOptions {
   onIdle?: (fn: DeployedFunction, idleMs: number, provisioned: boolean) => void;
   /** Something went wrong in the background (a sandbox that would not pause, die, ...). */
   onWarning?: (message: string) => void;
+  /** The policy decided (pre-warm, provision, evict, expire) or an operator stopped instances: for live views. */
+  onDecision?: (decision: Decision) => void;
+  /** An instance changed state (acquired, started, released, paused, stopped): for live views. */
+  onInstancesChanged?: () => void;
+}
+
+/** A function version's instances by state, and the memory they hold. */
+export interface FunctionInstances {
+  functionName: string;
+  version: number;
+  starting: number;
+  busy: number;
+  idle: number;
+  paused: number;
+  memoryMb: number;
 }
 
 interface Waiter {
@@ -83,6 +99,8 @@ export class Invoker {
   readonly #sandboxes = new Map<Instance, ManagedSandbox>();
   readonly #busy = new Map<FunctionSpec, number>();
   readonly #waiters: Waiter[] = [];
+  /** Busy or starting instances an operator evicted: stopped when their invocation ends. */
+  readonly #stopWhenReleased = new Set<Instance>();
   #expiryTimer: { at: number; timer: Timer } | undefined;
   #nextSpecIndex = 0;
   #closed = false;
@@ -103,6 +121,7 @@ export class Invoker {
           if (entry) this.#options.onIdle?.(entry.fn, end - start, entry.fn.provisioned > 0);
         },
         removed: (instance, reason) => {
+          if (reason === 'evicted' || reason === 'expired') this.#decided(reason === 'evicted' ? 'evict' : 'expire', instance.fn);
           if (!this.#zygoteMemory.onRemoved(instance, reason)) this.#onRemoved(instance, reason);
         },
       },
@@ -147,6 +166,7 @@ export class Invoker {
       return this.#failedBeforeStart(fn, invocationId, t0, error as Error);
     }
     const tAcquired = performance.now();
+    this.#options.onInstancesChanged?.();
     let startKind: StartKind = instance.startKind;
     let timings: StartTimings = { sandboxMs: 0, runtimeBootMs: 0, importMs: 0, initMs: 0 };
     let sandbox = this.#sandboxes.get(instance);
@@ -157,6 +177,7 @@ export class Invoker {
         timings = await sandbox.start();
         startKind = this.#started(fn, spec, sandbox, timings);
         this.pool.started(instance);
+        this.#options.onInstancesChanged?.();
       } else if (startKind === 'resumed') {
         await sandbox!.resume({ cpuShares: cpuSharesFor(fn.memoryMb) });
       }
@@ -215,11 +236,13 @@ export class Invoker {
   #startAhead(fn: DeployedFunction, spec: FunctionSpec, why: string): boolean {
     const instance = this.pool.prewarm(spec);
     if (!instance) return false;
+    this.#decided(why === 'provisioned' ? 'provision' : 'prewarm', spec);
     const sandbox = this.#createSandbox(fn, instance);
     sandbox.start().then(
       (timings) => {
         this.#started(fn, spec, sandbox, timings);
         this.pool.started(instance);
+        if (this.#stopWhenReleased.delete(instance)) return this.#kill(instance);
         this.pool.release(instance);
         this.#afterRelease(fn, instance);
       },
@@ -275,6 +298,50 @@ export class Invoker {
     this.pool.setMinInstances(entry.spec, 0);
     for (const group of this.pool.groupsOf(entry.spec)) for (const instance of [...group.idleInstances()]) this.#kill(instance);
     this.#specs.delete(keyOf(fn));
+  }
+
+  /**
+   * Stops a function's idle and paused instances (of every version), so that its next invocation
+   * starts cold; with `waitForBusy`, busy and starting ones too, each as soon as its invocation
+   * ends. Resolves once every instance stopped has exited. Provisioned instances are started again
+   * (that is what provisioned concurrency means).
+   */
+  async evict(name: string, options: { waitForBusy?: boolean } = {}): Promise<{ stopped: number; waitedFor: number }> {
+    const exits: Promise<unknown>[] = [];
+    let stopped = 0;
+    let waitedFor = 0;
+    for (const [instance, sandbox] of this.#sandboxes) {
+      if (instance.fn.app !== name) continue;
+      if (instance.state === 'idle' || instance.state === 'paused') {
+        stopped++;
+        this.#decided('stop', instance.fn);
+        this.#kill(instance);
+      } else if (options.waitForBusy) {
+        waitedFor++;
+        this.#decided('stop', instance.fn);
+        this.#stopWhenReleased.add(instance);
+      } else {
+        continue;
+      }
+      exits.push(sandbox.exited);
+    }
+    for (const { fn } of this.#specs.values()) if (fn.name === name && fn.provisioned > 0) this.provision(fn);
+    await Promise.all(exits);
+    return { stopped, waitedFor };
+  }
+
+  /** Instances of every function version that has any, by state, and the memory they hold. */
+  instancesByFunction(): FunctionInstances[] {
+    const byKey = new Map<string, FunctionInstances>();
+    for (const instance of this.#sandboxes.keys()) {
+      const entry = this.#specs.get(instance.fn.id);
+      if (!entry || instance.state === 'dead') continue;
+      let row = byKey.get(instance.fn.id);
+      if (!row) byKey.set(instance.fn.id, (row = { functionName: entry.fn.name, version: entry.fn.version, starting: 0, busy: 0, idle: 0, paused: 0, memoryMb: 0 }));
+      row[instance.state]++;
+      row.memoryMb += instance.memoryMb;
+    }
+    return [...byKey.values()].sort((a, b) => a.functionName.localeCompare(b.functionName) || a.version - b.version);
   }
 
   /** Instances by state and the memory they hold. */
@@ -395,7 +462,7 @@ export class Invoker {
     this.#busy.set(spec, (this.#busy.get(spec) ?? 1) - 1);
     for (const policy of this.#prewarm) this.#schedulePrewarm(policy, policy.completed?.(spec, this.#scheduler.now()));
     (spec as { warmMs: number }).warmMs = spec.warmMs * 0.8 + execMs * 0.2;
-    if (fatal || instance.state === 'dead') {
+    if (fatal || instance.state === 'dead' || this.#stopWhenReleased.delete(instance)) {
       // A timeout, crash or OOM leaves the sandbox unusable: replace it.
       this.#kill(instance);
       if (fn.provisioned > 0) this.provision(fn);
@@ -405,6 +472,7 @@ export class Invoker {
       this.#afterRelease(fn, instance);
     }
     this.#pump();
+    this.#options.onInstancesChanged?.();
   }
 
   #afterRelease(fn: DeployedFunction, instance: Instance): void {
@@ -415,6 +483,7 @@ export class Invoker {
       this.#scheduler.at(this.#scheduler.now() + pauseAfterMs, () => {
         if (instance.state !== 'idle' || instance.idleSince !== idleSince) return;
         this.pool.pause(instance);
+        this.#options.onInstancesChanged?.();
         // Vertical scaling: a paused instance keeps its memory but gives up its CPU weight.
         sandbox.pause({ cpuShares: IDLE_CPU_SHARES }).catch((error: Error) => this.#options.onWarning?.(`${fn.name}: could not pause instance ${sandbox.id}: ${error.message}`));
       });
@@ -437,6 +506,12 @@ export class Invoker {
     };
   }
 
+  #decided(kind: DecisionKind, spec: FunctionSpec): void {
+    if (!this.#options.onDecision) return;
+    const entry = this.#specs.get(spec.id);
+    this.#options.onDecision({ kind, functionName: entry?.fn.name ?? spec.id, version: entry?.fn.version ?? null, memoryMb: spec.memoryMb });
+  }
+
   #kill(instance: Instance): void {
     if (instance.state !== 'dead') this.pool.kill(instance);
     this.#destroy(instance);
@@ -451,6 +526,7 @@ export class Invoker {
     const sandbox = this.#sandboxes.get(instance);
     if (!sandbox) return;
     this.#sandboxes.delete(instance);
+    this.#options.onInstancesChanged?.();
     sandbox.destroy().catch((error: Error) => this.#options.onWarning?.(`could not destroy sandbox ${sandbox.id}: ${error.message}`));
   }
 

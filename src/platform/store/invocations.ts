@@ -231,6 +231,28 @@ export class InvocationRepository {
     return rows.map(toRecord);
   }
 
+  /** The newest `limit` invocations of every function, newest first. */
+  recent(limit = 50): InvocationRecord[] {
+    const rows = this.#ctx.db.prepare('SELECT * FROM invocations ORDER BY id DESC LIMIT ?').all(positiveInt(limit, 'limit')) as InvocationRow[];
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Finished invocations since `since` counted per time bucket (`bucketMs` wide, by creation time)
+   * and start kind, oldest bucket first: the cold/warm history a dashboard plots.
+   */
+  startKindSeries(options: { since: number; bucketMs: number }): Array<{ bucket: number; startKind: StartKind; count: number }> {
+    const bucketMs = positiveInt(options.bucketMs, 'bucketMs');
+    const rows = this.#ctx.db
+      .prepare(
+        `SELECT CAST(created_at / ? AS INTEGER) * ? AS bucket, start_kind, COUNT(*) AS n FROM invocations
+         WHERE created_at >= ? AND start_kind IS NOT NULL AND status IN ('succeeded', 'failed')
+         GROUP BY bucket, start_kind ORDER BY bucket`,
+      )
+      .all(bucketMs, bucketMs, options.since) as Array<{ bucket: number; start_kind: StartKind; n: number }>;
+    return rows.map((r) => ({ bucket: r.bucket, startKind: r.start_kind, count: r.n }));
+  }
+
   /** A function's output, newest first; pass the oldest id seen as `before` for the next page. */
   logs(functionName: string, options: { limit?: number; before?: string } = {}): LogEntry[] {
     const limit = positiveInt(options.limit ?? 50, 'limit');

@@ -167,6 +167,25 @@ describe('InvocationRepository', () => {
     assert.deepEqual(summarize([3, 1, 2]), { count: 3, mean: 2, p50: 2, p95: 3, p99: 3, max: 3 });
   });
 
+  it('lists the newest invocations of every function, and counts start kinds per time bucket', () => {
+    const { store, clock } = setup();
+    store.functions.publish('g', versionSpec());
+    clock.t = 1_000_000;
+    const kinds: Array<[string, StartKind]> = [['f', 'cold'], ['g', 'cold'], ['f', 'warm'], ['f', 'warm']];
+    for (const [fn, startKind] of kinds) {
+      store.invocations.record({ functionName: fn, mode: 'sync' }, { status: 'succeeded', startKind });
+      clock.advance(4_000);
+    }
+    store.invocations.create({ functionName: 'f', mode: 'async', status: 'queued' }); // unfinished: not counted
+    assert.deepEqual(store.invocations.recent(3).map((r) => [r.functionName, r.startKind]), [['f', null], ['f', 'warm'], ['f', 'warm']]);
+    assert.deepEqual(store.invocations.startKindSeries({ since: 0, bucketMs: 10_000 }), [
+      { bucket: 1_000_000, startKind: 'cold', count: 2 },
+      { bucket: 1_000_000, startKind: 'warm', count: 1 },
+      { bucket: 1_010_000, startKind: 'warm', count: 1 },
+    ]);
+    assert.deepEqual(store.invocations.startKindSeries({ since: 1_009_000, bucketMs: 10_000 }), [{ bucket: 1_010_000, startKind: 'warm', count: 1 }]);
+  });
+
   it('sums billed GB-s per function', () => {
     const { store } = setup();
     store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded', timings: { execMs: 1000 } });
