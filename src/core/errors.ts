@@ -19,7 +19,11 @@ export type ErrorCode =
   /** No instance could be had in time: memory full of busy instances, or the concurrency limit. */
   | 'ERR_CAPACITY'
   /** A request that contradicts an earlier one (an Idempotency-Key reused with another payload). */
-  | 'ERR_CONFLICT';
+  | 'ERR_CONFLICT'
+  /** No API token, or an unknown one (thaw serve --token-file). */
+  | 'ERR_UNAUTHORIZED'
+  /** A known API token whose scope does not allow the request. */
+  | 'ERR_FORBIDDEN';
 
 export class ThawError extends Error {
   readonly code: ErrorCode;

@@ -15,13 +15,14 @@ import { createSandboxBackend, type IsolationMode } from './sandbox/index.ts';
 import { snapshotSupport } from './accelerators/v8-snapshot/launch.ts';
 import { isZygoteCapable, type SandboxBackend } from './sandbox/types.ts';
 import { AsyncWorker } from './async-worker.ts';
-import { DEFAULT_ASYNC_POLICY, SqliteAsyncQueue, Store, type Alias, type AliasRoute, type AsyncPolicy, type AsyncQueue, type Enqueued, type RedriveTarget, type FunctionVersion, type InvocationErrorKind, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
+import { DEFAULT_ASYNC_POLICY, SqliteAsyncQueue, Store, type Alias, type AliasRoute, type AsyncPolicy, type AsyncQueue, type Enqueued, type RedriveTarget, type FunctionVersion, type InvocationErrorKind, type InvocationMode, type InvocationOutcome, type InvocationRecord, type QueueJob } from './store/index.ts';
 import { SnapshotStartPath } from './accelerators/v8-snapshot/index.ts';
 import { StartPlanner } from './accelerators/planner.ts';
 import type { StartPath } from './accelerators/start-path.ts';
 import { DeferredZygoteMemory, ZygoteStartPath } from './accelerators/zygote/index.ts';
 import { TimerTriggers } from './triggers.ts';
 import { PlatformEvents } from './events.ts';
+import { Tracing } from './tracing.ts';
 import { TrafficRouter, type FunctionRef } from './traffic.ts';
 import { PlatformMetrics } from './gateway/metrics.ts';
 
@@ -52,6 +53,10 @@ export interface PlatformOptions {
   prewarm?: string[];
   /** When function snapshots are built: at deploy (default) or after a version's first cold start. */
   snapshotWhen?: 'deploy' | 'first-cold-start';
+  /** OTLP/HTTP endpoint spans of invocations and their phases are exported to; none: no tracing. */
+  otlpUrl?: string;
+  /** Tests and benchmarks: tracing as they set it up (default: from otlpUrl). */
+  tracing?: Tracing;
   /** Seed of the traffic router that splits aliases' invocations between versions (tests); default random. */
   trafficSeed?: number;
   /** Tests inject a backend; default: detected from the machine. */
@@ -79,6 +84,8 @@ export class Platform {
   readonly #finished = new EventEmitter().setMaxListeners(0);
   readonly #asyncWorker: AsyncWorker;
   readonly #router: TrafficRouter;
+  /** Undefined when tracing is off: the invocation path then only checks for it. */
+  readonly #tracing: Tracing | undefined;
 
   private constructor(store: Store, backend: SandboxBackend, options: Platform['options']) {
     this.store = store;
@@ -120,6 +127,8 @@ export class Platform {
       onInstancesChanged: () => this.events.instancesChanged(),
     });
     this.#router = new TrafficRouter(options.trafficSeed);
+    this.#tracing =
+      options.tracing ?? (options.otlpUrl ? new Tracing({ url: options.otlpUrl, restorePhase: backend.isolation.backend.startsWith('microvm') ? 'sandboxMs' : 'runtimeBootMs' }) : undefined);
     this.asyncQueue = options.asyncQueue ?? new SqliteAsyncQueue(store, { ...DEFAULT_ASYNC_POLICY, ...options.asyncPolicy });
     this.#asyncWorker = new AsyncWorker(this.asyncQueue, (job) => this.#runJob(job), {
       concurrency: options.asyncConcurrency,
@@ -260,12 +269,12 @@ export class Platform {
   }
 
   /** Runs an invocation now and waits for it; the record says how it went. */
-  async invokeSync(name: string, payload: unknown, target: FunctionRef['target'] = 'latest'): Promise<InvocationRecord> {
+  async invokeSync(name: string, payload: unknown, target: FunctionRef['target'] = 'latest', options: { traceparent?: string } = {}): Promise<InvocationRecord> {
     const fn = this.resolve(name, target);
     this.#checkPayload(payload);
     const createdAt = Date.now();
     const id = this.store.invocations.newId();
-    const report = await this.invoker.invoke(toDeployed(fn), payload, id);
+    const report = await this.#invoke(fn, payload, id, 'sync', options.traceparent);
     // One write per synchronous invocation, after it ran: the caller is waiting for it anyway.
     const finished = this.store.invocations.record({ id, functionName: name, version: fn.version, mode: 'sync', createdAt, startedAt: createdAt }, outcomeOf(report));
     this.#metrics.record(finished);
@@ -330,6 +339,7 @@ export class Platform {
     this.#asyncWorker.close();
     this.#triggers.close();
     await this.invoker.close();
+    await this.#tracing?.close().catch((error: Error) => this.options.onWarning?.(`tracing: could not send the last spans to ${this.#tracing!.url}: ${error.message}`));
     this.#idleCost.close();
     this.store.close();
   }
@@ -349,7 +359,16 @@ export class Platform {
   async #runJob(job: QueueJob): Promise<InvocationOutcome | { gone: string }> {
     const version = this.store.functions.getVersion(job.functionName, job.version);
     if (!version) return { gone: `function ${job.functionName} version ${job.version} no longer exists` };
-    return outcomeOf(await this.invoker.invoke(toDeployed(version), job.payload, job.id));
+    return outcomeOf(await this.#invoke(version, job.payload, job.id, job.mode, job.traceparent ?? undefined));
+  }
+
+  /** One invocation on the invoker, traced when tracing is on; the function gets the trace context either way. */
+  async #invoke(fn: FunctionVersion, payload: unknown, id: string, mode: InvocationMode, traceparent: string | undefined): Promise<InvocationReport> {
+    if (!this.#tracing) return this.invoker.invoke(toDeployed(fn), payload, id, { traceparent });
+    const traced = this.#tracing.startInvocation({ name: fn.functionName, version: fn.version }, id, { mode, traceparent, startedAt: performance.timeOrigin + performance.now() });
+    const report = await this.invoker.invoke(toDeployed(fn), payload, id, { traceparent: traced.traceparent });
+    traced.end(report);
+    return report;
   }
 }
 

@@ -10,6 +10,8 @@ export interface InvocationContext {
   memoryMb: number;
   /** Epoch ms by which the invocation must finish. */
   deadlineMs: number;
+  /** W3C trace context of the invocation (thaw's span with --otlp, else the caller's), for the function's own spans. */
+  traceparent?: string;
 }
 
 export type HostMessage =

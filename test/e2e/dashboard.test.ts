@@ -6,7 +6,7 @@
 // (the screenshot in the docs is made so).
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,11 +16,27 @@ import { E2E_FIXTURES, EXAMPLES, ThawServer } from './harness.ts';
 const CHROMIUM = process.env.THAW_CHROMIUM ?? '/usr/bin/chromium';
 const noBrowser = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium, or set THAW_CHROMIUM)`;
 
+const BROWSER_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** Chromium with a fresh profile of its own. */
+async function launch(): Promise<{ context: BrowserContext; page: Page; close(): Promise<void> }> {
+  const profile = mkdtempSync(join(tmpdir(), 'thaw-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, viewport: { width: 1400, height: 1100 }, args: BROWSER_ARGS });
+  const page = context.pages()[0] ?? (await context.newPage());
+  return {
+    context,
+    page,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('the dashboard in a real browser', { timeout: 180_000, skip: noBrowser }, () => {
   let thaw: ThawServer;
-  let context: BrowserContext;
+  let browser: Awaited<ReturnType<typeof launch>>;
   let page: Page;
-  let profile: string;
   const cell = (fn: string, field: string) => page.locator(`#functions tr[data-function="${fn}"] [data-field="${field}"]`);
   const expectText = async (locator: ReturnType<Page['locator']>, text: string) => {
     await locator.filter({ hasText: new RegExp(`^${text}$`) }).waitFor({ timeout: 30_000 });
@@ -28,23 +44,16 @@ describe('the dashboard in a real browser', { timeout: 180_000, skip: noBrowser 
 
   before(async () => {
     thaw = await ThawServer.start(['--ttl', '10m', '--memory', '2GB']);
-    profile = mkdtempSync(join(tmpdir(), 'thaw-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 1100 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await launch();
+    page = browser.page;
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     after(() => assert.deepEqual(errors, [], 'the page ran without script errors'));
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await thaw?.stop();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it('loads from thaw serve and goes live', async () => {
@@ -101,5 +110,29 @@ describe('the dashboard in a real browser', { timeout: 180_000, skip: noBrowser 
     for (const kind of ['cold', 'warm']) assert.match(legend, new RegExp(kind));
     const shot = process.env.THAW_DASHBOARD_SCREENSHOT;
     if (shot) await page.screenshot({ path: shot, fullPage: true });
+  });
+});
+
+describe('the dashboard of a thaw with API tokens', { timeout: 120_000, skip: noBrowser }, () => {
+  it('asks for an admin token, then goes live with it', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'thaw-tokens-')), 'tokens');
+    const admin = 'dashboard-admin-token-0123456789';
+    writeFileSync(file, `admin ${admin}\n`);
+    chmodSync(file, 0o600);
+    const thaw = await ThawServer.start(['--token-file', file]);
+    const browser = await launch();
+    try {
+      const { page } = browser;
+      await page.goto(`${thaw.url}/`);
+      await page.locator('#token-form').waitFor({ timeout: 30_000 });
+      assert.match((await page.textContent('#token-why')) ?? '', /needs an API token/);
+      await page.fill('#token-input', admin);
+      await page.click('#token-form button');
+      await page.locator('#connection[data-state="live"]').waitFor({ timeout: 30_000 });
+      assert.equal(await page.locator('#token-form').isVisible(), false);
+    } finally {
+      await browser.close();
+      await thaw.stop();
+    }
   });
 });

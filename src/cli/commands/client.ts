@@ -10,7 +10,7 @@ import { print, say } from '../output.ts';
 import { parseDuration, parseMemory } from '../units.ts';
 import { parseAliasRoutes } from '../../platform/store/aliases.ts';
 
-const URL_OPTION = { url: { type: 'string' } } as const;
+const URL_OPTION = { url: { type: 'string' }, token: { type: 'string' } } as const;
 
 export const CLIENT_HELP = `thaw deploy DIR [options]     deploy a function folder (package.json + handler)
   --name NAME  --memory SIZE  --timeout DUR  --concurrency N  --provisioned N
@@ -28,10 +28,17 @@ thaw rm NAME                  remove a function
 thaw evict NAME [--wait]      stop its idle instances (--wait: busy ones too, once they finish),
                               so its next invocation starts cold
 thaw stats [NAME]             instances and memory, or a function's latencies by start kind
-  every client command: --url URL (default $THAW_URL or http://127.0.0.1:8080)`;
+  every client command: --url URL (default $THAW_URL or http://127.0.0.1:8080),
+  --token TOKEN (default $THAW_TOKEN): the API token of a thaw serve --token-file`;
 
-function baseUrl(flag: string | undefined): string {
-  return (flag ?? process.env.THAW_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+/** The thaw a client command talks to: --url (or $THAW_URL), with --token (or $THAW_TOKEN) on every request. */
+function connect(values: { url?: string; token?: string }) {
+  const base = (values.url ?? process.env.THAW_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  const token = values.token ?? process.env.THAW_TOKEN;
+  return {
+    base,
+    request: (path: string, init: RequestInit = {}) => request(base + path, token ? { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } } : init),
+  };
 }
 
 async function request(url: string, init: RequestInit = {}): Promise<{ status: number; body: any; headers: Headers }> {
@@ -112,14 +119,14 @@ export async function deployCommand(argv: string[]): Promise<number> {
       }),
     );
   }
-  const base = baseUrl(values.url);
-  const r = await request(`${base}/functions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ files: packFolder(dir), settings }) });
+  const api = connect(values);
+  const r = await api.request('/functions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ files: packFolder(dir), settings }) });
   failIfError(r);
   const v = r.body.version;
   say(`deployed ${r.body.name} version ${v.version} (${v.memoryMb} MB, timeout ${v.timeoutMs} ms) in ${(r.body.timings.totalMs / 1000).toFixed(1)} s`);
   if (values.schedule) {
     const payload = values['schedule-payload'] ? JSON.parse(values['schedule-payload']) : {};
-    const s = await request(`${base}/functions/${encodeURIComponent(r.body.name)}/schedule`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cron: values.schedule, payload }) });
+    const s = await api.request(`/functions/${encodeURIComponent(r.body.name)}/schedule`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cron: values.schedule, payload }) });
     failIfError(s);
     say(`timer trigger '${values.schedule}'`);
   }
@@ -140,7 +147,7 @@ export async function invokeCommand(argv: string[]): Promise<number> {
   if (values.version) query.set('version', values.version);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (values['idempotency-key'] !== undefined) headers['idempotency-key'] = values['idempotency-key'];
-  const r = await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/invoke?${query}`, { method: 'POST', headers, body: values.data ?? '{}' });
+  const r = await connect(values).request(`/functions/${encodeURIComponent(name)}/invoke?${query}`, { method: 'POST', headers, body: values.data ?? '{}' });
   if (r.status >= 400) {
     say(`thaw: ${r.body?.error?.kind ? `${r.body.error.kind}: ` : ''}${r.body?.error?.message ?? `HTTP ${r.status}`}`);
     return 1;
@@ -152,7 +159,7 @@ export async function invokeCommand(argv: string[]): Promise<number> {
 
 export async function lsCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, URL_OPTION, 'ls');
-  const r = await request(`${baseUrl(values.url)}/functions`);
+  const r = await connect(values).request('/functions');
   failIfError(r);
   print(formatTable(['name', 'version', 'versions', 'memory', 'timeout', 'start', 'snapshot'], r.body.functions.map((f: any) => [f.name, f.latestVersion, f.versions, `${f.memoryMb} MB`, `${f.timeoutMs} ms`, f.start, f.snapshotStatus ?? '—'])));
   return 0;
@@ -162,7 +169,7 @@ export async function logsCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions(argv, { ...URL_OPTION, limit: { type: 'string' } }, 'logs');
   const name = positionals[0];
   if (!name) throw new ThawError('ERR_INVALID_OPTION', 'thaw logs: expected a function name');
-  const r = await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/logs?limit=${values.limit ?? 20}`);
+  const r = await connect(values).request(`/functions/${encodeURIComponent(name)}/logs?limit=${values.limit ?? 20}`);
   failIfError(r);
   for (const entry of [...r.body.logs].reverse()) {
     print(`── ${entry.id} v${entry.version} ${entry.status} ${new Date(entry.createdAt).toISOString()}${entry.error ? ` — ${entry.error.kind}: ${entry.error.message}` : ''}`);
@@ -176,23 +183,23 @@ export async function rmCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions(argv, URL_OPTION, 'rm');
   const name = positionals[0];
   if (!name) throw new ThawError('ERR_INVALID_OPTION', 'thaw rm: expected a function name');
-  failIfError(await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}`, { method: 'DELETE' }));
+  failIfError(await connect(values).request(`/functions/${encodeURIComponent(name)}`, { method: 'DELETE' }));
   say(`removed ${name}`);
   return 0;
 }
 
 export async function statsCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions(argv, URL_OPTION, 'stats');
-  const base = baseUrl(values.url);
+  const api = connect(values);
   const name = positionals[0];
   if (!name) {
-    const r = await request(`${base}/stats`);
+    const r = await api.request('/stats');
     failIfError(r);
     print(formatTable(['state', 'instances'], Object.entries(r.body.instances)));
     print(`memory: ${r.body.usedMb} MB held (${r.body.idleMb} MB idle) of ${r.body.budgetMb} MB; ${r.body.waiting} requests waiting`);
     return 0;
   }
-  const r = await request(`${base}/functions/${encodeURIComponent(name)}/stats`);
+  const r = await api.request(`/functions/${encodeURIComponent(name)}/stats`);
   failIfError(r);
   const ms = (x: { p50: number | null } | undefined, key: 'p50' | 'p95' | 'p99' = 'p50') => ((x as any)?.[key] == null ? '—' : (x as any)[key].toFixed(1));
   const phases = ['sandboxMs', 'runtimeBootMs', 'importMs', 'initMs', 'execMs', 'platformMs'];
@@ -210,11 +217,11 @@ export async function statsCommand(argv: string[]): Promise<number> {
 export async function dlqCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const { values, positionals } = parseOptions(rest, { ...URL_OPTION, function: { type: 'string' }, all: { type: 'boolean' }, limit: { type: 'string' } }, `dlq ${sub ?? ''}`.trim());
-  const base = baseUrl(values.url);
+  const api = connect(values);
   if (sub === 'ls') {
     const query = new URLSearchParams({ limit: values.limit ?? '100' });
     if (values.function) query.set('function', values.function);
-    const r = await request(`${base}/dead-letters?${query}`);
+    const r = await api.request(`/dead-letters?${query}`);
     failIfError(r);
     print(
       formatTable(
@@ -228,7 +235,7 @@ export async function dlqCommand(argv: string[]): Promise<number> {
     if (values.all === (positionals.length > 0)) throw new ThawError('ERR_INVALID_OPTION', 'thaw dlq redrive: expected dead letter ids or --all');
     if (values.function && !values.all) throw new ThawError('ERR_INVALID_OPTION', 'thaw dlq redrive: --function applies to --all');
     const body = values.all ? { all: true, function: values.function } : { ids: positionals };
-    const r = await request(`${base}/dead-letters/redrive`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await api.request('/dead-letters/redrive', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     failIfError(r);
     say(`redrove ${r.body.redriven.length} dead letter${r.body.redriven.length === 1 ? '' : 's'}`);
     for (const job of r.body.redriven) print(job.id);
@@ -242,22 +249,23 @@ export async function aliasCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions(argv, { ...URL_OPTION, delete: { type: 'boolean' } }, 'alias');
   const [name, alias, routes, extra] = positionals;
   if (!name || extra !== undefined) throw new ThawError('ERR_INVALID_OPTION', 'thaw alias: expected NAME [ALIAS VERSION[:WEIGHT][,VERSION:WEIGHT]] (see thaw help)');
-  const path = `${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/aliases`;
+  const api = connect(values);
+  const path = `/functions/${encodeURIComponent(name)}/aliases`;
   const show = (a: { name: string; routes: Array<{ version: number; weight: number }> }) => `${name}@${a.name} → ${a.routes.map((r) => `v${r.version} ${r.weight}%`).join(', ')}`;
   if (values.delete) {
     if (!alias || routes !== undefined) throw new ThawError('ERR_INVALID_OPTION', 'thaw alias: --delete takes NAME ALIAS');
-    failIfError(await request(`${path}/${encodeURIComponent(alias)}`, { method: 'DELETE' }));
+    failIfError(await api.request(`${path}/${encodeURIComponent(alias)}`, { method: 'DELETE' }));
     say(`deleted alias ${name}@${alias}`);
     return 0;
   }
   if (alias === undefined) {
-    const r = await request(path);
+    const r = await api.request(path);
     failIfError(r);
     for (const a of r.body.aliases) print(show(a));
     return 0;
   }
   if (routes === undefined) throw new ThawError('ERR_INVALID_OPTION', `thaw alias: expected the versions of ${name}@${alias}, e.g. '3' or '3:90,4:10'`);
-  const r = await request(`${path}/${encodeURIComponent(alias)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ routes: parseAliasRoutes(routes) }) });
+  const r = await api.request(`${path}/${encodeURIComponent(alias)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ routes: parseAliasRoutes(routes) }) });
   failIfError(r);
   print(show(r.body));
   return 0;
@@ -267,7 +275,7 @@ export async function evictCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions(argv, { ...URL_OPTION, wait: { type: 'boolean' } }, 'evict');
   const name = positionals[0];
   if (!name) throw new ThawError('ERR_INVALID_OPTION', 'thaw evict: expected a function name');
-  const r = await request(`${baseUrl(values.url)}/functions/${encodeURIComponent(name)}/instances${values.wait ? '?wait=1' : ''}`, { method: 'DELETE' });
+  const r = await connect(values).request(`/functions/${encodeURIComponent(name)}/instances${values.wait ? '?wait=1' : ''}`, { method: 'DELETE' });
   failIfError(r);
   say(`stopped ${r.body.stopped} idle instance${r.body.stopped === 1 ? '' : 's'} of ${name}${values.wait ? ` and ${r.body.waitedFor} busy one${r.body.waitedFor === 1 ? '' : 's'} once they finished` : ''}`);
   return 0;

@@ -12,6 +12,7 @@ import { Platform } from '../../platform/platform.ts';
 import { RESTORE_MODES, type RestoreMode } from '../../platform/sandbox/microvm/sandbox.ts';
 import type { IsolationMode } from '../../platform/sandbox/index.ts';
 import { DEFAULT_ASYNC_POLICY, type AsyncPolicy } from '../../platform/store/async-queue.ts';
+import { TokenSet } from '../../platform/auth/tokens.ts';
 import { numberOption, parseOptions } from '../args.ts';
 import { say } from '../output.ts';
 import { parseDuration, parseMemory } from '../units.ts';
@@ -34,12 +35,17 @@ const SERVE_OPTIONS = {
   'snapshot-when': { type: 'string' },
   restore: { type: 'string' },
   'traffic-seed': { type: 'string' },
+  otlp: { type: 'string' },
+  'token-file': { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
 
 export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gateway + invoker
-  --host ADDR           listen address (default 127.0.0.1, loopback only)
+  --host ADDR           listen address (default 127.0.0.1, loopback only; without a sandbox,
+                        --isolation auto refuses any other address: see --isolation process)
+  --token-file FILE     API tokens, one 'SCOPE TOKEN' per line (scope invoke or admin): every
+                        request but /healthz then needs Authorization: Bearer TOKEN
   --port N              port (default 8080; 0 picks a free one)
   --data-dir DIR        database, deployed functions, snapshots (default .thaw)
   --keep-alive NAME     keep-alive policy: ${KEEP_ALIVE_POLICIES.join(', ')} (default ttl;
@@ -56,6 +62,8 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --max-event-age DUR   async invocations not run within this long are dead letters (default 6h)
   --snapshot-when WHEN  build function snapshots at deploy (default) or first-cold-start
   --examples            deploy the functions in examples/ at start (unless already deployed)
+  --otlp URL            export OpenTelemetry spans of invocations and their phases over
+                        OTLP/HTTP (e.g. http://127.0.0.1:4318); default: no tracing
   --traffic-seed N      seed of the router that splits aliases between versions (replayable
                         splits); default random
   --clock manual        keep-alive and pause timers run on a clock advanced only through
@@ -73,6 +81,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (values.clock !== undefined && values.clock !== 'manual' && values.clock !== 'wall') throw invalidOption('--clock', `expected wall or manual, got '${values.clock}'`);
   const scheduler = values.clock === 'manual' ? new ManualScheduler() : new WallScheduler();
   const pauseAfter = values['pause-after'] === undefined ? 1000 : parseDuration(values['pause-after'], '--pause-after');
+  const tokens = values['token-file'] === undefined ? undefined : TokenSet.load(values['token-file']);
+  const host = values.host ?? '127.0.0.1';
   const platform = await Platform.open({
     dataDir: resolve(values['data-dir'] ?? '.thaw'),
     keepAlive,
@@ -82,6 +92,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     restore,
     pauseAfterMs: pauseAfter === 0 ? Infinity : pauseAfter,
     asyncPolicy: asyncPolicy(values),
+    otlpUrl: values.otlp,
     trafficSeed: values['traffic-seed'] === undefined ? undefined : numberOption(values['traffic-seed'], '--traffic-seed', 0, Number.isSafeInteger),
     scheduler,
     snapshotWhen: snapshotWhen(values['snapshot-when']),
@@ -92,9 +103,19 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const boundary = isolationReport.backend.startsWith('microvm') ? 'a VM per instance' : `namespaces ${isolationReport.namespaces ? 'on' : 'OFF'}`;
   say(`thaw: sandboxes: ${isolationReport.backend} (${boundary}, cgroups ${isolationReport.cgroups}, pause by ${isolationReport.freezer})`);
   for (const warning of isolationReport.warnings) say(`thaw: WARNING: ${warning}`);
+  if (isolation === 'auto' && isolationReport.backend === 'process') {
+    // No sandbox: a function could read other functions' code and reach this host's loopback. Fine
+    // for trying thaw out on one's own machine; not for serving anyone else.
+    say('thaw: WARNING: functions run as PLAIN PROCESSES with no sandbox. Install bubblewrap (apt-get install bubblewrap) and restart thaw.');
+    if (!isLoopback(host)) {
+      await platform.close();
+      throw invalidOption('--host', `without a sandbox thaw listens on loopback only, not on ${host}: install bubblewrap (apt-get install bubblewrap), or pass --isolation process to serve unsandboxed functions on ${host} anyway`);
+    }
+  }
+  if (tokens?.warning) say(`thaw: WARNING: ${tokens.warning}`);
   if (values.examples) await deployExamples(platform);
-  const gateway = await startGateway(platform, { manualClock: scheduler instanceof ManualScheduler ? scheduler : undefined, host: values.host, port: numberOption(values.port, '--port', 8080, (n) => Number.isInteger(n) && n >= 0 && n < 65536) });
-  say(`thaw: listening on ${gateway.url} (keep-alive ${keepAlive}, memory budget ${platform.options.memoryBudgetMb} MB, data in ${platform.store.dataDir})`);
+  const gateway = await startGateway(platform, { manualClock: scheduler instanceof ManualScheduler ? scheduler : undefined, tokens, host, port: numberOption(values.port, '--port', 8080, (n) => Number.isInteger(n) && n >= 0 && n < 65536) });
+  say(`thaw: listening on ${gateway.url}${tokens ? ' (API tokens required)' : ''} (keep-alive ${keepAlive}, memory budget ${platform.options.memoryBudgetMb} MB, data in ${platform.store.dataDir})`);
   process.stdout.write(`${gateway.url}\n`);
 
   await new Promise<void>((resolveStop) => {
@@ -117,6 +138,12 @@ function asyncPolicy(values: { 'max-attempts'?: string; 'retry-delay'?: string; 
   }
   if (values['max-event-age'] !== undefined) policy.maxEventAgeMs = parseDuration(values['max-event-age'], '--max-event-age');
   return policy;
+}
+
+/** Whether `host` is a loopback address (or name): only this machine can reach it. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h);
 }
 
 function snapshotWhen(value: string | undefined): 'deploy' | 'first-cold-start' | undefined {

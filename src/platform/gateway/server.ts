@@ -1,5 +1,7 @@
 // The HTTP gateway: thaw's API on node:http. JSON in, JSON out; every error is a JSON body
-// {"error": {"code", "message"}} with a status that says whose fault it was.
+// {"error": {"code", "message"}} with a status that says whose fault it was. With API tokens
+// (--token-file), every route but /healthz and the dashboard's files needs `Authorization: Bearer`:
+// an invoke token for invoking (and GET /invocations/:id, GET /functions[/:name]), admin for the rest.
 //
 //   GET    /                                the dashboard (static files under /dashboard/)
 //   GET    /dashboard/state                 what it shows: functions, instances, memory, invocations, decisions
@@ -14,7 +16,8 @@
 //   PUT    /functions/:name/aliases/:alias  create or re-point: {"routes": [{"version": 3, "weight": 90}, ...]}
 //   DELETE /functions/:name/aliases/:alias
 //   POST   /functions/:name/invoke          synchronous invocation (body: the event); :name may be
-//                                           NAME@VERSION or NAME@ALIAS (a weighted pick per invocation)
+//                                           NAME@VERSION or NAME@ALIAS (a weighted pick per invocation);
+//                                           answers with Server-Timing (the phases); accepts a W3C traceparent
 //   POST   /functions/:name/invoke?async=1  asynchronous: 202 {id}; also header X-Thaw-Invocation-Type: async;
 //                                           Idempotency-Key: a repeat gets the first invocation's id
 //   GET    /invocations/:id[?wait=MS]       an invocation's record: status, result, phases, logs
@@ -40,7 +43,9 @@ import type { ManualScheduler } from '../invoker/scheduler.ts';
 import type { Platform } from '../platform.ts';
 import { validateAliasRoutes } from '../store/aliases.ts';
 import { dashboardState, serveDashboardAsset, streamEvents } from './dashboard.ts';
+import type { Scope, TokenSet } from '../auth/tokens.ts';
 import { parseFunctionRef } from '../traffic.ts';
+import { parseTraceparent, serverTiming } from '../tracing.ts';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   ERR_INVALID_OPTION: 400,
@@ -50,6 +55,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ERR_PAYLOAD_TOO_LARGE: 413,
   ERR_CAPACITY: 503,
   ERR_CONFLICT: 409,
+  ERR_UNAUTHORIZED: 401,
+  ERR_FORBIDDEN: 403,
   ERR_DEPLOY_FAILED: 500,
 };
 
@@ -79,11 +86,13 @@ export interface GatewayOptions {
   port?: number;
   /** Exposes POST /debug/clock to advance the platform's manual clock (thaw serve --clock manual). */
   manualClock?: ManualScheduler;
+  /** API tokens (thaw serve --token-file): every route but /healthz and the dashboard's files needs one. */
+  tokens?: TokenSet;
 }
 
 export async function startGateway(platform: Platform, options: GatewayOptions = {}): Promise<Gateway> {
   const server = createServer((req, res) => {
-    handle(platform, req, res, options.manualClock).catch((error: unknown) => sendError(res, error));
+    handle(platform, req, res, options).catch((error: unknown) => sendError(res, error));
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -103,13 +112,24 @@ export async function startGateway(platform: Platform, options: GatewayOptions =
   };
 }
 
-async function handle(platform: Platform, req: IncomingMessage, res: ServerResponse, clock: ManualScheduler | undefined): Promise<void> {
+async function handle(platform: Platform, req: IncomingMessage, res: ServerResponse, options: GatewayOptions): Promise<void> {
+  const clock = options.manualClock;
   const url = new URL(req.url ?? '/', 'http://thaw');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   const method = req.method ?? 'GET';
   const route = `${method} /${parts.map((p, i) => (i % 2 === 1 && ['functions', 'invocations', 'aliases'].includes(parts[i - 1]!) ? ':id' : p)).join('/')}`;
 
   if (method === 'GET' && serveDashboardAsset(url.pathname, res)) return;
+  if (options.tokens && route !== 'GET /healthz') {
+    // EventSource cannot send headers: the dashboard's event stream may carry its token in the query.
+    const queryToken = route === 'GET /events' ? url.searchParams.get('access_token') : null;
+    try {
+      options.tokens.authorize(req.headers.authorization ?? (queryToken ? `Bearer ${queryToken}` : undefined), scopeOf(route));
+    } catch (error) {
+      req.resume(); // drain the body, so the client reads the 401/403 rather than a reset connection
+      throw error;
+    }
+  }
   switch (route) {
     case 'GET /dashboard/state':
       return sendJson(res, 200, await dashboardState(platform));
@@ -204,6 +224,13 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
   }
 }
 
+/** Invoking, and what an invoker needs around it (its records, the functions there are), is the invoke scope; the rest is admin. */
+const INVOKE_SCOPE = new Set(['POST /functions/:id/invoke', 'GET /invocations/:id', 'GET /functions', 'GET /functions/:id']);
+
+function scopeOf(route: string): Scope {
+  return INVOKE_SCOPE.has(route) ? 'invoke' : 'admin';
+}
+
 async function invoke(platform: Platform, req: IncomingMessage, res: ServerResponse, ref: string, url: URL): Promise<void> {
   const { name, target: qualifier } = parseFunctionRef(ref);
   platform.store.functions.require(name);
@@ -215,12 +242,13 @@ async function invoke(platform: Platform, req: IncomingMessage, res: ServerRespo
   const async = url.searchParams.get('async') === '1' || url.searchParams.get('async') === 'true' || req.headers['x-thaw-invocation-type'] === 'async';
   if (async) {
     const idempotencyKey = header(req, 'idempotency-key');
-    const { job, duplicate } = await platform.invokeAsync(name, payload, { target, idempotencyKey, traceparent: header(req, 'traceparent') });
+    const { job, duplicate } = await platform.invokeAsync(name, payload, { target, idempotencyKey, traceparent: parseTraceparent(header(req, 'traceparent')) });
     res.setHeader('location', `/invocations/${job.id}`);
     if (duplicate) res.setHeader('idempotent-replayed', 'true');
     return sendJson(res, 202, { id: job.id, status: duplicate ? job.status : 'queued', ...(duplicate ? { duplicate: true } : {}) });
   }
-  const record = await platform.invokeSync(name, payload, target);
+  const record = await platform.invokeSync(name, payload, target, { traceparent: parseTraceparent(header(req, 'traceparent')) });
+  res.setHeader('server-timing', serverTiming(record, record.totalMs ?? 0));
   res.setHeader('x-thaw-invocation-id', record.id);
   res.setHeader('x-thaw-version', String(record.version));
   res.setHeader('x-thaw-start-kind', record.startKind ?? 'none');
@@ -319,7 +347,10 @@ function sendError(res: ServerResponse, error: unknown): void {
     return;
   }
   if (error instanceof HttpError) return sendJson(res, error.status, { error: { code: error.code, message: error.message } });
-  if (error instanceof ThawError) return sendJson(res, STATUS[error.code] ?? 400, { error: { code: error.code, message: error.message } });
+  if (error instanceof ThawError) {
+    if (error.code === 'ERR_UNAUTHORIZED') res.setHeader('www-authenticate', 'Bearer realm="thaw"');
+    return sendJson(res, STATUS[error.code] ?? 400, { error: { code: error.code, message: error.message } });
+  }
   // A bug in thaw, not the caller's fault: say so without leaking internals, keep serving.
   process.stderr.write(`thaw: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
   sendJson(res, 500, { error: { code: 'ERR_INTERNAL', message: `internal error: ${(error as Error)?.message ?? String(error)}` } });

@@ -152,7 +152,7 @@ export class Invoker {
   }
 
   /** Runs one invocation of `fn` and reports how it went; function errors are reports, not throws. */
-  async invoke(fn: DeployedFunction, payload: unknown, invocationId: string): Promise<InvocationReport> {
+  async invoke(fn: DeployedFunction, payload: unknown, invocationId: string, options: { traceparent?: string } = {}): Promise<InvocationReport> {
     if (this.#closed) throw new ThawError('ERR_INVALID_STATE', 'the invoker is shut down');
     const spec = this.#specOf(fn);
     for (const policy of this.#prewarm) policy.invoked?.(spec, this.#scheduler.now());
@@ -181,7 +181,8 @@ export class Invoker {
       } else if (startKind === 'resumed') {
         await sandbox!.resume({ cpuShares: cpuSharesFor(fn.memoryMb) });
       }
-      outcome = await sandbox!.invoke(payload, { invocationId, functionName: fn.name, version: fn.version, memoryMb: fn.memoryMb, deadlineMs: Date.now() + fn.timeoutMs }, fn.timeoutMs);
+      const context = { invocationId, functionName: fn.name, version: fn.version, memoryMb: fn.memoryMb, deadlineMs: Date.now() + fn.timeoutMs };
+      outcome = await sandbox!.invoke(payload, options.traceparent ? { ...context, traceparent: options.traceparent } : context, fn.timeoutMs);
     } catch (error) {
       // The function's init() failing is its own fault; anything else that stops a sandbox from
       // starting (cgroups, bubblewrap, the agent not answering) is the platform's.

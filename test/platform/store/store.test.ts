@@ -15,7 +15,7 @@ describe('Store', () => {
     assert.equal(store.schemaVersion, SCHEMA_VERSION);
     assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
     const tables = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    assert.deepEqual(tables, ['function_versions', 'functions', 'invocations', 'platform_cost', 'queue_jobs', 'schedules', 'schema_migrations']);
+    assert.deepEqual(tables, ['aliases', 'function_versions', 'functions', 'invocations', 'platform_cost', 'queue_jobs', 'schedules', 'schema_migrations']);
   });
 
   it('reopens without migrating again and keeps what was written', () => {

@@ -21,9 +21,31 @@ const ms = (x) => (x == null ? '—' : x < 10 ? x.toFixed(1) : Math.round(x).toS
 const mb = (x) => (x >= 1024 ? `${(x / 1024).toFixed(1)} GB` : `${Math.round(x)} MB`);
 const time = (t) => new Date(t).toLocaleTimeString();
 
+// With API tokens (thaw serve --token-file), the data needs an admin token: asked for once, kept for the tab.
+const token = () => sessionStorage.getItem('thaw-token');
+
+async function fetchState() {
+  const response = await fetch('/dashboard/state', token() ? { headers: { authorization: `Bearer ${token()}` } } : {});
+  if (response.status === 401 || response.status === 403) {
+    askForToken((await response.json()).error.message);
+    throw new Error('an admin API token is needed');
+  }
+  return response.json();
+}
+
+function askForToken(why) {
+  const form = $('#token-form');
+  form.hidden = false;
+  $('#token-why').textContent = why;
+  form.onsubmit = (event) => {
+    event.preventDefault();
+    sessionStorage.setItem('thaw-token', $('#token-input').value.trim());
+    location.reload();
+  };
+}
+
 async function load() {
-  const response = await fetch('/dashboard/state');
-  const state = await response.json();
+  const state = await fetchState();
   view.state = state;
   view.invocations = state.invocations.filter((i) => i.finishedAt !== null);
   view.buckets = new Map();
@@ -195,7 +217,7 @@ function renderDecisions() {
 // ── live updates ───────────────────────────────────────────────────────────────────────────────
 
 function connect() {
-  const events = new EventSource('/events');
+  const events = new EventSource(token() ? `/events?access_token=${encodeURIComponent(token())}` : '/events');
   const connection = $('#connection');
   events.onopen = () => {
     connection.dataset.state = 'live';
@@ -212,7 +234,7 @@ function connect() {
     renderDecisions();
   });
   for (const type of ['deploy', 'remove', 'alias']) {
-    events.addEventListener(type, () => fetch('/dashboard/state').then((r) => r.json()).then((state) => {
+    events.addEventListener(type, () => fetchState().then((state) => {
       view.state.functions = state.functions;
       renderFunctions();
     }));
