@@ -130,6 +130,8 @@ export class Server {
   usedMb = 0;
   /** Memory held by idle and paused instances only (what eviction can free). */
   idleMb = 0;
+  /** Instances starting or serving an invocation (a router's load: a Server is a core NodeView). */
+  load = 0;
   /** Greedy-Dual's logical clock L: raised to the priority of each evicted instance. */
   clock = 0;
   /** Groups with idle instances, by eviction priority (lazy: stale entries are skipped on pop). */
@@ -154,5 +156,10 @@ export class Server {
   /** Memory a new instance could get here, evicting every idle instance if need be. */
   get reclaimableMb(): number {
     return this.capacityMb - this.usedMb + this.idleMb;
+  }
+
+  /** Idle (warm or paused) instances of `fn` here. */
+  idleOf(fn: FunctionSpec): number {
+    return this.groups.get(fn.index)?.idleCount ?? 0;
   }
 }

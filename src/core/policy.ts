@@ -26,3 +26,35 @@ export interface PlacementPolicy {
   /** A server that can hold the instance (possibly after evicting idle ones), or undefined. */
   choose(fn: FunctionSpec, servers: readonly Server[]): Server | undefined;
 }
+
+/** What a router needs to know of a function: a stable key to hash and the memory an instance holds. */
+export interface RoutedFunction {
+  readonly id: string;
+  readonly memoryMb: number;
+}
+
+/**
+ * A node as a router sees it: the simulator's Server, or a cluster node as its adverts describe it.
+ * `load` counts invocations running or starting there.
+ */
+export interface NodeView<F extends RoutedFunction = FunctionSpec> {
+  readonly name: string;
+  readonly capacityMb: number;
+  readonly freeMb: number;
+  /** Memory a new instance could get, evicting idle instances if need be. */
+  readonly reclaimableMb: number;
+  readonly load: number;
+  /** Idle (warm or paused) instances of `fn` the node holds. */
+  idleOf(fn: F): number;
+  /** Whether the node can start `fn` from a snapshot it already holds (undefined: unknown, treated as no). */
+  snapshotReady?(fn: F): boolean;
+}
+
+/**
+ * Where a request goes when each node reuses only its own instances (a cluster of invokers, each
+ * with its own Pool). Undefined when no node can take it.
+ */
+export interface RoutingPolicy {
+  readonly name: string;
+  route<F extends RoutedFunction, N extends NodeView<F>>(fn: F, nodes: readonly N[]): N | undefined;
+}

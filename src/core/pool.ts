@@ -71,27 +71,33 @@ export class Pool {
    * An instance to run one invocation of `fn`: an idle one if any server has one (warm, or resumed
    * if it was paused), else a new one in state `starting` (cold). `instance.startKind` says which.
    * Returns undefined when no server can hold a new instance: the caller drops or queues the request.
+   * With `on` (a router chose the server), only that server's instances are reused, and a new one
+   * goes there.
    */
-  acquire(fn: FunctionSpec): Instance | undefined {
+  acquire(fn: FunctionSpec, on?: Server): Instance | undefined {
     const now = this.#clock.now();
-    const groups = this.#groupsByFunction[fn.index];
-    if (groups) {
-      for (const group of groups) {
-        const instance = group.newestIdle;
-        if (instance) {
-          this.#leaveIdle(instance, now);
-          instance.prewarmed = false;
-          instance.startKind = instance.state === 'paused' ? 'resumed' : 'warm';
-          instance.state = 'busy';
-          group.active++;
-          this.#recordUse(group, instance, now);
-          return instance;
-        }
-      }
+    const idle = on ? on.groups.get(fn.index)?.newestIdle : this.#newestIdle(fn);
+    if (idle) {
+      const group = idle.group;
+      this.#leaveIdle(idle, now);
+      idle.prewarmed = false;
+      idle.startKind = idle.state === 'paused' ? 'resumed' : 'warm';
+      idle.state = 'busy';
+      group.active++;
+      group.server.load++;
+      this.#recordUse(group, idle, now);
+      return idle;
     }
-    const instance = this.#newInstance(fn, now, true);
+    const instance = this.#newInstance(fn, now, true, on ? [on] : this.servers);
     if (instance) this.#recordUse(instance.group, instance, now);
     return instance;
+  }
+
+  /** The most recently used idle instance of `fn` on the first server (in the order it first ran there) that has one. */
+  #newestIdle(fn: FunctionSpec): Instance | undefined {
+    const groups = this.#groupsByFunction[fn.index];
+    if (groups) for (const group of groups) if (group.newestIdle) return group.newestIdle;
+    return undefined;
   }
 
   /**
@@ -173,6 +179,7 @@ export class Pool {
     const instance = new Instance(this.#nextInstanceId++, fn, group, now);
     server.usedMb += fn.memoryMb;
     group.active++;
+    server.load++;
     // A group held back at its floor becomes evictable again once it has more instances.
     if (group.idleCount > 0 && Number.isNaN(group.queuedPriority)) this.#requeue(group);
     return instance;
@@ -195,6 +202,7 @@ export class Pool {
     instance.state = 'idle';
     instance.idleSince = now;
     group.active--;
+    group.server.load--;
     group.pushIdle(instance);
     instance.server.idleMb += instance.memoryMb;
     const keepAliveMs = keepAliveOverrideMs ?? this.keepAlive.keepAliveMs(group);
@@ -223,6 +231,7 @@ export class Pool {
       return;
     }
     instance.group.active--;
+    instance.server.load--;
     instance.server.usedMb -= instance.memoryMb;
     instance.state = 'dead';
     this.#afterRemoval(instance.group);

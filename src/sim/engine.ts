@@ -7,7 +7,7 @@
 import { VirtualClock } from '../core/clock.ts';
 import { KeyedHeap } from '../core/heap.ts';
 import type { Instance, Server, ServerSpec } from '../core/instance.ts';
-import type { KeepAlivePolicy, PlacementPolicy } from '../core/policy.ts';
+import type { KeepAlivePolicy, PlacementPolicy, RoutingPolicy } from '../core/policy.ts';
 import type { PrewarmAction, PrewarmContext, PrewarmPolicy, WarmAction } from '../core/prewarm.ts';
 import { Pool, type PoolListener, type RemovalReason } from '../core/pool.ts';
 import type { FunctionSpec, Trace } from '../core/trace.ts';
@@ -24,6 +24,12 @@ export interface SimulationOptions {
   servers: readonly ServerSpec[];
   keepAlive: KeepAlivePolicy;
   placement: PlacementPolicy;
+  /**
+   * A router (CH-BL, random, round-robin): each request goes to the server it picks and reuses only
+   * that server's instances, as on a cluster of invokers. Without one, a request takes an idle
+   * instance on any server (perfect knowledge) and `placement` places new ones.
+   */
+  routing?: RoutingPolicy;
   /** What happens to a request no server can hold: dropped (default) or queued until memory frees. */
   unplaceable?: 'drop' | 'queue';
   /** Timeline resolution, ms (default 1 minute). */
@@ -84,8 +90,14 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
   const onProgress = options.onProgress;
 
   /** Starts an invocation at the clock's time, or returns false if no instance can be had. */
+  const routing = options.routing;
   const start = (fn: FunctionSpec, durationMs: number): boolean => {
-    const instance = pool.acquire(fn);
+    let server: Server | undefined;
+    if (routing) {
+      server = routing.route(fn, pool.servers);
+      if (!server) return false;
+    }
+    const instance = pool.acquire(fn, server);
     if (!instance) return false;
     const now = clock.now();
     const speed = instance.server.speed;

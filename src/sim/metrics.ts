@@ -33,7 +33,9 @@ export class SimMetrics implements PoolListener {
   #prewarmsStarted = 0;
   #prewarmsUnused = 0;
   /** Per server index: warm, cold, idle MB·ms, keep-alive cost, busy cost. */
-  #perServer: Array<{ warm: number; cold: number; idleMbMs: number; keepAliveCost: number; busyCost: number }> = [];
+  #perServer: Array<{ warm: number; cold: number; idleMbMs: number; keepAliveCost: number; busyCost: number; busyMbMs: number }> = [];
+  /** Most invocations running or starting on one server at once. */
+  #peakServerLoad = 0;
   #queued = 0;
   #queueWaitMs = 0;
   // Memory integrals over time.
@@ -72,7 +74,7 @@ export class SimMetrics implements PoolListener {
 
   attach(pool: Pool): void {
     this.#servers = pool.servers;
-    this.#perServer = pool.servers.map(() => ({ warm: 0, cold: 0, idleMbMs: 0, keepAliveCost: 0, busyCost: 0 }));
+    this.#perServer = pool.servers.map(() => ({ warm: 0, cold: 0, idleMbMs: 0, keepAliveCost: 0, busyCost: 0, busyMbMs: 0 }));
   }
 
   // PoolListener
@@ -119,6 +121,7 @@ export class SimMetrics implements PoolListener {
       const s = this.#perServer[server.index]!;
       if (cold) s.cold++;
       else s.warm++;
+      if (server.load > this.#peakServerLoad) this.#peakServerLoad = server.load;
       if (server.pricePerGBs > 0) {
         const cost = ((this.#trace.functions[fn]!.memoryMb * (startMs + execMs)) / MB_MS_PER_GB_S) * server.pricePerGBs;
         this.#busyCost += cost;
@@ -168,9 +171,12 @@ export class SimMetrics implements PoolListener {
     if (dt <= 0) return;
     let used = 0;
     let idle = 0;
-    for (const s of this.#servers) {
+    const servers = this.#servers;
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[i]!;
       used += s.usedMb;
       idle += s.idleMb;
+      this.#perServer[i]!.busyMbMs += (s.usedMb - s.idleMb) * dt;
     }
     this.#usedMbMs += used * dt;
     this.#idleMbMsTotal += idle * dt;
@@ -269,6 +275,7 @@ export class SimMetrics implements PoolListener {
       summary.busyCost = this.#busyCost;
       summary.totalCost = summary.keepAliveCost + this.#busyCost;
     }
+    if (run.servers.length > 1) summary.loadSpread = this.#loadSpread();
     const invocations = summary.invocations;
     const tiers = this.#tiers(run.servers);
     return {
@@ -284,6 +291,19 @@ export class SimMetrics implements PoolListener {
       perFunction,
       elapsedMs: run.elapsedMs,
       invocationsPerSecond: run.elapsedMs > 0 ? (invocations / run.elapsedMs) * 1000 : 0,
+    };
+  }
+
+  /** How evenly the servers shared the work: the busiest against the mean, by invocations and by busy memory. */
+  #loadSpread(): NonNullable<SimSummary['loadSpread']> {
+    const spread = (values: number[]): number => {
+      const mean = values.reduce((a, b) => a + b, 0) / values.length;
+      return mean > 0 ? Math.max(...values) / mean : 1;
+    };
+    return {
+      maxOverMeanInvocations: spread(this.#perServer.map((s) => s.warm + s.cold)),
+      maxOverMeanBusyGBs: spread(this.#perServer.map((s) => s.busyMbMs)),
+      peakServerLoad: this.#peakServerLoad,
     };
   }
 

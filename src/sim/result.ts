@@ -49,6 +49,11 @@ export interface SimSummary {
    * are included in wastedMemoryGBs).
    */
   prewarm?: { started: number; unused: number; idleAtEnd: number; idleGBs: number; startGBs: number };
+  /**
+   * Several servers: the busiest server's invocations and busy GB-s against the mean server's (1 =
+   * perfectly even), and the most invocations one server ran at once.
+   */
+  loadSpread?: { maxOverMeanInvocations: number; maxOverMeanBusyGBs: number; peakServerLoad: number };
   /** Money (when servers have a price per GB-s): idle memory (keep-alive), busy memory, both. */
   keepAliveCost?: number;
   busyCost?: number;

@@ -4,12 +4,13 @@
 import { invalidOption } from '../core/errors.ts';
 import { isPrewarmPolicy, type PrewarmPolicy } from '../core/prewarm.ts';
 import type { Trace } from '../core/trace.ts';
+import type { PlacementPolicy, RoutingPolicy } from '../core/policy.ts';
 import { createKeepAlive } from '../policies/keepalive/index.ts';
 import type { HybridHistogramOptions } from '../policies/keepalive/hybrid-histogram.ts';
 import { createPrewarm, ProvisionedConcurrency, type ProvisionedEntry } from '../policies/prewarm/index.ts';
 import type { IceBreakerOptions } from '../policies/prewarm/icebreaker.ts';
 import { serversOfTiers, type TierSpec } from './cluster.ts';
-import { createPlacement } from '../policies/placement/index.ts';
+import { createPlacement, createRouting, isRouting } from '../policies/placement/index.ts';
 import { DynamicSizingController, type DynamicSizingOptions } from '../policies/sizing/controller.ts';
 import { simulate, type CapacityController } from './engine.ts';
 import type { SimResult } from './result.ts';
@@ -21,8 +22,10 @@ export interface RunSpec {
   memoryMb: number;
   /** Number of identical servers (default 1). */
   servers?: number;
-  /** Placement policy name (default least-loaded). */
+  /** Placement policy name (default least-loaded), or a router's (chbl, random, round-robin). */
   placement?: string;
+  /** chbl: ε of its load bound (default 0.25). */
+  chblEpsilon?: number;
   /** Requests that cannot be placed: dropped (default) or queued. */
   unplaceable?: 'drop' | 'queue';
   /** TTL policy's keep-alive window, ms (default 10 minutes). */
@@ -62,7 +65,7 @@ export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: n
     servers: spec.tiers ? serversOfTiers(spec.tiers) : Array.from({ length: servers }, () => ({ memoryMb })),
     keepAlive,
     prewarm,
-    placement: createPlacement(spec.placement ?? 'least-loaded'),
+    ...placementOf(spec),
     unplaceable: spec.unplaceable ?? 'drop',
     timelineIntervalMs: spec.timelineIntervalMs,
     capacityController: sizing && { observe: (fn, t, cold) => sizing.observe(fn, t, cold, servers) },
@@ -102,4 +105,11 @@ class SizingProbe {
     const totalMb = this.controller.observe(fn, timeMs, cold);
     return totalMb === undefined ? undefined : totalMb / servers;
   }
+}
+
+/** A placement policy, or a router and least-loaded placement for the instances it does not place. */
+function placementOf(spec: RunSpec): { placement: PlacementPolicy; routing?: RoutingPolicy } {
+  const name = spec.placement ?? 'least-loaded';
+  if (!isRouting(name)) return { placement: createPlacement(name) };
+  return { placement: createPlacement('least-loaded'), routing: createRouting(name, { chbl: { epsilon: spec.chblEpsilon } }) };
 }

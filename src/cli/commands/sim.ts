@@ -3,7 +3,7 @@
 import { invalidOption } from '../../core/errors.ts';
 import { KEEP_ALIVE_POLICIES } from '../../policies/keepalive/index.ts';
 import { DEFAULT_TTL_MS } from '../../policies/keepalive/ttl.ts';
-import { PLACEMENT_POLICIES } from '../../policies/placement/index.ts';
+import { PLACEMENT_POLICIES, ROUTING_POLICIES } from '../../policies/placement/index.ts';
 import { CV_READINGS, type CvReading, type HybridHistogramOptions } from '../../policies/keepalive/hybrid-histogram.ts';
 import { parseProvisioned, PREWARM_POLICIES, type ProvisionedEntry } from '../../policies/prewarm/index.ts';
 import type { IceBreakerOptions } from '../../policies/prewarm/icebreaker.ts';
@@ -25,6 +25,7 @@ export const SIM_OPTIONS = {
   memory: { type: 'string' },
   servers: { type: 'string' },
   placement: { type: 'string' },
+  'chbl-epsilon': { type: 'string' },
   queue: { type: 'boolean' },
   ttl: { type: 'string' },
   timeline: { type: 'string' },
@@ -58,7 +59,10 @@ export const SIM_HELP = `thaw sim [options]            one simulation run
   --policy NAME         keep-alive policy: ${KEEP_ALIVE_POLICIES.join(', ')} (default gd)
   --memory SIZE         memory of each server, e.g. 512MB, 16GB (default ${DEFAULT_SIM_MEMORY})
   --servers N           number of servers (default 1)
-  --placement NAME      where new instances go: ${PLACEMENT_POLICIES.join(', ')} (default least-loaded)
+  --placement NAME      where new instances go: ${PLACEMENT_POLICIES.join(', ')} (default least-loaded;
+                        an idle instance on any server is reused); or a router that sends each request
+                        to one server, which reuses only its own instances: ${ROUTING_POLICIES.join(', ')}
+  --chbl-epsilon X      chbl: a server's load may pass its share by this fraction (default 0.25)
   --queue               queue requests that cannot be placed instead of dropping them
   --ttl DUR             keep-alive window of the ttl policy (default ${DEFAULT_TTL_MS / 60_000}m)
   --timeline DUR        resolution of the memory/starts timeline (default 1m)
@@ -97,10 +101,12 @@ type SimValues = ReturnType<typeof parseOptions<typeof SIM_OPTIONS>>['values'];
 export function runSpecFrom(values: SimValues): Omit<RunSpec, 'policy' | 'memoryMb'> {
   const servers = numberOption(values.servers, '--servers', 1, (n) => Number.isInteger(n) && n >= 1);
   const placement = values.placement ?? 'least-loaded';
-  if (!PLACEMENT_POLICIES.includes(placement)) throw invalidOption('--placement', `unknown placement '${placement}' (known: ${PLACEMENT_POLICIES.join(', ')})`);
+  const known = [...PLACEMENT_POLICIES, ...ROUTING_POLICIES];
+  if (!known.includes(placement)) throw invalidOption('--placement', `unknown placement '${placement}' (known: ${known.join(', ')})`);
   const spec: Omit<RunSpec, 'policy' | 'memoryMb'> = {
     servers,
     placement,
+    ...(values['chbl-epsilon'] === undefined ? {} : { chblEpsilon: numberOption(values['chbl-epsilon'], '--chbl-epsilon', 0.25, (n) => n > 0 && n <= 100) }),
     unplaceable: values.queue ? 'queue' : 'drop',
     ttlMs: values.ttl === undefined ? undefined : parseDuration(values.ttl, '--ttl'),
     timelineIntervalMs: values.timeline === undefined ? undefined : parseDuration(values.timeline, '--timeline'),

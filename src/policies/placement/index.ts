@@ -1,9 +1,13 @@
 // Placement of new instances across servers.
 
 import { ThawError } from '../../core/errors.ts';
-import type { PlacementPolicy } from '../../core/policy.ts';
+import type { PlacementPolicy, RoutingPolicy } from '../../core/policy.ts';
 import type { Server } from '../../core/instance.ts';
 import type { FunctionSpec } from '../../core/trace.ts';
+import { BoundedLoadRouting, RandomRouting, RoundRobinRouting, type BoundedLoadOptions } from './routing.ts';
+
+export { BoundedLoadRouting, RandomRouting, RoundRobinRouting, type BoundedLoadOptions } from './routing.ts';
+export { HashRing, hash32 } from './hash-ring.ts';
 
 /**
  * The server with the most free memory; if none has room, the one where evicting idle instances
@@ -64,4 +68,30 @@ export function createPlacement(name: string): PlacementPolicy {
   const factory = factories[name];
   if (!factory) throw new ThawError('ERR_UNKNOWN_POLICY', `unknown placement policy '${name}' (known: ${PLACEMENT_POLICIES.join(', ')})`);
   return factory();
+}
+
+export interface RoutingOptions {
+  /** chbl: its ε and home-set size. */
+  chbl?: BoundedLoadOptions;
+  /** random: the seed of its choices. */
+  seed?: number;
+}
+
+const routers: Record<string, (options: RoutingOptions) => RoutingPolicy> = {
+  chbl: (options) => new BoundedLoadRouting(options.chbl),
+  random: (options) => new RandomRouting(options.seed),
+  'round-robin': () => new RoundRobinRouting(),
+};
+
+/** Routers: each request goes to one node, which reuses only its own instances (routing.ts). */
+export const ROUTING_POLICIES = Object.keys(routers);
+
+export function isRouting(name: string): boolean {
+  return name in routers;
+}
+
+export function createRouting(name: string, options: RoutingOptions = {}): RoutingPolicy {
+  const factory = routers[name];
+  if (!factory) throw new ThawError('ERR_UNKNOWN_POLICY', `unknown routing policy '${name}' (known: ${ROUTING_POLICIES.join(', ')})`);
+  return factory(options);
 }

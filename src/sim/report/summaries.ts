@@ -103,6 +103,10 @@ export function simSummaryTables(result: SimResult): Table[] {
       ['resizes', formatCount(sizing.resizes.length), ''],
     );
   }
+  if (summary.loadSpread) {
+    const l = summary.loadSpread;
+    rows.push(['load spread', `${l.maxOverMeanInvocations.toFixed(2)}×`, `busiest server's invocations / mean (busy GB-s ${l.maxOverMeanBusyGBs.toFixed(2)}×; at most ${formatCount(l.peakServerLoad)} at once on one server)`]);
+  }
   if (summary.meanServiceTimeMs !== undefined) rows.push(['mean service time', formatDuration(summary.meanServiceTimeMs), 'start (cold only) + execution, at server speed']);
   if (summary.appColdStartPct) rows.push(['p75 app cold starts', formatPercent(summary.appColdStartPct.p75), `cold-start % of the 75th-percentile app (of ${formatCount(summary.appColdStartPct.apps)})`]);
   if (summary.prewarm) {
