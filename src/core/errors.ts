@@ -23,7 +23,9 @@ export type ErrorCode =
   /** No API token, or an unknown one (thaw serve --token-file). */
   | 'ERR_UNAUTHORIZED'
   /** A known API token whose scope does not allow the request. */
-  | 'ERR_FORBIDDEN';
+  | 'ERR_FORBIDDEN'
+  /** The cluster (its NATS server, or the node a request needs) cannot be reached. */
+  | 'ERR_CLUSTER';
 
 export class ThawError extends Error {
   readonly code: ErrorCode;

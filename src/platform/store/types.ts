@@ -104,4 +104,17 @@ export interface QueueJob {
   deadReason: DeadLetterReason | null;
   /** How many times it was redriven from the dead letters. */
   redrives: number;
+  /** Cluster mode: which node ran each attempt (the last entry is the current or last one). */
+  attemptLog?: AttemptEntry[];
+}
+
+/** One attempt of an async invocation, in cluster mode. */
+export interface AttemptEntry {
+  attempt: number;
+  /** The node that ran it. */
+  node: string;
+  startedAt: number;
+  finishedAt: number | null;
+  /** Why it failed; null while it runs or when it succeeded. */
+  error: InvocationError | null;
 }

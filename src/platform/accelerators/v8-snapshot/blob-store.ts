@@ -84,7 +84,7 @@ function tempName(dir: string): string {
 }
 
 /** Copies a stream to `dest` (via a temporary file and a rename), returning the SHA-256 of what was written. */
-async function copyHashed(source: Readable, dir: string, dest: string, check?: (address: string, bytes: number) => void): Promise<{ address: string; bytes: number }> {
+export async function copyHashed(source: Readable, dir: string, dest: string, check?: (address: string, bytes: number) => void): Promise<{ address: string; bytes: number }> {
   const tmp = tempName(dir);
   const hasher = new HashingPassThrough();
   try {
@@ -100,7 +100,7 @@ async function copyHashed(source: Readable, dir: string, dest: string, check?: (
   }
 }
 
-async function hashFile(path: string): Promise<{ address: string; bytes: number }> {
+export async function hashFile(path: string): Promise<{ address: string; bytes: number }> {
   const hasher = new HashingPassThrough();
   await pipeline(createReadStream(path), hasher, async function* (source) {
     for await (const _ of source) {
