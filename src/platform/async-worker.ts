@@ -30,6 +30,7 @@ export class AsyncWorker {
     this.#queue = queue;
     this.#run = run;
     this.#options = options;
+    queue.onAvailable?.(() => this.wake());
   }
 
   /** Something may be claimable now (a job was enqueued or redriven): claim what the concurrency allows. */

@@ -46,6 +46,8 @@ export interface PlatformOptions {
   asyncPolicy?: Partial<AsyncPolicy>;
   /** Where async invocations wait (default: this node's SQLite queue); cluster mode brings its own. */
   asyncQueue?: AsyncQueue;
+  /** Cluster mode (src/platform/cluster/node.ts): where sync invocations run, deploys shared, records read. */
+  cluster?: PlatformCluster;
   /** Largest accepted payload, bytes (default 6 MiB, as AWS Lambda's synchronous limit). */
   maxPayloadBytes?: number;
   scheduler?: Scheduler;
@@ -63,6 +65,32 @@ export interface PlatformOptions {
   backend?: SandboxBackend;
   deploy?: DeployOptions;
   onWarning?: (message: string) => void;
+}
+
+/**
+ * What cluster mode adds to a node: the platform stays the same, and asks these at the few points
+ * where one node is not the whole cluster.
+ */
+export interface PlatformCluster {
+  /** Runs a synchronous invocation on the node the router picks; `here` runs it on this one. */
+  invokeSync(fn: FunctionVersion, payload: unknown, here: () => Promise<InvocationRecord>, traceparent?: string): Promise<InvocationRecord>;
+  /** Runs one attempt of an async job on the node the router picks; `here` runs it on this one. */
+  runJob(fn: FunctionVersion, job: QueueJob, here: () => Promise<InvocationOutcome>): Promise<InvocationOutcome>;
+  /** This node finished a synchronous invocation: its record, for the whole cluster (stored when this resolves). */
+  recorded(record: InvocationRecord): Promise<void>;
+  /** A version deployed here: shared with every node. */
+  deployed(version: FunctionVersion): Promise<void>;
+  /** A function removed here: removed everywhere. */
+  removed(name: string): Promise<void>;
+  /** A schedule set or removed here: the same everywhere. */
+  scheduled(name: string, cron: string | null, payload: unknown): Promise<void>;
+  /** A timer trigger is due: true on exactly one node of the cluster (a lease). */
+  fire(name: string): Promise<boolean>;
+  invocation(id: string): Promise<InvocationRecord | undefined>;
+  latest(functionName: string, limit: number): Promise<InvocationRecord[]>;
+  waitFor(id: string, timeoutMs: number): Promise<InvocationRecord>;
+  /** The members as this node sees them (GET /cluster). */
+  status(): unknown;
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
@@ -143,7 +171,12 @@ export class Platform {
       onWarning: options.onWarning,
     });
     this.#triggers = new TimerTriggers(
-      (name, payload) => void this.invokeAsync(name, payload, { mode: 'timer' }).catch((error: Error) => options.onWarning?.(`timer trigger of ${name}: ${error.message}`)),
+      (name, payload) =>
+        void (async () => {
+          // In a cluster every node has the schedule; one takes the lease and fires.
+          if (options.cluster && !(await options.cluster.fire(name))) return;
+          await this.invokeAsync(name, payload, { mode: 'timer' });
+        })().catch((error: Error) => options.onWarning?.(`timer trigger of ${name}: ${error.message}`)),
       options.onWarning,
     );
   }
@@ -191,7 +224,15 @@ export class Platform {
     if (result.previousVersion !== null) this.#retireUnlessLive(result.name, [result.previousVersion]);
     this.#activate(result.version);
     this.events.changed('deploy', result.name, result.version.version);
+    await this.options.cluster?.deployed(result.version);
     return result;
+  }
+
+  /** Cluster mode: a version deployed on another node, now recorded here, starts serving. */
+  adopt(version: FunctionVersion, previous: number | null): void {
+    if (previous !== null) this.#retireUnlessLive(version.functionName, [previous]);
+    this.#activate(version);
+    this.events.changed('deploy', version.functionName, version.version);
   }
 
   /** Creates or re-points an alias (rolling out, or back); versions it no longer routes to stop being kept warm. */
@@ -233,8 +274,10 @@ export class Platform {
     }
   }
 
-  remove(name: string): boolean {
+  /** Removes a function (`fromCluster`: another node removed it, so it is not announced again). */
+  remove(name: string, fromCluster = false): boolean {
     this.store.functions.require(name);
+    if (!fromCluster) void this.options.cluster?.removed(name).catch((error: Error) => this.options.onWarning?.(`cluster: removing ${name}: ${error.message}`));
     for (const version of this.store.functions.versions(name)) this.invoker.retire(toDeployed(version));
     this.#triggers.remove(name);
     this.store.schedules.remove(name);
@@ -253,8 +296,9 @@ export class Platform {
   }
 
   /** Sets (or with null removes) a function's timer trigger: a cron expression and its payload. */
-  setSchedule(name: string, cron: string | null, payload: unknown = {}): void {
+  setSchedule(name: string, cron: string | null, payload: unknown = {}, fromCluster = false): void {
     this.store.functions.require(name);
+    if (!fromCluster) void this.options.cluster?.scheduled(name, cron, payload).catch((error: Error) => this.options.onWarning?.(`cluster: schedule of ${name}: ${error.message}`));
     if (cron === null) {
       this.#triggers.remove(name);
       this.store.schedules.remove(name);
@@ -272,20 +316,44 @@ export class Platform {
   async invokeSync(name: string, payload: unknown, target: FunctionRef['target'] = 'latest', options: { traceparent?: string } = {}): Promise<InvocationRecord> {
     const fn = this.resolve(name, target);
     this.#checkPayload(payload);
+    const cluster = this.options.cluster;
+    const here = () => this.invokeHere(fn, payload, options.traceparent);
+    return cluster ? cluster.invokeSync(fn, payload, here, options.traceparent) : here();
+  }
+
+  /** Runs a synchronous invocation on this node (in a cluster: the router chose it). */
+  async invokeHere(fn: FunctionVersion, payload: unknown, traceparent?: string): Promise<InvocationRecord> {
+    const name = fn.functionName;
     const createdAt = Date.now();
     const id = this.store.invocations.newId();
-    const report = await this.#invoke(fn, payload, id, 'sync', options.traceparent);
+    const report = await this.#invoke(fn, payload, id, 'sync', traceparent);
     // One write per synchronous invocation, after it ran: the caller is waiting for it anyway.
     const finished = this.store.invocations.record({ id, functionName: name, version: fn.version, mode: 'sync', createdAt, startedAt: createdAt }, outcomeOf(report));
     this.#metrics.record(finished);
     this.events.invocation(finished);
     this.#finished.emit(finished.id);
+    await this.options.cluster?.recorded(finished);
     return finished;
+  }
+
+  /** An invocation's record: this node's, else (in a cluster) the cluster's. */
+  async invocation(id: string): Promise<InvocationRecord> {
+    // In a cluster the cluster's record says which node ran each attempt: it comes first.
+    const record = (await this.options.cluster?.invocation(id)) ?? this.store.invocations.get(id);
+    if (!record) throw new ThawError('ERR_NOT_FOUND', `no invocation with id '${id}'`);
+    return record;
+  }
+
+  /** A function's latest records (in a cluster: of every node). */
+  async latestInvocations(name: string, limit: number): Promise<InvocationRecord[]> {
+    this.store.functions.require(name);
+    return this.options.cluster ? this.options.cluster.latest(name, limit) : this.store.invocations.latest(name, limit);
   }
 
   /** The invocation's record once it is final (succeeded, or failed for good), waiting up to `timeoutMs`. */
   async waitForInvocation(id: string, timeoutMs: number): Promise<InvocationRecord> {
     const isFinal = (r: InvocationRecord) => r.status === 'succeeded' || (r.status === 'failed' && this.store.queue.get(r.id)?.status !== 'pending');
+    if (this.options.cluster) return this.options.cluster.waitFor(id, timeoutMs);
     let record = this.store.invocations.require(id);
     if (isFinal(record)) return record;
     const signal = AbortSignal.timeout(timeoutMs);
@@ -359,9 +427,14 @@ export class Platform {
   async #runJob(job: QueueJob): Promise<InvocationOutcome | { gone: string }> {
     const version = this.store.functions.getVersion(job.functionName, job.version);
     if (!version) return { gone: `function ${job.functionName} version ${job.version} no longer exists` };
-    return outcomeOf(await this.#invoke(version, job.payload, job.id, job.mode, job.traceparent ?? undefined));
+    const here = () => this.runHere(version, job.payload, job.id, job.mode, job.traceparent ?? undefined);
+    return this.options.cluster ? this.options.cluster.runJob(version, job, here) : here();
   }
 
+  /** One attempt of an async invocation on this node (in a cluster: the router chose it). */
+  async runHere(fn: FunctionVersion, payload: unknown, id: string, mode: InvocationMode = 'async', traceparent?: string): Promise<InvocationOutcome> {
+    return outcomeOf(await this.#invoke(fn, payload, id, mode, traceparent));
+  }
   /** One invocation on the invoker, traced when tracing is on; the function gets the trace context either way. */
   async #invoke(fn: FunctionVersion, payload: unknown, id: string, mode: InvocationMode, traceparent: string | undefined): Promise<InvocationReport> {
     if (!this.#tracing) return this.invoker.invoke(toDeployed(fn), payload, id, { traceparent });

@@ -1,12 +1,15 @@
 // `thaw serve`: the gateway and an invoker in one process, state under a data directory.
 
 import { readdirSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidOption } from '../../core/errors.ts';
 import { KEEP_ALIVE_POLICIES } from '../../policies/keepalive/index.ts';
 import { PREWARM_POLICIES } from '../../policies/prewarm/index.ts';
 import { startGateway } from '../../platform/gateway/server.ts';
+import { NODE_ROLES, type NodeRole } from '../../platform/cluster/membership.ts';
+import { ClusterNode } from '../../platform/cluster/node.ts';
 import { ManualScheduler, WallScheduler } from '../../platform/invoker/scheduler.ts';
 import { Platform } from '../../platform/platform.ts';
 import { RESTORE_MODES, type RestoreMode } from '../../platform/sandbox/microvm/sandbox.ts';
@@ -37,6 +40,12 @@ const SERVE_OPTIONS = {
   'traffic-seed': { type: 'string' },
   otlp: { type: 'string' },
   'token-file': { type: 'string' },
+  cluster: { type: 'string' },
+  'node-id': { type: 'string' },
+  role: { type: 'string' },
+  'cluster-credentials': { type: 'string' },
+  'cluster-ttl': { type: 'string' },
+  'cluster-prefix': { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
@@ -67,7 +76,15 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --traffic-seed N      seed of the router that splits aliases between versions (replayable
                         splits); default random
   --clock manual        keep-alive and pause timers run on a clock advanced only through
-                        POST /debug/clock {"advanceMs": N} (deterministic tests); default wall`;
+                        POST /debug/clock {"advanceMs": N} (deterministic tests); default wall
+Cluster mode (NATS JetStream; see docs/cluster.md):
+  --cluster URL         join the cluster whose NATS server (started with -js) is at nats://HOST:PORT
+  --node-id ID          this node's name in the cluster (default the host name and port)
+  --role ROLE           gateway (API only), invoker (runs functions) or both (default)
+  --cluster-credentials FILE  user=/password= or nkey= lines to authenticate to NATS
+  --cluster-ttl DUR     a node not heard from for this long leaves the membership (default 3s)
+  --cluster-prefix NAME names of the cluster's streams, buckets and subjects (default thaw; several
+                        clusters can share one NATS server)`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, SERVE_OPTIONS, 'serve');
@@ -83,8 +100,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const pauseAfter = values['pause-after'] === undefined ? 1000 : parseDuration(values['pause-after'], '--pause-after');
   const tokens = values['token-file'] === undefined ? undefined : TokenSet.load(values['token-file']);
   const host = values.host ?? '127.0.0.1';
+  const dataDir = resolve(values['data-dir'] ?? '.thaw');
+  const port = numberOption(values.port, '--port', 8080, (n) => Number.isInteger(n) && n >= 0 && n < 65536);
+  const cluster = await joinCluster(values, dataDir, port, asyncPolicy(values));
+  if (cluster && !isLoopback(host) && !tokens) {
+    await cluster.close();
+    throw invalidOption('--host', `a cluster node listens beyond loopback (${host}) only with API tokens: pass --token-file FILE`);
+  }
   const platform = await Platform.open({
-    dataDir: resolve(values['data-dir'] ?? '.thaw'),
+    dataDir,
+    ...(cluster ? { cluster, asyncQueue: cluster.queue, ...(cluster.options.role === 'gateway' ? { asyncConcurrency: 0 } : {}) } : {}),
     keepAlive,
     ttlMs: values.ttl === undefined ? undefined : parseDuration(values.ttl, '--ttl'),
     memoryBudgetMb: values.memory === undefined ? undefined : parseMemory(values.memory),
@@ -114,7 +139,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   if (tokens?.warning) say(`thaw: WARNING: ${tokens.warning}`);
   if (values.examples) await deployExamples(platform);
-  const gateway = await startGateway(platform, { manualClock: scheduler instanceof ManualScheduler ? scheduler : undefined, tokens, host, port: numberOption(values.port, '--port', 8080, (n) => Number.isInteger(n) && n >= 0 && n < 65536) });
+  const gateway = await startGateway(platform, { manualClock: scheduler instanceof ManualScheduler ? scheduler : undefined, tokens, host, port });
+  if (cluster) {
+    await cluster.attach(platform, gateway.url);
+    say(`thaw: node ${cluster.options.nodeId} (${cluster.options.role}) joined the cluster at ${cluster.options.url}`);
+  }
   say(`thaw: listening on ${gateway.url}${tokens ? ' (API tokens required)' : ''} (keep-alive ${keepAlive}, memory budget ${platform.options.memoryBudgetMb} MB, data in ${platform.store.dataDir})`);
   process.stdout.write(`${gateway.url}\n`);
 
@@ -126,7 +155,28 @@ export async function serveCommand(argv: string[]): Promise<number> {
   say('thaw: shutting down');
   await gateway.close();
   await platform.close();
+  await cluster?.close();
   return 0;
+}
+
+async function joinCluster(values: ReturnType<typeof parseOptions<typeof SERVE_OPTIONS>>['values'], dataDir: string, port: number, policy: Partial<AsyncPolicy>): Promise<ClusterNode | undefined> {
+  for (const option of ['node-id', 'role', 'cluster-credentials', 'cluster-ttl', 'cluster-prefix'] as const) {
+    if (values[option] !== undefined && values.cluster === undefined) throw invalidOption(`--${option}`, 'applies to cluster mode only (--cluster nats://HOST:PORT)');
+  }
+  if (values.cluster === undefined) return undefined;
+  const role = (values.role ?? 'both') as NodeRole;
+  if (!NODE_ROLES.includes(role)) throw invalidOption('--role', `expected ${NODE_ROLES.join(', ')}, got '${values.role}'`);
+  return ClusterNode.connect({
+    url: values.cluster,
+    nodeId: values['node-id'] ?? `${hostname().split('.')[0]}-${port}`,
+    role,
+    credentialsFile: values['cluster-credentials'],
+    prefix: values['cluster-prefix'],
+    ttlMs: values['cluster-ttl'] === undefined ? undefined : parseDuration(values['cluster-ttl'], '--cluster-ttl'),
+    dataDir,
+    asyncPolicy: policy,
+    onWarning: (message) => say(`thaw: warning: ${message}`),
+  });
 }
 
 function asyncPolicy(values: { 'max-attempts'?: string; 'retry-delay'?: string; 'max-event-age'?: string }): Partial<AsyncPolicy> {

@@ -49,6 +49,8 @@ export interface JetStreamAsyncQueueOptions {
   holdMs?: number;
   /** How often the queue tells its worker to look for work it was not told of (redeliveries), ms (default 1000). */
   pollMs?: number;
+  /** Told of every change of a job, with the outcome of its last attempt (cluster records). */
+  onChange?: (job: QueueJob, outcome: Omit<InvocationOutcome, 'status'> | undefined) => void;
 }
 
 /** A job as stored: the QueueJob, the SHA-256 of its payload's JSON (idempotency), its last outcome. */
@@ -89,7 +91,7 @@ export class JetStreamAsyncQueue implements AsyncQueue {
   private constructor(connection: ClusterConnection, options: JetStreamAsyncQueueOptions, kvs: { jobs: KV; dead: KV; idempotency: KV }, consumer: Consumer) {
     this.#connection = connection;
     this.policy = validateAsyncPolicy(options.policy);
-    this.#options = { now: Date.now, ackWaitMs: 30_000, holdMs: 10_000, pollMs: 1000, ...options };
+    this.#options = { now: Date.now, ackWaitMs: 30_000, holdMs: 10_000, pollMs: 1000, onChange: () => undefined, ...options };
     this.#jobs = kvs.jobs;
     this.#dead = kvs.dead;
     this.#idempotency = kvs.idempotency;
@@ -145,6 +147,7 @@ export class JetStreamAsyncQueue implements AsyncQueue {
       redrives: 0, attemptLog: [], payloadSha256,
     };
     await this.#jobs.create(id, JSON.stringify(job));
+    this.#changed(job);
     await this.#publish(job);
     return { job: publicJob(job), duplicate: false };
   }
@@ -209,6 +212,16 @@ export class JetStreamAsyncQueue implements AsyncQueue {
       this.#release(id, 'nak', delay - Math.min(delay, this.#options.holdMs) / 2);
     }
     return publicJob(job);
+  }
+
+  /** The running attempt is carried out on another node (the claimer forwarded it): its record says so. */
+  async setAttemptNode(id: string, node: string): Promise<void> {
+    await this.#change(id, (job) => {
+      requireRunning(job);
+      const last = job.attemptLog?.at(-1);
+      if (last) last.node = node;
+      return job;
+    });
   }
 
   async get(id: string): Promise<QueueJob | undefined> {
@@ -291,6 +304,14 @@ export class JetStreamAsyncQueue implements AsyncQueue {
     this.#timers.push(poll);
   }
 
+  #changed(job: StoredJob): void {
+    try {
+      this.#options.onChange(publicJob(job), job.outcome);
+    } catch {
+      // a listener's failure is not the queue's
+    }
+  }
+
   #notify(): void {
     if (this.#closed) return;
     for (const listener of this.#listeners) listener();
@@ -330,6 +351,7 @@ export class JetStreamAsyncQueue implements AsyncQueue {
           : { ...job, status: 'pending', availableAt: now, claimedAt: null, lastError: error };
       try {
         revision = await this.#jobs.update(id, JSON.stringify(next), revision);
+        this.#changed(next);
       } catch {
         msg.nak(); // changed meanwhile: look again later
         return;
@@ -365,6 +387,7 @@ export class JetStreamAsyncQueue implements AsyncQueue {
         const error: InvocationError = { kind: 'expired', message: `not run within its maximum event age (accepted ${new Date(job.enqueuedAt).toISOString()}, ${job.attempts} attempts)` };
         const dead: StoredJob = { ...job, status: 'failed', finishedAt: now, lastError: error, deadReason: 'expired' };
         await this.#jobs.update(job.id, JSON.stringify(dead), held.revision);
+        this.#changed(dead);
         await this.#dead.put(job.id, JSON.stringify({ functionName: job.functionName, finishedAt: now }));
         this.#release(job.id, 'ack');
         return undefined;
@@ -376,6 +399,7 @@ export class JetStreamAsyncQueue implements AsyncQueue {
       };
       held.revision = await this.#jobs.update(job.id, JSON.stringify(running), held.revision);
       held.job = running;
+      this.#changed(running);
       return publicJob(running);
     } catch {
       // Another node changed it (a redrive, a duplicate message's run): read it again.
@@ -398,6 +422,7 @@ export class JetStreamAsyncQueue implements AsyncQueue {
         const revision = await this.#jobs.update(id, JSON.stringify(next), entry.revision);
         const held = this.#held.get(id);
         if (held) Object.assign(held, { job: next, revision });
+        this.#changed(next);
         return next;
       } catch (error) {
         if (tries >= 5) throw new ThawError('ERR_CLUSTER', `job ${id}: could not update it: ${(error as Error).message}`);

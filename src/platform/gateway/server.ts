@@ -7,6 +7,7 @@
 //   GET    /dashboard/state                 what it shows: functions, instances, memory, invocations, decisions
 //   GET    /events                          server-sent events: invocations, decisions, deploys, live state
 //   GET    /healthz                         liveness and the isolation in force
+//   GET    /cluster                         cluster mode: the members and their adverts
 //   GET    /functions                       deployed functions
 //   POST   /functions                       deploy: {"files": {path: contents}, "settings": {...}}
 //                                           or a .tar.gz body (settings in ?name=&memory=...)
@@ -135,6 +136,8 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       return sendJson(res, 200, await dashboardState(platform));
     case 'GET /events':
       return streamEvents(platform, req, res);
+    case 'GET /cluster':
+      return sendJson(res, 200, platform.options.cluster?.status() ?? { self: null, members: [] });
     case 'GET /healthz':
       return sendJson(res, 200, { ok: true, isolation: platform.backend.isolation });
     case 'GET /functions':
@@ -167,11 +170,10 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       return invoke(platform, req, res, parts[1]!, url);
     case 'GET /invocations/:id': {
       const wait = url.searchParams.has('wait') ? intParam(url, 'wait', 0, 60_000) : 0;
-      return sendJson(res, 200, wait > 0 ? await platform.waitForInvocation(parts[1]!, wait) : platform.store.invocations.require(parts[1]!));
+      return sendJson(res, 200, wait > 0 ? await platform.waitForInvocation(parts[1]!, wait) : await platform.invocation(parts[1]!));
     }
     case 'GET /functions/:id/invocations':
-      platform.store.functions.require(parts[1]!);
-      return sendJson(res, 200, { invocations: platform.store.invocations.latest(parts[1]!, intParam(url, 'limit', 20)) });
+      return sendJson(res, 200, { invocations: await platform.latestInvocations(parts[1]!, intParam(url, 'limit', 20)) });
     case 'GET /functions/:id/logs':
       platform.store.functions.require(parts[1]!);
       return sendJson(res, 200, { logs: platform.store.invocations.logs(parts[1]!, { limit: intParam(url, 'limit', 20) }) });

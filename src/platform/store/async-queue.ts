@@ -85,6 +85,11 @@ export interface AsyncQueue {
   /** Puts dead letters back in the queue; returns them as they now are (pending). */
   redrive(target: RedriveTarget): Promise<QueueJob[]>;
   counts(functionName?: string): Promise<Record<JobStatus, number>>;
+  /**
+   * A queue shared by several nodes calls `listener` when work may have appeared that this node's
+   * worker was not told of (another node's enqueue, a redelivery). Optional: one node's queue needs none.
+   */
+  onAvailable?(listener: () => void): void;
 }
 
 /** Back-off before attempt `attempt + 1`, after `attempt` attempts failed (attempt ≥ 1). */
