@@ -1,7 +1,9 @@
-// The `thaw` command: dispatches to subcommands and turns thaw's errors into clear messages.
+// The `thaw` command: dispatches to subcommands and turns every error into one line on stderr
+// (`thaw: message — what to do`) and the exit code of its class (core/errors.ts's ERRORS); the
+// stack only with --debug (or THAW_DEBUG=1).
 
 import { createRequire } from 'node:module';
-import { ThawError } from '../core/errors.ts';
+import { ERRORS, ThawError, toThawError } from '../core/errors.ts';
 import { BENCH_HELP, benchCommand } from './commands/bench.ts';
 import { aliasCommand, CLIENT_HELP, deployCommand, dlqCommand, evictCommand, invokeCommand, logsCommand, lsCommand, rmCommand, statsCommand } from './commands/client.ts';
 import { CURVE_HELP, curveCommand } from './commands/curve.ts';
@@ -25,9 +27,15 @@ ${CURVE_HELP}
 ${BENCH_HELP}
 
   thaw help | --help    this text          thaw --version    the version
+  --debug (any command) print the stack of an error (also THAW_DEBUG=1); thaw serve logs the
+                        stacks of its internal errors
+  exit codes: 0 ok, 1 failed (the function, the run), 2 bad input (nothing changed), 3 not found,
+  4 conflict, 5 not allowed, 6 unavailable (server, port, system feature), 70 a bug in thaw
 `;
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(args: string[]): Promise<number> {
+  const debug = args.includes('--debug') || process.env.THAW_DEBUG === '1';
+  const argv = args.filter((a) => a !== '--debug');
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -38,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'bench':
         return benchCommand(rest);
       case 'serve':
-        return await serveCommand(rest);
+        return await serveCommand(rest, { debug });
       case 'deploy':
         return await deployCommand(rest);
       case 'invoke':
@@ -71,10 +79,21 @@ export async function main(argv: string[]): Promise<number> {
         throw new ThawError('ERR_INVALID_OPTION', `unknown command '${command}' (see 'thaw help')`);
     }
   } catch (error) {
-    if (error instanceof ThawError) {
-      process.stderr.write(`thaw: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    return reportError(error, debug);
   }
+}
+
+/** One line: the message and, when its code has one, what to do; the exit code of its class. */
+export function reportError(error: unknown, debug: boolean): number {
+  const e = toThawError(error);
+  const hint = (ERRORS[e.code] as { hint?: string }).hint;
+  process.stderr.write(`thaw: ${e.message}${hint && !e.message.includes(hint) ? ` — ${hint}` : ''}\n`);
+  if (debug) process.stderr.write(`${stackOf(e)}\n`);
+  return e.exitCode;
+}
+
+function stackOf(error: Error): string {
+  const lines = [error.stack ?? String(error)];
+  for (let cause = error.cause; cause !== undefined; cause = (cause as Error).cause) lines.push(`caused by: ${(cause as Error)?.stack ?? String(cause)}`);
+  return lines.join('\n');
 }

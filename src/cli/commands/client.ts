@@ -3,7 +3,7 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ThawError } from '../../core/errors.ts';
+import { isErrorCode, ThawError } from '../../core/errors.ts';
 import { formatTable } from '../../sim/report/table.ts';
 import { numberOption, parseOptions } from '../args.ts';
 import { print, say } from '../output.ts';
@@ -37,29 +37,41 @@ function connect(values: { url?: string; token?: string }) {
   const token = values.token ?? process.env.THAW_TOKEN;
   return {
     base,
-    request: (path: string, init: RequestInit = {}) => request(base + path, token ? { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } } : init),
+    request: (path: string, init: RequestInit = {}): Promise<Answer> => request(base + path, token ? { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } } : init),
   };
 }
 
-async function request(url: string, init: RequestInit = {}): Promise<{ status: number; body: any; headers: Headers }> {
+interface Answer {
+  status: number;
+  body: any;
+  headers: Headers;
+  /** Where it came from, for messages. */
+  origin: string;
+}
+
+async function request(url: string, init: RequestInit = {}): Promise<Answer> {
+  const origin = new URL(url).origin;
   let res: Response;
   try {
     res = await fetch(url, init);
   } catch (error) {
-    throw new ThawError('ERR_INVALID_STATE', `cannot reach thaw at ${new URL(url).origin} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}); is 'thaw serve' running?`);
+    throw new ThawError('ERR_UNREACHABLE', `cannot reach thaw at ${origin} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message})`, { cause: error });
   }
   const text = await res.text();
-  let body: unknown = text;
   try {
-    body = text ? JSON.parse(text) : null;
+    return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers, origin };
   } catch {
-    /* not JSON: keep the text */
+    // thaw answers every API request with JSON: anything else is another server.
+    throw new ThawError('ERR_NOT_THAW', `${origin} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''} with ${res.headers.get('content-type') ?? 'a body'} that is not JSON, not as thaw does`);
   }
-  return { status: res.status, body, headers: res.headers };
 }
 
-function failIfError(r: { status: number; body: any }): void {
-  if (r.status >= 400) throw new ThawError('ERR_INVALID_STATE', r.body?.error?.message ?? `HTTP ${r.status}`);
+/** A failed answer as the ThawError the server raised: its code (so its exit code) and message. */
+function failIfError(r: Answer): void {
+  if (r.status < 400) return;
+  const error = r.body?.error;
+  if (!isErrorCode(error?.code) || typeof error.message !== 'string') throw new ThawError('ERR_NOT_THAW', `${r.origin} answered HTTP ${r.status} without a thaw error, not as thaw does`);
+  throw new ThawError(error.code, error.kind ? `${error.kind}: ${error.message}` : error.message);
 }
 
 /** A folder as the gateway's {files} body: node_modules and .git left out, binary files as base64. */
@@ -148,10 +160,7 @@ export async function invokeCommand(argv: string[]): Promise<number> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (values['idempotency-key'] !== undefined) headers['idempotency-key'] = values['idempotency-key'];
   const r = await connect(values).request(`/functions/${encodeURIComponent(name)}/invoke?${query}`, { method: 'POST', headers, body: values.data ?? '{}' });
-  if (r.status >= 400) {
-    say(`thaw: ${r.body?.error?.kind ? `${r.body.error.kind}: ` : ''}${r.body?.error?.message ?? `HTTP ${r.status}`}`);
-    return 1;
-  }
+  failIfError(r);
   print(JSON.stringify(r.body, null, 2));
   if (!values.async) say(`${r.headers.get('x-thaw-start-kind')} start of v${r.headers.get('x-thaw-version')}, ${Number(r.headers.get('x-thaw-duration-ms')).toFixed(1)} ms, invocation ${r.headers.get('x-thaw-invocation-id')}`);
   return 0;

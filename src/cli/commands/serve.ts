@@ -86,7 +86,7 @@ Cluster mode (NATS JetStream; see docs/cluster.md):
   --cluster-prefix NAME names of the cluster's streams, buckets and subjects (default thaw; several
                         clusters can share one NATS server)`;
 
-export async function serveCommand(argv: string[]): Promise<number> {
+export async function serveCommand(argv: string[], options: { debug?: boolean } = {}): Promise<number> {
   const { values } = parseOptions(argv, SERVE_OPTIONS, 'serve');
   const isolation = (values.isolation ?? 'auto') as IsolationMode;
   if (!['auto', 'container', 'process', 'microvm'].includes(isolation)) throw invalidOption('--isolation', `expected auto, container, process or microvm, got '${isolation}'`);
@@ -138,8 +138,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
   }
   if (tokens?.warning) say(`thaw: WARNING: ${tokens.warning}`);
+  // Listen before deploying the examples: a busy port fails now, not after the deploys.
+  let gateway;
+  try {
+    gateway = await startGateway(platform, { manualClock: scheduler instanceof ManualScheduler ? scheduler : undefined, tokens, host, port, debug: options.debug });
+  } catch (error) {
+    await platform.close();
+    await cluster?.close();
+    throw error;
+  }
   if (values.examples) await deployExamples(platform);
-  const gateway = await startGateway(platform, { manualClock: scheduler instanceof ManualScheduler ? scheduler : undefined, tokens, host, port });
   if (cluster) {
     await cluster.attach(platform, gateway.url);
     say(`thaw: node ${cluster.options.nodeId} (${cluster.options.role}) joined the cluster at ${cluster.options.url}`);

@@ -38,7 +38,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ThawError, type ErrorCode } from '../../core/errors.ts';
+import { ERRORS, EXIT, invocationErrorCode, ThawError } from '../../core/errors.ts';
 import type { DeploySettings } from '../deploy/index.ts';
 import type { ManualScheduler } from '../invoker/scheduler.ts';
 import type { Platform } from '../platform.ts';
@@ -48,33 +48,7 @@ import type { Scope, TokenSet } from '../auth/tokens.ts';
 import { parseFunctionRef } from '../traffic.ts';
 import { parseTraceparent, serverTiming } from '../tracing.ts';
 
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  ERR_INVALID_OPTION: 400,
-  ERR_INVALID_PACKAGE: 400,
-  ERR_NOT_FOUND: 404,
-  ERR_UNKNOWN_FUNCTION: 404,
-  ERR_PAYLOAD_TOO_LARGE: 413,
-  ERR_CAPACITY: 503,
-  ERR_CONFLICT: 409,
-  ERR_UNAUTHORIZED: 401,
-  ERR_FORBIDDEN: 403,
-  ERR_DEPLOY_FAILED: 500,
-};
-
-/** How a failed invocation maps to HTTP: the function's fault (502), too slow (504), no room (503). */
-const FUNCTION_ERROR_STATUS: Record<string, number> = { error: 502, init: 502, exit: 502, oom: 502, timeout: 504, throttled: 503, platform: 500 };
-
 export const DEPLOY_BODY_LIMIT = 60 * 1024 * 1024;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface Gateway {
   server: Server;
@@ -89,11 +63,13 @@ export interface GatewayOptions {
   manualClock?: ManualScheduler;
   /** API tokens (thaw serve --token-file): every route but /healthz and the dashboard's files needs one. */
   tokens?: TokenSet;
+  /** Log the stack of a request's 5xx error (thaw serve --debug); else one line. */
+  debug?: boolean;
 }
 
 export async function startGateway(platform: Platform, options: GatewayOptions = {}): Promise<Gateway> {
   const server = createServer((req, res) => {
-    handle(platform, req, res, options).catch((error: unknown) => sendError(res, error));
+    handle(platform, req, res, options).catch((error: unknown) => sendError(res, error, options.debug));
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -163,7 +139,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       return sendJson(res, 200, { removed: parts[1] });
     case 'DELETE /functions/:id/instances': {
       const wait = url.searchParams.get('wait');
-      if (wait !== null && !['0', '1', 'true', 'false'].includes(wait)) throw new HttpError(400, 'ERR_INVALID_OPTION', `query parameter wait must be 1 or 0, got '${wait}'`);
+      if (wait !== null && !['0', '1', 'true', 'false'].includes(wait)) throw new ThawError('ERR_INVALID_OPTION', `query parameter wait must be 1 or 0, got '${wait}'`);
       return sendJson(res, 200, await platform.evict(parts[1]!, { waitForBusy: wait === '1' || wait === 'true' }));
     }
     case 'POST /functions/:id/invoke':
@@ -183,7 +159,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       return sendJson(res, 200, { ...platform.store.invocations.stats(parts[1]!), idle: platform.store.costs.totals({ functionName: parts[1]! })[0] ?? null });
     case 'PUT /functions/:id/schedule': {
       const body = (await readJson(req, 64 * 1024)) as { cron?: unknown; payload?: unknown };
-      if (typeof body?.cron !== 'string') throw new HttpError(400, 'ERR_INVALID_OPTION', 'expected {"cron": "<expression>", "payload": {...}}');
+      if (typeof body?.cron !== 'string') throw new ThawError('ERR_INVALID_OPTION', 'expected {"cron": "<expression>", "payload": {...}}');
       platform.setSchedule(parts[1]!, body.cron, body.payload ?? {});
       return sendJson(res, 200, { schedules: platform.schedules().filter((s) => s.name === parts[1]) });
     }
@@ -200,7 +176,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       const ids = body?.ids;
       const validIds = Array.isArray(ids) && ids.length > 0 && ids.every((id) => typeof id === 'string');
       if (validIds === (body?.all === true) || (body?.function !== undefined && typeof body.function !== 'string')) {
-        throw new HttpError(400, 'ERR_INVALID_OPTION', 'expected {"ids": ["<invocation id>", ...]} or {"all": true, "function": "<name>" (optional)}');
+        throw new ThawError('ERR_INVALID_OPTION', 'expected {"ids": ["<invocation id>", ...]} or {"all": true, "function": "<name>" (optional)}');
       }
       const redriven = [];
       if (validIds) for (const id of ids as string[]) redriven.push(...(await platform.redrive({ id })));
@@ -211,9 +187,9 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       platform.flushCosts();
       return sendJson(res, 200, { ...platform.invoker.snapshot(), idleCost: platform.store.costs.totals(), schedules: platform.schedules(), zygotes: (await platform.zygotes?.stats()) ?? null });
     case 'POST /debug/clock': {
-      if (!clock) throw new HttpError(404, 'ERR_NOT_FOUND', 'the clock is the wall clock (start thaw serve --clock manual to drive it)');
+      if (!clock) throw new ThawError('ERR_NOT_FOUND', 'the clock is the wall clock (start thaw serve --clock manual to drive it)');
       const body = (await readJson(req, 1024)) as { advanceMs?: unknown };
-      if (typeof body?.advanceMs !== 'number' || !(body.advanceMs >= 0)) throw new HttpError(400, 'ERR_INVALID_OPTION', 'expected {"advanceMs": <number ≥ 0>}');
+      if (typeof body?.advanceMs !== 'number' || !(body.advanceMs >= 0)) throw new ThawError('ERR_INVALID_OPTION', 'expected {"advanceMs": <number ≥ 0>}');
       clock.advance(body.advanceMs);
       return sendJson(res, 200, { now: clock.now() });
     }
@@ -222,7 +198,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       res.end(platform.renderMetrics());
       return;
     default:
-      throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${url.pathname} (see the API in docs/platform.md)`);
+      throw new ThawError('ERR_NOT_FOUND', `no route ${method} ${url.pathname} (see the API in docs/platform.md)`);
   }
 }
 
@@ -237,8 +213,8 @@ async function invoke(platform: Platform, req: IncomingMessage, res: ServerRespo
   const { name, target: qualifier } = parseFunctionRef(ref);
   platform.store.functions.require(name);
   const version = url.searchParams.get('version');
-  if (version !== null && ref.includes('@')) throw new HttpError(400, 'ERR_INVALID_OPTION', `both '${ref}' and ?version=${version} name a version: use one`);
-  if (version !== null && !/^\d+$/.test(version)) throw new HttpError(400, 'ERR_INVALID_OPTION', `query parameter version must be a version number, got '${version}'`);
+  if (version !== null && ref.includes('@')) throw new ThawError('ERR_INVALID_OPTION', `both '${ref}' and ?version=${version} name a version: use one`);
+  if (version !== null && !/^\d+$/.test(version)) throw new ThawError('ERR_INVALID_OPTION', `query parameter version must be a version number, got '${version}'`);
   const target = version !== null ? Number(version) : qualifier;
   const payload = await readJson(req, platform.options.maxPayloadBytes, true);
   const async = url.searchParams.get('async') === '1' || url.searchParams.get('async') === 'true' || req.headers['x-thaw-invocation-type'] === 'async';
@@ -258,9 +234,8 @@ async function invoke(platform: Platform, req: IncomingMessage, res: ServerRespo
   if (record.status === 'succeeded') return sendJson(res, 200, record.result ?? null);
   const kind = record.error?.kind ?? 'error';
   if (kind === 'throttled') res.setHeader('retry-after', '1');
-  return sendJson(res, FUNCTION_ERROR_STATUS[kind] ?? 502, {
-    error: { code: 'ERR_FUNCTION', kind, message: record.error?.message ?? 'the invocation failed', invocationId: record.id },
-  });
+  const code = invocationErrorCode(kind);
+  return sendJson(res, ERRORS[code].status, { error: { code, kind, message: record.error?.message ?? 'the invocation failed', invocationId: record.id } });
 }
 
 async function deploy(platform: Platform, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -304,9 +279,9 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function tooLarge(size: number, limit: number, req: IncomingMessage): HttpError {
+function tooLarge(size: number, limit: number, req: IncomingMessage): ThawError {
   req.resume(); // drain the rest so the client gets the 413 instead of a reset connection
-  return new HttpError(413, 'ERR_PAYLOAD_TOO_LARGE', `request body is ${Number.isFinite(size) ? `${size} bytes` : 'too large'}, over the limit of ${limit} bytes`);
+  return new ThawError('ERR_PAYLOAD_TOO_LARGE', `request body is ${Number.isFinite(size) ? `${size} bytes` : 'too large'}, over the limit of ${limit} bytes`);
 }
 
 async function readJson(req: IncomingMessage, limit: number, emptyIsNull = false): Promise<unknown> {
@@ -319,7 +294,7 @@ function parseJson(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw new HttpError(400, 'ERR_INVALID_JSON', `the request body is not valid JSON: ${(error as Error).message}`);
+    throw new ThawError('ERR_INVALID_JSON', `the request body is not valid JSON: ${(error as Error).message}`);
   }
 }
 
@@ -327,7 +302,7 @@ function intParam(url: URL, name: string, fallback: number, max = 1000): number 
   const raw = url.searchParams.get(name);
   if (raw === null) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new HttpError(400, 'ERR_INVALID_OPTION', `query parameter ${name} must be an integer from 1 to ${max}, got '${raw}'`);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new ThawError('ERR_INVALID_OPTION', `query parameter ${name} must be an integer from 1 to ${max}, got '${raw}'`);
   return n;
 }
 
@@ -343,17 +318,24 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function sendError(res: ServerResponse, error: unknown): void {
+function sendError(res: ServerResponse, error: unknown, debug = false): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  if (error instanceof HttpError) return sendJson(res, error.status, { error: { code: error.code, message: error.message } });
   if (error instanceof ThawError) {
     if (error.code === 'ERR_UNAUTHORIZED') res.setHeader('www-authenticate', 'Bearer realm="thaw"');
-    return sendJson(res, STATUS[error.code] ?? 400, { error: { code: error.code, message: error.message } });
+    if (error.exitCode === EXIT.INTERNAL) logServerError(error, debug);
+    return sendJson(res, error.status, { error: { code: error.code, message: error.message } });
   }
   // A bug in thaw, not the caller's fault: say so without leaking internals, keep serving.
-  process.stderr.write(`thaw: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  logServerError(error, debug);
   sendJson(res, 500, { error: { code: 'ERR_INTERNAL', message: `internal error: ${(error as Error)?.message ?? String(error)}` } });
+}
+
+/** One line in the server's log; the stack only with thaw serve --debug. */
+function logServerError(error: unknown, debug: boolean): void {
+  const e = error as Error & { code?: string };
+  const line = debug ? (e?.stack ?? String(error)) : `${e?.code ?? 'ERR_INTERNAL'}: ${e?.message ?? String(error)}`;
+  process.stderr.write(`thaw: ${line}\n`);
 }

@@ -1,30 +1,20 @@
-// Errors the sandbox layer raises on purpose, each with a stable `code`. (They could join
-// src/core/errors.ts's ErrorCode union; kept here so this layer owns its own failure modes.)
+// Errors the sandbox layer raises on purpose: ThawErrors with the sandbox's codes, and start()'s
+// failure carrying what the function wrote.
 
+import { ThawError, type ErrorCode } from '../../core/errors.ts';
 import type { SerializedError } from '../../runtime/protocol.ts';
 
-export type SandboxErrorCode =
-  /** The call does not fit the sandbox's state (invoke while busy or paused, start twice, use after destroy). */
-  | 'ERR_SANDBOX_STATE'
-  /** The runtime did not come up: the process could not be spawned, or exited before it was ready. */
-  | 'ERR_SANDBOX_START'
-  /** The function's bundle failed to load, exports no handler, or its init() threw. */
-  | 'ERR_SANDBOX_INIT'
-  /** Starting took longer than the backend's start timeout; the sandbox was killed. */
-  | 'ERR_SANDBOX_START_TIMEOUT'
-  /** The backend cannot do this on this machine (e.g. change limits without cgroups). */
-  | 'ERR_SANDBOX_UNSUPPORTED'
-  /** A cgroup file could not be created, written or read. */
-  | 'ERR_CGROUP'
-  /** The requested isolation is not available on this machine. */
-  | 'ERR_ISOLATION_UNAVAILABLE';
+/** The sandbox layer's codes (their statuses and exit codes are in core/errors.ts's ERRORS). */
+export type SandboxErrorCode = Extract<
+  ErrorCode,
+  'ERR_SANDBOX_STATE' | 'ERR_SANDBOX_START' | 'ERR_SANDBOX_INIT' | 'ERR_SANDBOX_START_TIMEOUT' | 'ERR_SANDBOX_UNSUPPORTED' | 'ERR_CGROUP' | 'ERR_ISOLATION_UNAVAILABLE'
+>;
 
-export class SandboxError extends Error {
-  readonly code: SandboxErrorCode;
+export class SandboxError extends ThawError {
+  declare readonly code: SandboxErrorCode;
   constructor(code: SandboxErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'SandboxError';
-    this.code = code;
   }
 }
 

@@ -25,18 +25,18 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { ThawError, type ErrorCode } from '../../../core/errors.ts';
 
 export type BlobAddress = string;
 
-export type BlobErrorCode = 'ERR_BLOB_MISSING' | 'ERR_BLOB_CORRUPT' | 'ERR_BLOB_TOO_LARGE' | 'ERR_BLOB_ADDRESS';
+export type BlobErrorCode = Extract<ErrorCode, 'ERR_BLOB_MISSING' | 'ERR_BLOB_CORRUPT' | 'ERR_BLOB_TOO_LARGE' | 'ERR_BLOB_ADDRESS'>;
 
-export class BlobError extends Error {
-  readonly code: BlobErrorCode;
+export class BlobError extends ThawError {
+  declare readonly code: BlobErrorCode;
   readonly address: string;
   constructor(code: BlobErrorCode, address: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'BlobError';
-    this.code = code;
     this.address = address;
   }
 }

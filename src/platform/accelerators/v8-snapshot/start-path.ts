@@ -18,6 +18,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { ThawError } from '../../../core/errors.ts';
 import type { DeployedFunction } from '../../function.ts';
 import { SandboxStartError } from '../../sandbox/errors.ts';
 import { snapshotSupport, type SnapshotSupport } from './launch.ts';
@@ -27,10 +28,9 @@ import type { InvocationContext } from '../../../runtime/protocol.ts';
 import { BlobError, DirectoryBlobStore, LocalBlobCache, type BlobLease, type BlobStore } from './blob-store.ts';
 import { buildSnapshot, type SnapshotBuildResult } from './builder.ts';
 
-export class SnapshotUnavailableError extends Error {
-  readonly code = 'ERR_SNAPSHOT_UNAVAILABLE';
+export class SnapshotUnavailableError extends ThawError {
   constructor(message: string) {
-    super(message);
+    super('ERR_SNAPSHOT_UNAVAILABLE', message);
     this.name = 'SnapshotUnavailableError';
   }
 }

@@ -2,13 +2,15 @@
 // asynchronous events are not used (the migration's end is polled).
 
 import { connect, type Socket } from 'node:net';
+import { ThawError } from '../../../core/errors.ts';
 
-export class QmpError extends Error {
+/** QEMU answered a machine-protocol command with an error: a VM that could not boot, snapshot or restore. */
+export class QmpError extends ThawError {
   constructor(
     message: string,
     readonly command: string,
   ) {
-    super(message);
+    super('ERR_VM_START', message);
     this.name = 'QmpError';
   }
 }
