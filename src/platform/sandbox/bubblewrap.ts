@@ -9,13 +9,14 @@
 // The function's environment goes through the process environment (sh → bwrap → node), not through
 // --setenv: arguments are readable by every user in /proc/<pid>/cmdline, environments are not.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { constants as fsConstants, openSync } from 'node:fs';
 import { access, lstat, readFile, readlink, readdir, realpath } from 'node:fs/promises';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 import type { CgroupDriver } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
+import { findOnPath, runCapture } from './run.ts';
 import { seccompFilterFile } from './seccomp.ts';
 import {
   ProcessSandbox,
@@ -105,24 +106,6 @@ export function parseLdd(output: string): string[] {
   return [...libs];
 }
 
-function runCapture(file: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    let child: ChildProcess;
-    try {
-      child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' }, timeout: timeoutMs });
-    } catch (err) {
-      resolvePromise({ code: null, stdout: '', stderr: String(err) });
-      return;
-    }
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (err) => resolvePromise({ code: null, stdout, stderr: stderr + String(err) }));
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
 function isUnder(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 }
@@ -191,20 +174,6 @@ export function parentDirArgs(paths: string[], mountedOrLinked: Set<string>): st
 }
 
 // ------------------------------------------------------------------ detection
-
-async function findOnPath(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      await access(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
 
 const detections = new Map<string, Promise<LeanContainerDetection>>();
 
