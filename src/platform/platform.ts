@@ -407,6 +407,7 @@ export class Platform {
     this.#asyncWorker.close();
     this.#triggers.close();
     await this.invoker.close();
+    await this.backend.close?.();
     await this.#tracing?.close().catch((error: Error) => this.options.onWarning?.(`tracing: could not send the last spans to ${this.#tracing!.url}: ${error.message}`));
     this.#idleCost.close();
     this.store.close();

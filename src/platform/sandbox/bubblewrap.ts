@@ -1,6 +1,7 @@
 // LeanContainerBackend: SOCK-style lean containers made with bubblewrap. Only the isolation a
-// function needs: new pid, ipc, uts, cgroup (and, unless the function may use the network, net)
-// namespaces; a root filesystem holding nothing but the node binary and the libraries it links
+// function needs: new pid, ipc, uts, cgroup and net namespaces (a function that may use the network
+// gets a network namespace of its own with egress only, made by netns.ts and joined with nsenter
+// before bwrap starts; without one on this machine it shares the host's, said loudly); a root filesystem holding nothing but the node binary and the libraries it links
 // (read-only), the runtime agent at /runtime/agent.cjs and the function's code at /code (both
 // read-only), a fresh /proc, a minimal /dev and a private, size-limited /tmp; every capability
 // dropped (but the two needed to switch to the unprivileged user, which the agent does before the
@@ -16,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 
 import type { CgroupDriver } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
+import type { FunctionNetwork, NetworkNamespaces } from './netns.ts';
 import { findOnPath, runCapture } from './run.ts';
 import { seccompFilterFile } from './seccomp.ts';
 import {
@@ -55,6 +57,11 @@ export interface LeanContainerOptions extends ProcessBackendOptions {
   detection: LeanContainerDetection & { ok: true };
   /** Size of the private /tmp, MB. Default 64. (Its pages count against the memory limit too.) */
   tmpSizeMb?: number;
+  /**
+   * Network namespaces for functions that may use the network (the backend closes them with itself).
+   * null or absent: such functions share the host's network namespace.
+   */
+  networks?: NetworkNamespaces | null;
 }
 
 export interface LeanContainerDetection {
@@ -276,6 +283,7 @@ interface ResolvedLeanOptions extends ResolvedProcessOptions {
   bwrapPath: string;
   systemArgs: string[];
   tmpSizeBytes: number;
+  networks?: NetworkNamespaces | null;
 }
 
 /**
@@ -289,6 +297,8 @@ export function seccompOnFd4(dir: string): { args: string[]; extraFds: number[] 
 
 export class LeanContainerSandbox extends ProcessSandbox {
   private readonly lean: ResolvedLeanOptions;
+  /** The network namespace it runs in (a function with network access, where namespaces work). */
+  private ownNetwork: FunctionNetwork | undefined;
 
   constructor(spec: SandboxSpec, options: ResolvedLeanOptions, zygote?: ZygoteBoot) {
     super(spec, options, zygote);
@@ -330,8 +340,20 @@ export class LeanContainerSandbox extends ProcessSandbox {
     return args;
   }
 
+  /** The network namespace it runs in, once started (for inspection). */
+  get network(): FunctionNetwork | undefined {
+    return this.ownNetwork;
+  }
+
   protected override async prepare(): Promise<void> {
-    // Nothing on the host: /tmp is a tmpfs inside the container.
+    // Nothing on the host (/tmp is a tmpfs inside the container) but a network namespace, if it may use the network.
+    if (this.spec.network && this.lean.networks) this.ownNetwork = await this.lean.networks.acquire();
+  }
+
+  protected override async releaseExtra(): Promise<void> {
+    const network = this.ownNetwork;
+    this.ownNetwork = undefined;
+    if (network) await this.lean.networks!.release(network);
   }
 
   protected override zygoteDirForAgent(): string {
@@ -347,12 +369,17 @@ export class LeanContainerSandbox extends ProcessSandbox {
     env.PATH = '/usr/bin:/bin';
     const seccomp = seccompOnFd4(this.options.tmpRoot);
     return {
-      file: this.lean.bwrapPath,
-      args: [...this.bwrapArgs(), ...seccomp.args, '--', this.lean.nodePath, ...this.runtimeArgs(AGENT_PATH_INSIDE, this.bundlePathForAgent())],
+      ...this.inNetwork(this.lean.bwrapPath, [...this.bwrapArgs(), ...seccomp.args, '--', this.lean.nodePath, ...this.runtimeArgs(AGENT_PATH_INSIDE, this.bundlePathForAgent())]),
       env,
       cwd: this.spec.codeDir,
       extraFds: seccomp.extraFds,
     };
+  }
+
+  /** `file args`, run inside the sandbox's network namespace when it has one (nsenter execs it: no extra process). */
+  inNetwork(file: string, args: string[]): { file: string; args: string[] } {
+    if (!this.ownNetwork) return { file, args };
+    return { file: this.lean.networks!.tools.nsenter, args: [`--net=${this.ownNetwork.path}`, '--', file, ...args] };
   }
 
   /** bwrap exits with the runtime's status, a signal n as 128 + n. */
@@ -437,8 +464,14 @@ export class LeanContainerBackend implements ZygoteCapableBackend {
     const tmpSizeMb = options.tmpSizeMb ?? 64;
     if (!(Number.isInteger(tmpSizeMb) && tmpSizeMb > 0)) throw new TypeError(`tmpSizeMb must be a positive integer, got ${tmpSizeMb}`);
     const base = resolveProcessOptions(options);
-    this.options = { ...base, bwrapPath: d.bwrapPath, systemArgs: d.systemArgs, tmpSizeBytes: tmpSizeMb * 1024 * 1024 };
-    this.isolation = options.isolation ?? containerIsolationReport(base.cgroups, base.runAs !== null, []);
+    const networks = options.networks ?? null;
+    this.options = { ...base, bwrapPath: d.bwrapPath, systemArgs: d.systemArgs, tmpSizeBytes: tmpSizeMb * 1024 * 1024, networks };
+    this.isolation = options.isolation ?? containerIsolationReport(base.cgroups, base.runAs !== null, [], networks ? undefined : 'network namespaces not configured');
+  }
+
+  /** Removes the pool of network namespaces made ahead of need. */
+  async close(): Promise<void> {
+    await this.options.networks?.close();
   }
 
   create(spec: SandboxSpec): LeanContainerSandbox {
@@ -456,8 +489,18 @@ export class LeanContainerBackend implements ZygoteCapableBackend {
   }
 }
 
-export function containerIsolationReport(cgroups: CgroupDriver | null, dropsToUnprivileged: boolean, extraWarnings: string[]): IsolationReport {
+/**
+ * What lean containers isolate here. `sharedNetworkBecause`: why functions with network access
+ * share the host's network namespace (absent: they get namespaces of their own).
+ */
+export function containerIsolationReport(cgroups: CgroupDriver | null, dropsToUnprivileged: boolean, extraWarnings: string[], sharedNetworkBecause?: string): IsolationReport {
   const warnings = [...extraWarnings];
+  if (sharedNetworkBecause !== undefined) {
+    warnings.push(
+      `SHARED HOST NETWORK: functions deployed with network access run in this host's network namespace: they reach 127.0.0.1 (thaw's API ` +
+        `among it), every service of this host and link-local addresses (${sharedNetworkBecause}).`,
+    );
+  }
   if (!cgroups) {
     warnings.push('NO CGROUPS: containers have no memory, CPU or process-count limits; pause uses SIGSTOP; setLimits() is unavailable.');
   } else {
@@ -474,6 +517,7 @@ export function containerIsolationReport(cgroups: CgroupDriver | null, dropsToUn
     namespaces: true,
     cgroups: cgroups ? cgroups.version : 'none',
     freezer: cgroups?.features.freezer ? 'cgroup' : 'signal',
+    network: sharedNetworkBecause === undefined ? 'namespace' : 'host',
     warnings,
   };
 }

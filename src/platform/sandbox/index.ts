@@ -8,6 +8,7 @@ import { ensureAgentBundle } from './agent-bundle.ts';
 import { LeanContainerBackend, containerIsolationReport, detectLeanContainers, type LeanContainerDetection } from './bubblewrap.ts';
 import { type CgroupDetection, type CgroupDriver, detectCgroups } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
+import { detectNetworkNamespaces, NetworkNamespaces, type NetnsDetection } from './netns.ts';
 import { ProcessBackend, processIsolationReport, resolveProcessOptions, type RunAs } from './process.ts';
 import type { SandboxBackend } from './types.ts';
 import { MicroVmBackend, type MicroVmBackendOptions } from './microvm/backend.ts';
@@ -41,6 +42,8 @@ export interface SandboxBackendOptions {
   bwrapPath?: string;
   /** Node binary for the runtime; default: the one running thaw. */
   nodePath?: string;
+  /** Network namespaces made ahead of need for functions with network access (default 2; 0: each on demand). */
+  networkPoolSize?: number;
   /** isolation microvm: the restore mode of VM snapshots (default faasnap), progress lines. */
   microvm?: Pick<MicroVmBackendOptions, 'restore' | 'snapshots' | 'log' | 'status'>;
 }
@@ -48,17 +51,20 @@ export interface SandboxBackendOptions {
 export interface IsolationDetection {
   cgroups: CgroupDetection;
   container: LeanContainerDetection;
+  /** Per-function network namespaces (for containers of functions with network access). */
+  network: NetnsDetection;
 }
 
 /** What isolation this machine offers (each part detected once and cached). */
 export async function detectIsolation(options: { cgroups?: boolean; cgroupParent?: string; bwrapPath?: string; nodePath?: string } = {}): Promise<IsolationDetection> {
-  const [cgroups, container] = await Promise.all([
+  const [cgroups, container, network] = await Promise.all([
     options.cgroups === false
       ? Promise.resolve<CgroupDetection>({ driver: null, version: 'none', problems: ['cgroups disabled by configuration'] })
       : detectCgroups({ parent: options.cgroupParent }),
     detectLeanContainers({ bwrapPath: options.bwrapPath, nodePath: options.nodePath }),
+    detectNetworkNamespaces(),
   ]);
-  return { cgroups, container };
+  return { cgroups, container, network };
 }
 
 export async function createSandboxBackend(options: SandboxBackendOptions): Promise<SandboxBackend> {
@@ -100,11 +106,16 @@ export async function createSandboxBackend(options: SandboxBackendOptions): Prom
   const cgroupNotes = cgroups ? [] : detected.cgroups.problems.map((p) => `cgroups: ${p}`);
 
   if (isolation !== 'process' && containerMissing.length === 0) {
+    const net = detected.network;
+    const networks = net.ok ? new NetworkNamespaces(net.tools, { poolSize: options.networkPoolSize }) : null;
+    const reapedNetworks = (await networks?.reapStale().catch(() => [])) ?? [];
+    const notes = reapedNetworks.length > 0 ? [`removed ${reapedNetworks.length} network namespace(s) a killed thaw left behind: ${reapedNetworks.join(', ')}`] : [];
     return new LeanContainerBackend({
       ...common,
       detection: detected.container as LeanContainerDetection & { ok: true },
       tmpSizeMb: options.tmpSizeMb,
-      isolation: containerIsolationReport(cgroups, runAs !== null, reaped),
+      networks,
+      isolation: containerIsolationReport(cgroups, runAs !== null, [...reaped, ...notes], net.ok ? undefined : `${net.reason}${net.install ? `; install with: ${net.install}` : ''}`),
     });
   }
   if (isolation === 'container') {

@@ -671,12 +671,16 @@ export class ProcessSandbox implements Sandbox {
     this.resolveExited(info);
   }
 
+  /** Releases what a subclass holds beyond the cgroup and TMPDIR (a container's network namespace). Never throws. */
+  protected async releaseExtra(): Promise<void> {}
+
   private async release(): Promise<void> {
     try {
       await this.cgroup?.destroy();
     } catch (err) {
       this.releaseError = err;
     }
+    await this.releaseExtra();
     if (this.tmpDir) {
       await rm(this.tmpDir, { recursive: true, force: true }).catch(() => undefined);
       this.tmpDir = undefined;
@@ -1018,6 +1022,7 @@ export function processIsolationReport(options: ResolvedProcessOptions, extraWar
     namespaces: false,
     cgroups: cg ? cg.version : 'none',
     freezer: cg?.features.freezer ? 'cgroup' : 'signal',
+    network: 'host',
     warnings,
   };
 }

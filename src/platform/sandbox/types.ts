@@ -88,6 +88,12 @@ export interface IsolationReport {
   cgroups: 'v1' | 'v2' | 'none';
   /** How a paused instance is stopped: its cgroup frozen, SIGSTOP, or (a microVM) its guest stopped. */
   freezer: 'cgroup' | 'signal' | 'vm-stop';
+  /**
+   * What a function deployed with network access gets: a network namespace of its own with egress
+   * only (`namespace`), this host's network (`host`: it reaches the host's loopback and services), or
+   * none at all (`none`). Absent: not said by this backend. (Added.)
+   */
+  network?: 'namespace' | 'host' | 'none';
   /** Each missing piece of isolation, said plainly (printed loudly by thaw serve). */
   warnings: string[];
 }
@@ -96,6 +102,8 @@ export interface SandboxBackend {
   readonly name: string;
   readonly isolation: IsolationReport;
   create(spec: SandboxSpec): Sandbox;
+  /** Releases what the backend holds beyond its sandboxes (a pool of network namespaces). (Added.) */
+  close?(): Promise<void>;
 }
 
 // ------------------------------------------------------------------ zygotes (added)

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
@@ -56,6 +56,11 @@ const containerMissing = !detected.container.ok
     ? undefined
     : `no usable cgroups: ${detected.cgroups.problems.join('; ')}`;
 
+/** The `net:[inode]` a namespace file stands for (as /proc/<pid>/ns/net reads). */
+function statNetns(path: string): string {
+  return `net:[${statSync(path).ino}]`;
+}
+
 async function probe(backend: SandboxBackend, network: boolean): Promise<Probe> {
   const sb = backend.create(spec('reads-files', { network })) as ProcessSandbox;
   try {
@@ -73,6 +78,7 @@ describe('lean container isolation', { skip: containerMissing }, () => {
   before(async () => {
     backend = await createSandboxBackend({ isolation: 'container', dataDir: testDataDir() });
   });
+  after(async () => backend?.close?.());
 
   it('reports namespaces and cgroups', () => {
     assert.equal(backend.name, 'container');
@@ -100,11 +106,29 @@ describe('lean container isolation', { skip: containerMissing }, () => {
     assert.ok(!p.rootEntries.includes('root') && !p.rootEntries.includes('home'));
   });
 
-  it('reaches the host network when the function may use it', async () => {
+  it('with network access, runs in a namespace of its own: egress routes, but not the host loopback', { skip: detected.network.ok ? false : `no network namespaces: ${!detected.network.ok && detected.network.reason}` }, async () => {
+    assert.equal(backend.isolation.network, 'namespace');
     const before = connections;
     const p = await probe(backend, true);
-    assert.deepEqual(p.tcp, { ok: true, reply: 'pong' });
-    assert.equal(connections, before + 1);
+    assert.equal(p.tcp.ok, false, `connected to the host: ${JSON.stringify(p.tcp)}`);
+    assert.equal(p.tcp.code, 'ECONNREFUSED', '127.0.0.1 inside is the namespace’s own');
+    assert.equal(connections, before, 'the host server saw no connection');
+  });
+
+  it('joins its namespace with nsenter before bwrap, and leaves none behind', { skip: detected.network.ok ? false : 'no network namespaces' }, async () => {
+    const sb = backend.create(spec('hello', { network: true })) as LeanContainerSandbox;
+    try {
+      await sb.start();
+      const ns = sb.network!;
+      assert.ok(ns && existsSync(ns.path), 'has a namespace');
+      const netOf = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
+      assert.equal(netOf(sb.pid!), statNetns(ns.path), 'node runs in it');
+      assert.notEqual(netOf(sb.pid!), netOf(process.pid));
+      await sb.destroy();
+      assert.equal(existsSync(ns.path), false, 'removed with the sandbox');
+    } finally {
+      await sb.destroy();
+    }
   });
 
   it('gives each function its own hostname, /code as its directory, and node at its host path', async () => {

@@ -5,7 +5,7 @@
 // sends nothing), never by sending traffic off this machine. Cleanup on release and after a crash.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server } from 'node:net';
@@ -24,6 +24,7 @@ import {
   prohibitRules,
   routeVerdict,
 } from '../../../src/platform/sandbox/netns.ts';
+import { linkLocalListener, listenInNamespace } from '../../helpers/link-local.ts';
 
 describe('what a namespace blocks (pure)', () => {
   it('blocks link-local, metadata and every host address but loopback', () => {
@@ -71,14 +72,6 @@ function probeFrom(ns: Pick<FunctionNetwork, 'path'>, targets: { host: string; p
   const out = execFileSync('nsenter', [`--net=${ns.path}`, process.execPath, '-e', script], { encoding: 'utf8' });
   const results = JSON.parse(out) as string[];
   return Object.fromEntries(targets.map((t, i) => [`${t.host}:${t.port}`, results[i]!]));
-}
-
-/** A TCP listener inside `ns` on 0.0.0.0 (a real process): its port and the process. */
-async function listenIn(nsPath: string): Promise<{ port: number; child: ChildProcess }> {
-  const script = "const s=require('node:net').createServer((c)=>c.end()).listen(0,'0.0.0.0',()=>process.stdout.write(String(s.address().port)+'\\n'));";
-  const child = spawn('nsenter', [`--net=${nsPath}`, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { port: Number(line.toString().trim()), child };
 }
 
 function hostAddresses(): string[] {
@@ -129,7 +122,7 @@ describe('network namespaces, for real', { skip, timeout: 120_000 }, () => {
 
   it('has a loopback of its own and egress routes, but cannot reach the host', async () => {
     const ns = await namespaces.acquire();
-    const own = await listenIn(ns.path);
+    const own = await listenInNamespace(ns.path);
     try {
       const results = probeFrom(ns, [
         { host: '127.0.0.1', port: own.port },
@@ -151,7 +144,7 @@ describe('network namespaces, for real', { skip, timeout: 120_000 }, () => {
 
   it('cannot reach a listener in another function’s namespace', async () => {
     const [a, b] = [await namespaces.acquire(), await namespaces.acquire()];
-    const other = await listenIn(b.path);
+    const other = await listenInNamespace(b.path);
     try {
       assert.equal(probeFrom(b, [{ host: '127.0.0.1', port: other.port }])[`127.0.0.1:${other.port}`], 'connected', 'the listener is up');
       const results = probeFrom(a, [{ host: '127.0.0.1', port: other.port }, ...hostAddresses().map((host) => ({ host, port: other.port }))]);
@@ -163,34 +156,19 @@ describe('network namespaces, for real', { skip, timeout: 120_000 }, () => {
   });
 
   it('cannot reach a link-local address this machine can', async () => {
-    // A namespace of the test's own, joined to the host by a veth pair, listening on a link-local address.
-    const octet = 100 + (process.pid % 100);
-    const name = `thawtest-ll-${process.pid}`;
-    const hostEnd = `thll${process.pid % 100000}h`;
-    const ip = (...args: string[]) => execFileSync(tools.ip, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    ip('netns', 'add', name);
-    let listener: { port: number; child: ChildProcess } | undefined;
+    const linkLocal = await linkLocalListener(tools.ip);
     try {
-      ip('link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', 'll0', 'netns', name);
-      ip('addr', 'add', `169.254.${octet}.1/24`, 'dev', hostEnd);
-      ip('link', 'set', hostEnd, 'up');
-      ip('-n', name, 'addr', 'add', `169.254.${octet}.2/24`, 'dev', 'll0');
-      ip('-n', name, 'link', 'set', 'll0', 'up');
-      ip('-n', name, 'link', 'set', 'lo', 'up');
-      listener = await listenIn(join(NETNS_DIR, name));
-      const target = { host: `169.254.${octet}.2`, port: listener.port };
-      const fromHost = execFileSync(process.execPath, ['-e', `require('node:net').connect(${JSON.stringify(target)}).on('connect',()=>{process.stdout.write('connected');process.exit(0)}).on('error',(e)=>{process.stdout.write(e.code);process.exit(0)})`], { encoding: 'utf8' });
-      assert.equal(fromHost, 'connected', 'the host reaches the link-local listener');
+      assert.ok(linkLocal.reachableFromHost(), 'the host reaches the link-local listener');
       const ns = await namespaces.acquire();
       try {
+        const target = { host: linkLocal.host, port: linkLocal.port };
         assert.deepEqual(probeFrom(ns, [target]), { [`${target.host}:${target.port}`]: 'EACCES' });
         assert.equal((await routeVerdict(tools, ns, target.host)).verdict, 'prohibited');
       } finally {
         await namespaces.release(ns);
       }
     } finally {
-      listener?.child.kill('SIGKILL');
-      ip('netns', 'delete', name); // (takes the veth pair with it)
+      linkLocal.close();
     }
   });
 

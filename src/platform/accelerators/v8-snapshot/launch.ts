@@ -134,7 +134,10 @@ export function snapshotSupport(backend: SandboxBackend): SnapshotSupport | unde
       runAs: options.runAs,
       bundlePathFor: () => '/code/bundle.cjs',
       buildCommand(spec, buildDir, nodeArgs) {
-        const probe = new LeanContainerSandbox(spec, options as ConstructorParameters<typeof LeanContainerSandbox>[1]);
+        // The build has no network, even for a function that may use it: its namespace (netns.ts) is
+        // made as an instance starts, and a snapshot cannot hold a connection anyway. (A build sharing
+        // the host's network would let init() reach the host's loopback.)
+        const probe = new LeanContainerSandbox({ ...spec, network: false }, options as ConstructorParameters<typeof LeanContainerSandbox>[1]);
         const base = withoutChdir(probe.bwrapArgs());
         // The build folder replaces /code as the working directory (bwrap applies the last --chdir).
         const args = [...base, '--bind', buildDir, SNAPSHOT_BUILD_DIR_INSIDE, '--chdir', SNAPSHOT_BUILD_DIR_INSIDE];
