@@ -29,7 +29,7 @@ import {
   resolveProcessOptions,
   signalName,
 } from './process.ts';
-import type { IsolationReport, SandboxBackend, SandboxSpec, ZygoteBoot, ZygoteCapableBackend, ZygoteSandbox } from './types.ts';
+import type { IsolationReport, SandboxBackend, SandboxSpec, StartTimings, ZygoteBoot, ZygoteCapableBackend, ZygoteSandbox } from './types.ts';
 
 export const AGENT_PATH_INSIDE = '/runtime/agent.cjs';
 export const CODE_DIR_INSIDE = '/code';
@@ -348,6 +348,15 @@ export class LeanContainerSandbox extends ProcessSandbox {
   protected override async prepare(): Promise<void> {
     // Nothing on the host (/tmp is a tmpfs inside the container) but a network namespace, if it may use the network.
     if (this.spec.network && this.lean.networks) this.ownNetwork = await this.lean.networks.acquire();
+  }
+
+  /** Starts it; then, if it took a namespace, the pool makes the next one (after the start, not during it). */
+  override async start(): Promise<StartTimings> {
+    try {
+      return await super.start();
+    } finally {
+      if (this.spec.network) this.lean.networks?.replenish();
+    }
   }
 
   protected override async releaseExtra(): Promise<void> {

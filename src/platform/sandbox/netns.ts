@@ -184,7 +184,7 @@ export interface FunctionNetwork {
 }
 
 export interface NetworkNamespacesOptions {
-  /** Namespaces made ahead of need once the first is asked for (0: make each on demand). Default 2. */
+  /** Namespaces made ahead of need, once replenish() is first called (0: make each on demand). Default 2. */
   poolSize?: number;
   /** Where pasta's pid files go. Default /run/thaw-netns. */
   runDir?: string;
@@ -226,13 +226,21 @@ export class NetworkNamespaces {
     await this.#filling;
   }
 
-  /** A ready namespace for one sandbox: from the pool when one waits there, else made now. The pool refills behind. */
+  /**
+   * A ready namespace for one sandbox: from the pool when one waits there, else made now. It does not
+   * refill the pool: call replenish() once the sandbox has started, so making the next namespace does
+   * not compete with this start for the CPU.
+   */
   async acquire(): Promise<FunctionNetwork> {
     if (this.#closed) throw new SandboxError('ERR_SANDBOX_STATE', 'the network namespaces were closed');
     const ns = this.#pool.shift() ?? (await this.create());
     this.#leased.add(ns.name);
-    this.#refill();
     return ns;
+  }
+
+  /** Refills the pool in the background (one namespace at a time); see filled(). */
+  replenish(): void {
+    this.#refill();
   }
 
   /** Stops its pasta and removes the namespace. Idempotent; never throws. */

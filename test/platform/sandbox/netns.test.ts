@@ -185,10 +185,14 @@ describe('network namespaces, for real', { skip, timeout: 120_000 }, () => {
   it('keeps a pool filled ahead of need and removes it on close', async () => {
     const pool = new NetworkNamespaces(tools, { poolSize: 1, runDir });
     const first = await pool.acquire();
+    assert.equal(pool.pooled, 0, 'acquiring does not refill (that would compete with the start)');
+    pool.replenish();
     await pool.filled();
     assert.equal(pool.pooled, 1);
     const second = await pool.acquire();
     assert.notEqual(second.name, first.name);
+    assert.equal(pool.pooled, 0, 'taken from the pool');
+    pool.replenish();
     await pool.filled();
     await Promise.all([pool.release(first), pool.release(second)]);
     const waiting = readdirNetns().filter((n) => n.startsWith('thaw-') && !ownerIsGone(n));
