@@ -200,7 +200,9 @@ export class NetworkNamespaces {
   readonly #pool: FunctionNetwork[] = [];
   #filling: Promise<void> | undefined;
   #closed = false;
-  readonly #leased = new Set<string>();
+  readonly #leased = new Map<string, FunctionNetwork>();
+  /** Namespaces being made for acquire() right now. */
+  readonly #making = new Set<Promise<unknown>>();
 
   constructor(tools: NetnsTools, options: NetworkNamespacesOptions = {}) {
     const poolSize = options.poolSize ?? 2;
@@ -218,7 +220,7 @@ export class NetworkNamespaces {
 
   /** Names of the namespaces handed out and not yet released. */
   get leased(): string[] {
-    return [...this.#leased];
+    return [...this.#leased.keys()];
   }
 
   /** Settles once the pool has finished refilling (tests, benchmarks). */
@@ -233,8 +235,21 @@ export class NetworkNamespaces {
    */
   async acquire(): Promise<FunctionNetwork> {
     if (this.#closed) throw new SandboxError('ERR_SANDBOX_STATE', 'the network namespaces were closed');
-    const ns = this.#pool.shift() ?? (await this.create());
-    this.#leased.add(ns.name);
+    let ns = this.#pool.shift();
+    if (!ns) {
+      const making = this.create();
+      this.#making.add(making);
+      try {
+        ns = await making;
+      } finally {
+        this.#making.delete(making);
+      }
+    }
+    if (this.#closed) {
+      await this.#destroy(ns.name, ns.pastaPid);
+      throw new SandboxError('ERR_SANDBOX_STATE', 'the network namespaces were closed while one was made');
+    }
+    this.#leased.set(ns.name, ns);
     return ns;
   }
 
@@ -249,11 +264,16 @@ export class NetworkNamespaces {
     await this.#destroy(ns.name, ns.pastaPid);
   }
 
-  /** Removes the pool; namespaces still handed out are their sandboxes' to release. */
+  /**
+   * Removes the pool and every namespace still handed out (the platform closes its sandboxes first;
+   * one whose start was still under way must not outlive thaw either).
+   */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#filling;
-    await Promise.all(this.#pool.splice(0).map((ns) => this.#destroy(ns.name, ns.pastaPid)));
+    await Promise.allSettled([this.#filling, ...this.#making]);
+    const left = [...this.#pool.splice(0), ...this.#leased.values()];
+    this.#leased.clear();
+    await Promise.all(left.map((ns) => this.#destroy(ns.name, ns.pastaPid)));
   }
 
   /** Removes the namespaces and pasta daemons of thaws that are gone (a crash, a kill -9); returns their names. */
