@@ -11,13 +11,13 @@ export type InstanceState = 'starting' | 'idle' | 'busy' | 'paused' | 'dead';
 
 /**
  * How an invocation found its instance: a warm one, a paused one thawed (`resumed`), or a new one
- * started along a start path (`cold`, or the platform's accelerators `snapshot` and `zygote`). The
+ * started along a start path (`cold`, or the platform's accelerators `snapshot`, `zygote` and `isolate`). The
  * Pool itself only tells cold, warm and resumed apart; a start path refines `cold`.
  */
-export type StartKind = 'cold' | 'warm' | 'resumed' | 'snapshot' | 'zygote';
-export const START_KINDS: readonly StartKind[] = ['cold', 'warm', 'resumed', 'snapshot', 'zygote'];
+export type StartKind = 'cold' | 'warm' | 'resumed' | 'snapshot' | 'zygote' | 'isolate';
+export const START_KINDS: readonly StartKind[] = ['cold', 'warm', 'resumed', 'snapshot', 'zygote', 'isolate'];
 /** How a new instance comes to life (the start kinds of a new instance). */
-export type StartPathKind = Extract<StartKind, 'cold' | 'snapshot' | 'zygote'>;
+export type StartPathKind = Extract<StartKind, 'cold' | 'snapshot' | 'zygote' | 'isolate'>;
 
 export class Instance {
   state: InstanceState = 'starting';

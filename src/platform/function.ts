@@ -9,8 +9,8 @@ import { invalidOption, InvalidPackageError, type ThawError } from '../core/erro
 export type Language = 'js' | 'ts';
 
 /** How new instances of a version prefer to start (`start` setting); the start paths read it. */
-export type StartPreference = 'cold' | 'zygote' | 'snapshot' | 'auto';
-export const START_PREFERENCES: readonly StartPreference[] = ['cold', 'zygote', 'snapshot', 'auto'];
+export type StartPreference = 'cold' | 'zygote' | 'snapshot' | 'isolate' | 'auto';
+export const START_PREFERENCES: readonly StartPreference[] = ['cold', 'zygote', 'snapshot', 'isolate', 'auto'];
 
 /** What a deploy decides about how a version runs. */
 export interface VersionSettings {

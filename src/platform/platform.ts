@@ -20,6 +20,7 @@ import { SnapshotStartPath } from './accelerators/v8-snapshot/index.ts';
 import { StartPlanner } from './accelerators/planner.ts';
 import type { StartPath } from './accelerators/start-path.ts';
 import { DeferredZygoteMemory, ZygoteStartPath } from './accelerators/zygote/index.ts';
+import { IsolateStartPath } from './accelerators/isolate/index.ts';
 import { TimerTriggers } from './triggers.ts';
 import { PlatformEvents } from './events.ts';
 import { Tracing } from './tracing.ts';
@@ -139,6 +140,11 @@ export class Platform {
           onWarning: options.onWarning,
         }),
       );
+    }
+    // V8 isolates in one long-running host, for the versions whose preference is isolate or auto
+    // (not inside a microVM: the host is a process beside thaw).
+    if (!backend.isolation.backend.startsWith('microvm')) {
+      paths.push(new IsolateStartPath({ backend, dataDir: store.dataDir, onWarning: options.onWarning }));
     }
     this.invoker = new Invoker({
       backend,

@@ -14,7 +14,7 @@ const URL_OPTION = { url: { type: 'string' }, token: { type: 'string' } } as con
 
 export const CLIENT_HELP = `thaw deploy DIR [options]     deploy a function folder (package.json + handler)
   --name NAME  --memory SIZE  --timeout DUR  --concurrency N  --provisioned N
-  --env KEY=VALUE (repeatable)  --network  --start cold|zygote|snapshot|auto
+  --env KEY=VALUE (repeatable)  --network  --start cold|zygote|snapshot|isolate|auto
   --schedule CRON [--schedule-payload JSON]   a timer trigger
 thaw invoke NAME[@ALIAS|@VERSION] [--data JSON] [--async [--idempotency-key KEY]] [--version N]
 thaw dlq ls [--function NAME]  async invocations that failed for good (dead letters)

@@ -10,6 +10,11 @@ export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /**
+   * Rebuilds a table others reference (SQLite's way to change a CHECK constraint): runs with foreign
+   * keys off, as SQLite's ALTER TABLE procedure says, and checks them before it commits.
+   */
+  rebuildsTables?: boolean;
 }
 
 const VERSION_COLUMNS = [
@@ -170,6 +175,48 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    description: "invocations: the 'isolate' start kind",
+    rebuildsTables: true,
+    sql: `
+      CREATE TABLE invocations_new (
+        id               TEXT PRIMARY KEY,
+        function_name    TEXT NOT NULL,
+        version          INTEGER NOT NULL,
+        mode             TEXT NOT NULL CHECK (mode IN ('sync', 'async', 'timer')),
+        status           TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+        start_kind       TEXT CHECK (start_kind IN ('cold', 'warm', 'resumed', 'snapshot', 'zygote', 'isolate')),
+        instance_id      TEXT,
+        queue_ms         REAL NOT NULL DEFAULT 0,
+        sandbox_ms       REAL NOT NULL DEFAULT 0,
+        runtime_boot_ms  REAL NOT NULL DEFAULT 0,
+        import_ms        REAL NOT NULL DEFAULT 0,
+        init_ms          REAL NOT NULL DEFAULT 0,
+        exec_ms          REAL NOT NULL DEFAULT 0,
+        platform_ms      REAL NOT NULL DEFAULT 0,
+        total_ms         REAL,
+        memory_mb        INTEGER NOT NULL,
+        billed_ms        INTEGER,
+        billed_gb_s      REAL,
+        created_at       INTEGER NOT NULL,
+        started_at       INTEGER,
+        finished_at      INTEGER,
+        error_kind       TEXT,
+        error_message    TEXT,
+        result_json      TEXT,
+        result_truncated INTEGER NOT NULL DEFAULT 0,
+        stdout           TEXT NOT NULL DEFAULT '',
+        stderr           TEXT NOT NULL DEFAULT '',
+        logs_truncated   INTEGER NOT NULL DEFAULT 0,
+        attempts         INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      INSERT INTO invocations_new SELECT * FROM invocations;
+      DROP TABLE invocations;
+      ALTER TABLE invocations_new RENAME TO invocations;
+      CREATE INDEX invocations_by_function ON invocations (function_name, id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -191,13 +238,21 @@ export function migrate(db: Database, now: () => number, migrations: readonly Mi
   for (const m of migrations) {
     if (m.version <= current) continue;
     // Re-checked inside the write lock: another process may have opened the same data dir meanwhile.
-    const ran = db.transaction(() => {
-      if (currentSchemaVersion(db) >= m.version) return false;
-      db.exec(m.sql);
-      record.run(m.version, m.description, now());
-      return true;
-    }).immediate();
-    if (ran) applied.push(m.version);
+    const foreignKeys = m.rebuildsTables ? (db.pragma('foreign_keys', { simple: true }) as number) : 0;
+    if (foreignKeys) db.pragma('foreign_keys = OFF');
+    try {
+      const ran = db.transaction(() => {
+        if (currentSchemaVersion(db) >= m.version) return false;
+        db.exec(m.sql);
+        const broken = m.rebuildsTables ? (db.pragma('foreign_key_check') as unknown[]) : [];
+        if (broken.length > 0) throw new ThawError('ERR_INVALID_STATE', `migration ${m.version} would break ${broken.length} foreign keys: not applied`);
+        record.run(m.version, m.description, now());
+        return true;
+      }).immediate();
+      if (ran) applied.push(m.version);
+    } finally {
+      if (foreignKeys) db.pragma('foreign_keys = ON');
+    }
   }
   return applied;
 }

@@ -1,0 +1,165 @@
+// The isolate host: one long-running process (under bubblewrap where available) that runs function
+// instances as V8 isolates (isolated-vm). thaw sends it JSON lines on stdin — create, invoke,
+// dispose, heap — and reads one JSON answer per request on stdout. Each isolate has its own heap with
+// the function's memory limit, its own globals (prelude.ts) and its own copy of the function's code;
+// a CPU-time watchdog and the function's timeout dispose of an isolate that runs too long. Bundled by
+// esbuild into one CommonJS file (host-process.ts), run by plain `node`.
+
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+
+import type * as IvmTypes from 'isolated-vm';
+import type { HostAnswer, HostRequest } from './protocol.ts';
+import { PRELUDE } from './prelude.ts';
+
+// Resolved by thaw and passed in: the host's bundle lives in the data directory, not in node_modules.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const ivm = require(process.env.THAW_ISOLATED_VM ?? 'isolated-vm') as typeof IvmTypes;
+
+interface Live {
+  isolate: IvmTypes.Isolate;
+  context: IvmTypes.Context;
+  invoke: IvmTypes.Reference;
+  /** Why the host disposed of it (a limit), so the answer in flight can say so. */
+  killedFor?: { kind: 'timeout' | 'oom'; message: string };
+}
+
+const isolates = new Map<string, Live>();
+/** V8's code cache per function version: a second isolate of the same version skips the parse. */
+const codeCache = new Map<string, IvmTypes.ExternalCopy<ArrayBuffer>>();
+
+function send(answer: HostAnswer): void {
+  process.stdout.write(`${JSON.stringify(answer)}\n`);
+}
+
+/** Runs `work` under the isolate's CPU-time and wall-time limits; disposes of the isolate past either. */
+async function limited<T>(live: Live, cpuLimitMs: number, wallLimitMs: number, work: () => Promise<T>): Promise<T> {
+  const cpuStart = live.isolate.cpuTime;
+  const kill = (message: string): void => {
+    if (live.isolate.isDisposed) return;
+    live.killedFor = { kind: 'timeout', message };
+    live.isolate.dispose();
+  };
+  const watchdog = setInterval(() => {
+    if (live.isolate.isDisposed) return;
+    const usedMs = Number(live.isolate.cpuTime - cpuStart) / 1e6;
+    if (usedMs > cpuLimitMs) kill(`the function used more than its CPU-time limit of ${cpuLimitMs} ms`);
+  }, Math.max(1, Math.min(10, cpuLimitMs / 4)));
+  const wall = setTimeout(() => kill(`the function did not finish within ${wallLimitMs} ms`), wallLimitMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(watchdog);
+    clearTimeout(wall);
+  }
+}
+
+/** What an error from isolated-vm means: a limit the host enforced, the heap limit, or the function's own. */
+function failure(live: Live, error: unknown): { kind: 'error' | 'timeout' | 'oom' | 'exit'; message: string; fatal: boolean } {
+  const message = (error as Error)?.message ?? String(error);
+  if (live.killedFor) return { ...live.killedFor, fatal: true };
+  if (/memory limit/i.test(message)) return { kind: 'oom', message: `the isolate exceeded its memory limit: ${message}`, fatal: true };
+  if (live.isolate.isDisposed) return { kind: 'exit', message, fatal: true };
+  return { kind: 'error', message, fatal: false };
+}
+
+async function create(req: Extract<HostRequest, { op: 'create' }>): Promise<void> {
+  const t0 = performance.now();
+  const isolate = new ivm.Isolate({ memoryLimit: Math.max(8, req.memoryMb) });
+  const context = await isolate.createContext();
+  const global = context.global;
+  await global.set('globalThis', global.derefInto());
+  await global.set('__thaw_random', new ivm.Callback((n: number) => randomBytes(Math.min(65536, Math.max(0, n | 0))).toString('hex')));
+  const live: Live = { isolate, context, invoke: undefined as unknown as IvmTypes.Reference };
+  isolates.set(req.isolate, live);
+  try {
+    let fireRef: IvmTypes.Reference | undefined;
+    await global.set(
+      '__thaw_timer',
+      new ivm.Callback((ms: number, id: number) => {
+        setTimeout(() => {
+          if (!isolate.isDisposed) fireRef?.apply(undefined, [id], { timeout: req.cpuLimitMs }).catch(() => {});
+        }, ms);
+      }),
+    );
+    await (await isolate.compileScript(PRELUDE, { filename: 'thaw:prelude' })).run(context);
+    fireRef = await global.get('__thaw_fire', { reference: true });
+    live.invoke = await global.get('__thaw_invoke', { reference: true });
+    const tImport = performance.now();
+    const cached = codeCache.get(req.cacheKey);
+    const source = `(function (exports, require, module, __filename, __dirname) {${req.code}\n})`;
+    const script = (await isolate.compileScript(source, { filename: 'file:///code/bundle.cjs', cachedData: cached, produceCachedData: !cached })) as IvmTypes.Script & IvmTypes.CachedDataResult;
+    if (!cached && script.cachedData) codeCache.set(req.cacheKey, script.cachedData);
+    const defineRef = await global.get('__thaw_define', { reference: true });
+    await limited(live, req.cpuLimitMs, req.timeoutMs, async () => {
+      const factory = (await script.run(context, { reference: true })) as IvmTypes.Reference;
+      await defineRef.apply(undefined, [JSON.stringify(req.env), factory.derefInto()]);
+    });
+    const tInit = performance.now();
+    const initRef = await global.get('__thaw_init', { reference: true });
+    const init = JSON.parse(await limited(live, req.cpuLimitMs, req.timeoutMs, () => initRef.apply(undefined, [], { result: { promise: true } }) as Promise<string>)) as {
+      ok: boolean;
+      error?: { name?: string; message: string; stack?: string };
+    };
+    if (!init.ok) throw Object.assign(new Error(init.error!.message), { name: init.error!.name ?? 'Error', stack: init.error!.stack, fromFunction: true });
+    const tReady = performance.now();
+    send({ id: req.id, ok: true, timings: { sandboxMs: tImport - t0, importMs: tInit - tImport, initMs: tReady - tInit } });
+  } catch (error) {
+    const f = failure(live, error);
+    isolates.delete(req.isolate);
+    if (!isolate.isDisposed) isolate.dispose();
+    send({ id: req.id, ok: false, error: { kind: f.kind === 'error' ? 'init' : f.kind, name: (error as Error)?.name, message: f.message, stack: (error as Error)?.stack } });
+  }
+}
+
+async function invoke(req: Extract<HostRequest, { op: 'invoke' }>): Promise<void> {
+  const live = isolates.get(req.isolate);
+  if (!live) return send({ id: req.id, ok: false, error: { kind: 'exit', message: `isolate ${req.isolate} is not running` }, durationMs: 0, fatal: true });
+  const t0 = performance.now();
+  try {
+    const answer = await limited(
+      live,
+      req.cpuLimitMs,
+      req.timeoutMs,
+      () => live.invoke.apply(undefined, [JSON.stringify(req.payload ?? null), JSON.stringify(req.context)], { result: { promise: true } }) as Promise<string>,
+    );
+    const r = JSON.parse(answer) as { ok: boolean; value?: unknown; error?: { name?: string; message: string; stack?: string }; stdout: string; stderr: string };
+    send({ id: req.id, ok: r.ok, value: r.value, error: r.error && { kind: 'error', ...r.error }, stdout: r.stdout, stderr: r.stderr, durationMs: performance.now() - t0 });
+  } catch (error) {
+    const f = failure(live, error);
+    if (f.fatal) isolates.delete(req.isolate);
+    send({ id: req.id, ok: false, error: { kind: f.kind, message: f.message }, durationMs: performance.now() - t0, fatal: f.fatal });
+  }
+}
+
+function dispose(req: Extract<HostRequest, { op: 'dispose' }>): void {
+  const live = isolates.get(req.isolate);
+  isolates.delete(req.isolate);
+  if (live && !live.isolate.isDisposed) live.isolate.dispose();
+  if (req.forget) codeCache.delete(req.forget);
+  send({ id: req.id, ok: true });
+}
+
+function heap(req: Extract<HostRequest, { op: 'heap' }>): void {
+  const live = isolates.get(req.isolate);
+  if (!live || live.isolate.isDisposed) return send({ id: req.id, ok: true, heapMb: 0 });
+  const s = live.isolate.getHeapStatisticsSync();
+  send({ id: req.id, ok: true, heapMb: (s.total_heap_size + s.externally_allocated_size) / 2 ** 20 });
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  let req: HostRequest;
+  try {
+    req = JSON.parse(line) as HostRequest;
+  } catch {
+    process.stderr.write(`isolate host: not a JSON request: ${line.slice(0, 200)}\n`);
+    return;
+  }
+  const run = req.op === 'create' ? create(req) : req.op === 'invoke' ? invoke(req) : req.op === 'dispose' ? dispose(req) : req.op === 'heap' ? heap(req) : undefined;
+  if (run === undefined) send({ id: (req as { id: number }).id, ok: false, error: { kind: 'exit', message: `unknown op ${JSON.stringify((req as { op?: unknown }).op)}` } });
+  else void Promise.resolve(run).catch((error: Error) => send({ id: req.id, ok: false, error: { kind: 'exit', message: `isolate host: ${error.message}` } }));
+});
+// thaw went away: so does every isolate.
+lines.on('close', () => process.exit(0));
+send({ id: 0, ok: true, ready: true });
