@@ -6,6 +6,7 @@
 // new one.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -27,7 +28,8 @@ export function findIsolatedVm(): { dir: string } | { reason: string } {
   try {
     const require = createRequire(import.meta.url);
     const dir = dirname(require.resolve('isolated-vm/package.json'));
-    require('isolated-vm'); // loads the native addon: fails here, not in the host, if it was not built
+    // The native addon must have been built (npm ci compiles it); it is loaded by the host, never by thaw.
+    if (!existsSync(join(dir, 'out', 'isolated_vm.node'))) return { reason: `isolated-vm's native addon was not built (${join(dir, 'out', 'isolated_vm.node')} is missing): run npm ci with g++ and make installed` };
     return { dir };
   } catch (error) {
     return { reason: `isolated-vm is not usable here: ${(error as Error).message.split('\n')[0]}` };
