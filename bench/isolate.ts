@@ -74,16 +74,18 @@ function workerdBinary(): string {
 }
 
 /** An ES module that serves the CommonJS bundle's handler: POST a JSON event, get its JSON result. */
-// The bundle is imported on the first request: workerd refuses random values at global scope (hello
-// draws an instance id at the top level), so loading it at startup would fail.
-const WRAPPER = `let ready;
-async function load() {
-  const fn = (await import('bundle.cjs')).default;
+// workerd refuses random values at global scope (hello draws an instance id at the top level), so
+// the bundle's module body is wrapped in a function that the first request runs — the same code,
+// loaded at the same moment as in thaw's isolate (its start).
+const WRAPPER = `import load from 'bundle.cjs';
+let ready;
+async function start() {
+  const fn = load();
   if (typeof fn.init === 'function') await fn.init();
   return typeof fn.handler === 'function' ? fn.handler : fn.default.handler;
 }
 export default { async fetch(req) {
-  ready ??= load();
+  ready ??= start();
   const handler = await ready;
   return Response.json(await handler(await req.json(), {}));
 } };`;
@@ -109,8 +111,10 @@ interface Workerd {
 async function startWorkerd(bundles: Record<string, string>): Promise<Workerd> {
   const dir = mkdtempSync(join(tmpdir(), 'thaw-workerd-'));
   const basePort = 20000 + Math.floor(Math.random() * 20000);
-  // workerd's CommonJS modules have no __filename: thaw's bundles read it for import.meta.url.
-  const cjs = (code: string) => `var __filename = '/bundle.cjs', __dirname = '/';\n${stripInlineSourceMap(code)}`;
+  // workerd's CommonJS modules have no __filename (thaw's bundles read it for import.meta.url).
+  const cjs = (code: string) =>
+    `var __filename = '/bundle.cjs', __dirname = '/';\nmodule.exports = function load() { const module = { exports: {} }; (function (exports, module) {\n` +
+    `${stripInlineSourceMap(code)}\n}).call(module.exports, module.exports, module); return module.exports; };\n`;
   writeFileSync(join(dir, 'wrapper.js'), WRAPPER);
   writeFileSync(join(dir, 'loader.js'), LOADER_HOST);
   const names = Object.keys(bundles);

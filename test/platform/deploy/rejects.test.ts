@@ -137,7 +137,7 @@ describe('refusing bad packages', () => {
 
   it('invalid settings from the caller', async () => {
     await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /option memoryMb: must be an integer from 64 to 10240, got 100000/ }, { memoryMb: 100_000 });
-    await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /option start: must be one of cold, zygote, snapshot, auto/ }, { start: 'warm' as 'cold' });
+    await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /option start: must be one of cold, zygote, snapshot, isolate, auto/ }, { start: 'warm' as 'cold' });
     await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /option memory: unknown setting/ }, { memory: 1 } as DeploySettings);
     await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /option env\.1X: is not a valid environment variable name/ }, { env: { '1X': 'y' } });
     await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /provisioned: 5 provisioned instances exceed maxConcurrency 2/ }, { provisioned: 5, maxConcurrency: 2 });
