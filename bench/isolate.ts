@@ -103,6 +103,7 @@ const LOADER_HOST = `export default { async fetch(req, env) {
 
 interface Workerd {
   child: ChildProcess;
+  stderr: () => string;
   staticUrl: (fn: string) => string;
   coldUrl: (fn: string, id: string) => string;
   dir: string;
@@ -133,10 +134,11 @@ async function startWorkerd(bundles: Record<string, string>): Promise<Workerd> {
   writeFileSync(join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";\nconst config :Workerd.Config = (\n  services = [${services.join(',\n    ')}],\n  sockets = [${sockets.join(',\n    ')}]\n);\n`);
   const child = spawn(workerdBinary(), ['serve', '--experimental', 'config.capnp'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
+  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-8000)));
   const w: Workerd = {
     child,
     dir,
+    stderr: () => stderr,
     staticUrl: (fn) => `http://127.0.0.1:${basePort + names.indexOf(fn)}/`,
     coldUrl: (fn, id) => `http://127.0.0.1:${basePort + names.length}/?fn=${encodeURIComponent(fn)}&id=${encodeURIComponent(id)}`,
   };
@@ -211,6 +213,15 @@ async function main(): Promise<void> {
     const sideRows: Array<Array<string | number>> = [];
     for (const f of FUNCTIONS) {
       const body = JSON.stringify(f.event);
+      // workerd may refuse a function as it is (it forbids eval and new Function, which ajv uses):
+      // then there is nothing to compare, and the table says why.
+      const probe = await post(workerd.staticUrl(f.name), body);
+      if (probe.status !== 200) {
+        const why = workerd.stderr().match(/(?:Error|EvalError|TypeError): ([^\n]{0,120})/)?.[0] ?? `HTTP ${probe.status}`;
+        side[f.name] = { workerdError: why };
+        sideRows.push([f.name, '—', '—', '—', '—', '—', '—', `workerd cannot serve it: ${why}`]);
+        continue;
+      }
       const wdCold: number[] = [];
       const thawCold: number[] = [];
       for (let i = 0; i < RUNS; i++) {
@@ -251,11 +262,12 @@ async function main(): Promise<void> {
         row.workerdWarmP50.toFixed(2),
         row.thawIsolateWarmP50.toFixed(2),
         (row.thawIsolateWarmP50 - row.workerdWarmP50).toFixed(2),
+        '',
       ]);
     }
     printTable(
       `Beside workerd serving the same bundle over HTTP, p50 ms (cold: ${RUNS} new isolates each; warm: ${REQUESTS} requests, alternating)`,
-      ['function', 'workerd cold (loader)', 'thaw isolate cold', 'thaw − workerd', 'workerd warm', 'thaw isolate warm', 'thaw − workerd'],
+      ['function', 'workerd cold (loader)', 'thaw isolate cold', 'thaw − workerd', 'workerd warm', 'thaw isolate warm', 'thaw − workerd', 'note'],
       sideRows,
     );
     writeJson(args.out!, { runs: RUNS, requests: REQUESTS, isolation, cold, workerd: side });
