@@ -5,38 +5,17 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startCluster, until } from '../helpers/cluster.ts';
 import { NatsServer, natsServerMissing } from '../helpers/nats-server.ts';
 import { describeAsyncInvocations } from './async-suite.ts';
 import { E2E_FIXTURES, EXAMPLES, ThawServer } from './harness.ts';
-
-let prefixes = 0;
-
-/** Starts `count` nodes of one cluster (a prefix of their own on the shared nats-server). */
-export async function startCluster(nats: NatsServer, count: number, args: string[] = []): Promise<ThawServer[]> {
-  const prefix = `e${process.pid}x${++prefixes}`;
-  const nodes: ThawServer[] = [];
-  for (let i = 0; i < count; i++) {
-    nodes.push(await ThawServer.start(['--cluster', nats.url, '--node-id', `node-${i}`, '--cluster-ttl', '1s', '--isolation', 'process', ...args, '--cluster-prefix', prefix]));
-  }
-  for (const node of nodes) await until(async () => (await node.request('GET', '/cluster')).body.members.filter((m: any) => m.advert).length === count);
-  return nodes;
-}
-
-/** Polls `check` until it holds (the condition is the event waited for; no fixed sleeps). */
-export async function until(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('cluster mode', { skip: natsServerMissing, timeout: 300_000 }, () => {
   let nats: NatsServer;
   let nodes: ThawServer[] = [];
   before(async () => {
     nats = await NatsServer.start();
-    nodes = await startCluster(nats, 3);
+    nodes = (await startCluster(nats, 3)).nodes;
   });
   after(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -85,7 +64,7 @@ if (!natsServerMissing) {
   const started: ThawServer[][] = [];
   describeAsyncInvocations('cluster of three', async (args) => {
     nats ??= await NatsServer.start();
-    const nodes = await startCluster(nats, 3, args);
+    const { nodes } = await startCluster(nats, 3, args);
     started.push(nodes);
     const [first] = nodes;
     return {

@@ -46,6 +46,7 @@ const SERVE_OPTIONS = {
   'cluster-credentials': { type: 'string' },
   'cluster-ttl': { type: 'string' },
   'cluster-prefix': { type: 'string' },
+  'cluster-ack-wait': { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
@@ -84,7 +85,10 @@ Cluster mode (NATS JetStream; see docs/cluster.md):
   --cluster-credentials FILE  user=/password= or nkey= lines to authenticate to NATS
   --cluster-ttl DUR     a node not heard from for this long leaves the membership (default 3s)
   --cluster-prefix NAME names of the cluster's streams, buckets and subjects (default thaw; several
-                        clusters can share one NATS server)`;
+                        clusters can share one NATS server)
+  --cluster-ack-wait DUR  async jobs held by a node silent for this long go to another node
+                        (default 30s; shorter: sooner after a crash, but a stalled node's runs may
+                        be run again)`;
 
 export async function serveCommand(argv: string[], options: { debug?: boolean } = {}): Promise<number> {
   const { values } = parseOptions(argv, SERVE_OPTIONS, 'serve');
@@ -168,7 +172,7 @@ export async function serveCommand(argv: string[], options: { debug?: boolean } 
 }
 
 async function joinCluster(values: ReturnType<typeof parseOptions<typeof SERVE_OPTIONS>>['values'], dataDir: string, port: number, policy: Partial<AsyncPolicy>): Promise<ClusterNode | undefined> {
-  for (const option of ['node-id', 'role', 'cluster-credentials', 'cluster-ttl', 'cluster-prefix'] as const) {
+  for (const option of ['node-id', 'role', 'cluster-credentials', 'cluster-ttl', 'cluster-prefix', 'cluster-ack-wait'] as const) {
     if (values[option] !== undefined && values.cluster === undefined) throw invalidOption(`--${option}`, 'applies to cluster mode only (--cluster nats://HOST:PORT)');
   }
   if (values.cluster === undefined) return undefined;
@@ -181,6 +185,7 @@ async function joinCluster(values: ReturnType<typeof parseOptions<typeof SERVE_O
     credentialsFile: values['cluster-credentials'],
     prefix: values['cluster-prefix'],
     ttlMs: values['cluster-ttl'] === undefined ? undefined : parseDuration(values['cluster-ttl'], '--cluster-ttl'),
+    ackWaitMs: values['cluster-ack-wait'] === undefined ? undefined : parseDuration(values['cluster-ack-wait'], '--cluster-ack-wait'),
     dataDir,
     asyncPolicy: policy,
     onWarning: (message) => say(`thaw: warning: ${message}`),

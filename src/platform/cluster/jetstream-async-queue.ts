@@ -116,8 +116,10 @@ export class JetStreamAsyncQueue implements AsyncQueue {
     });
     await connection.jsm.consumers
       .add(stream, { durable_name: 'workers', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: ackWaitMs * 1e6, max_deliver: -1, max_ack_pending: 100_000 })
-      .catch((error: Error) => {
+      .catch(async (error: Error) => {
         if (!/already in use|exists/i.test(error.message)) throw error;
+        // The cluster's consumer exists: the last node to start sets its ack wait.
+        await connection.jsm.consumers.update(stream, 'workers', { ack_wait: ackWaitMs * 1e6 });
       });
     const consumer = await connection.js.consumers.get(stream, 'workers');
     const queue = new JetStreamAsyncQueue(connection, options, { jobs, dead, idempotency }, consumer);
@@ -266,9 +268,7 @@ export class JetStreamAsyncQueue implements AsyncQueue {
 
   async counts(functionName?: string): Promise<Record<JobStatus, number>> {
     const out: Record<JobStatus, number> = { pending: 0, running: 0, succeeded: 0, failed: 0 };
-    for await (const entry of await this.#jobs.history()) {
-      if (entry.operation !== 'PUT') continue;
-      const job = entry.json<StoredJob>();
+    for (const job of (await latestByKey<StoredJob>(this.#jobs)).values()) {
       if (functionName === undefined || job.functionName === functionName) out[job.status]++;
     }
     return out;
@@ -446,10 +446,8 @@ export class JetStreamAsyncQueue implements AsyncQueue {
 
   async #deadIndex(functionName?: string): Promise<Array<{ id: string; finishedAt: number }>> {
     const out: Array<{ id: string; finishedAt: number }> = [];
-    for await (const entry of await this.#dead.history()) {
-      if (entry.operation !== 'PUT') continue;
-      const d = entry.json<{ functionName: string; finishedAt: number }>();
-      if (functionName === undefined || d.functionName === functionName) out.push({ id: entry.key, finishedAt: d.finishedAt });
+    for (const [id, d] of await latestByKey<{ functionName: string; finishedAt: number }>(this.#dead)) {
+      if (functionName === undefined || d.functionName === functionName) out.push({ id, finishedAt: d.finishedAt });
     }
     return out;
   }
@@ -494,6 +492,19 @@ export class JetStreamAsyncQueue implements AsyncQueue {
   #expiresAt(now: number): number | null {
     return Number.isFinite(this.policy.maxEventAgeMs) ? now + this.policy.maxEventAgeMs : null;
   }
+}
+
+/**
+ * Every key's latest value. A bucket's history() is read while others write: a key changed during
+ * the read comes again at the end (its new revision), so the last one seen of each key counts.
+ */
+async function latestByKey<T>(kv: KV): Promise<Map<string, T>> {
+  const latest = new Map<string, T>();
+  for await (const entry of await kv.history()) {
+    if (entry.operation === 'PUT') latest.set(entry.key, entry.json<T>());
+    else latest.delete(entry.key);
+  }
+  return latest;
 }
 
 function requireRunning(job: StoredJob): void {

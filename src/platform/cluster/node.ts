@@ -93,6 +93,7 @@ export class ClusterNode implements PlatformCluster {
 
   /** Connects and opens the cluster's queue, records and object store (before the platform opens). */
   static async connect(options: ClusterNodeOptions): Promise<ClusterNode> {
+    if (options.ackWaitMs !== undefined && !(options.ackWaitMs >= 500)) throw new ThawError('ERR_INVALID_OPTION', `--cluster-ack-wait: at least 500ms, got ${options.ackWaitMs} ms`);
     if (!NODE_ID.test(options.nodeId)) throw new ThawError('ERR_INVALID_OPTION', `--node-id: 1–63 letters, digits, '-' or '_', starting with a letter or digit, got '${options.nodeId}'`);
     const connection = await ClusterConnection.open({
       url: options.url,
