@@ -3,6 +3,7 @@
 // nats-server is not installed, `natsServerMissing` says why and the tests skip.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,4 +105,45 @@ export class NatsServer {
       child.once('exit', (code) => reject(new Error(`nats-server exited (${code}) before it was ready:\n${log}`)));
     });
   }
+}
+
+/**
+ * A new NATS user nkey (an Ed25519 key pair in NATS's encoding: base32 of prefix bytes, the key and
+ * a CRC-16/XMODEM), made with node:crypto so the tests need no key tool: `seed` (SU…) is what a
+ * thaw credentials file holds, `publicKey` (U…) what the server's config lists.
+ */
+export function createUserNkey(): { seed: string; publicKey: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  const raw = (b64url: string) => Buffer.from(b64url, 'base64url');
+  const user = 20 << 3;
+  const seedPrefix = 18 << 3;
+  return {
+    seed: nkeyEncode([seedPrefix | (user >> 5), (user & 31) << 3], raw(jwk.d!)),
+    publicKey: nkeyEncode([user], raw(publicKey.export({ format: 'jwk' }).x!)),
+  };
+}
+
+function nkeyEncode(prefix: number[], key: Buffer): string {
+  const body = Buffer.concat([Buffer.from(prefix), key]);
+  let crc = 0;
+  for (const byte of body) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  const bytes = Buffer.concat([body, Buffer.from([crc & 0xff, crc >> 8])]);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return out;
 }
