@@ -49,6 +49,8 @@ export interface JetStreamAsyncQueueOptions {
   holdMs?: number;
   /** How often the queue tells its worker to look for work it was not told of (redeliveries), ms (default 1000). */
   pollMs?: number;
+  /** How long the end of an attempt is retried across a NATS outage before its job is handed back, ms (default 2 min). */
+  settleMs?: number;
   /** Told of every change of a job, with the outcome of its last attempt (cluster records). */
   onChange?: (job: QueueJob, outcome: Omit<InvocationOutcome, 'status'> | undefined) => void;
 }
@@ -91,7 +93,7 @@ export class JetStreamAsyncQueue implements AsyncQueue {
   private constructor(connection: ClusterConnection, options: JetStreamAsyncQueueOptions, kvs: { jobs: KV; dead: KV; idempotency: KV }, consumer: Consumer) {
     this.#connection = connection;
     this.policy = validateAsyncPolicy(options.policy);
-    this.#options = { now: Date.now, ackWaitMs: 30_000, holdMs: 10_000, pollMs: 1000, onChange: () => undefined, ...options };
+    this.#options = { now: Date.now, ackWaitMs: 30_000, holdMs: 10_000, pollMs: 1000, settleMs: 120_000, onChange: () => undefined, ...options };
     this.#jobs = kvs.jobs;
     this.#dead = kvs.dead;
     this.#idempotency = kvs.idempotency;
@@ -181,18 +183,22 @@ export class JetStreamAsyncQueue implements AsyncQueue {
 
   async complete(id: string, outcome: Omit<InvocationOutcome, 'status'> = {}): Promise<void> {
     const t = outcome.finishedAt ?? this.#options.now();
-    await this.#change(id, (job) => {
-      requireRunning(job);
-      finishAttempt(job, t, null);
-      return { ...job, status: 'succeeded', finishedAt: t, payload: null, outcome };
-    });
+    const attempt = this.#held.get(id)?.job.attempts;
+    await this.#settle(id, () =>
+      this.#change(id, (job) => {
+        requireAttempt(job, attempt);
+        finishAttempt(job, t, null);
+        return { ...job, status: 'succeeded', finishedAt: t, payload: null, outcome };
+      }),
+    );
     this.#release(id, 'ack');
   }
 
   async fail(id: string, error: InvocationError, attempt: FailAttempt): Promise<QueueJob> {
     let delay = 0;
-    const job = await this.#change(id, (job) => {
-      requireRunning(job);
+    const claimed = this.#held.get(id)?.job.attempts;
+    const job = await this.#settle(id, () => this.#change(id, (job) => {
+      requireAttempt(job, claimed);
       const t = attempt.outcome?.finishedAt ?? this.#options.now();
       delay = retryDelayMs(this.policy, job.attempts);
       finishAttempt(job, t, error);
@@ -205,9 +211,9 @@ export class JetStreamAsyncQueue implements AsyncQueue {
             : undefined;
       if (dead) return { ...job, status: 'failed', finishedAt: t, lastError: error, deadReason: dead, outcome: attempt.outcome };
       return { ...job, status: 'pending', availableAt: t + delay, claimedAt: null, lastError: error, outcome: attempt.outcome };
-    });
+    }));
     if (job.status === 'failed') {
-      await this.#dead.put(id, JSON.stringify({ functionName: job.functionName, finishedAt: job.finishedAt }));
+      await this.#settle(id, () => this.#dead.put(id, JSON.stringify({ functionName: job.functionName, finishedAt: job.finishedAt })));
       this.#release(id, 'ack');
     } else if (delay > this.#options.holdMs) {
       // A long back-off: JetStream brings the message back (to any node) shortly before it is due.
@@ -412,6 +418,30 @@ export class JetStreamAsyncQueue implements AsyncQueue {
     }
   }
 
+  /**
+   * Stores the end of an attempt, retried across a NATS outage (a restarted server, a lost
+   * connection) for up to settleMs. What cannot be stored is never left held, kept alive and
+   * running for ever: the message is handed back, and the node that gets it next finds the job as
+   * it is (finished: dropped; still running: the attempt is counted lost and the job runs again).
+   * A job another node took over meanwhile (this node was silent past the ack wait) is let go.
+   */
+  async #settle<T>(id: string, store: () => Promise<T>): Promise<T> {
+    const giveUpAt = performance.now() + this.#options.settleMs;
+    for (let wait = 100; ; wait = Math.min(2 * wait, 2000)) {
+      try {
+        return await store();
+      } catch (error) {
+        const final = error instanceof ThawError && (error.code === 'ERR_INVALID_STATE' || error.code === 'ERR_NOT_FOUND');
+        if (final || this.#closed || performance.now() + wait >= giveUpAt) {
+          if (error instanceof ThawError && error.code === 'ERR_INVALID_STATE' && /taken over/.test(error.message)) this.#held.delete(id);
+          else this.#release(id, 'nak');
+          throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
   /** Read-modify-write of a job by compare-and-set, retried when another writer came first. */
   async #change(id: string, change: (job: StoredJob) => StoredJob): Promise<StoredJob> {
     for (let tries = 0; ; tries++) {
@@ -509,6 +539,14 @@ async function latestByKey<T>(kv: KV): Promise<Map<string, T>> {
 
 function requireRunning(job: StoredJob): void {
   if (job.status !== 'running') throw new ThawError('ERR_INVALID_STATE', `job ${job.id} is ${job.status}, not running`);
+}
+
+/** The job is running the attempt this node claimed (`attempt`, when it holds the job). */
+function requireAttempt(job: StoredJob, attempt: number | undefined): void {
+  if (attempt !== undefined && job.attempts !== attempt) {
+    throw new ThawError('ERR_INVALID_STATE', `job ${job.id}: attempt ${attempt} was taken over by another node (now attempt ${job.attempts}, ${job.status})`);
+  }
+  requireRunning(job);
 }
 
 function finishAttempt(job: StoredJob, t: number, error: InvocationError | null): void {

@@ -332,6 +332,6 @@ export class ClusterNode implements PlatformCluster {
   /** An async job changed (the queue says): its record, for the whole cluster. */
   recordJob(job: Parameters<typeof recordOfJob>[0], outcome: Parameters<typeof recordOfJob>[2]): void {
     const memoryMb = this.#platform?.store.functions.getVersion(job.functionName, job.version)?.memoryMb ?? 0;
-    void this.records.put(recordOfJob(job, memoryMb, outcome)).catch((error: Error) => this.options.onWarning?.(`cluster: record ${job.id}: ${error.message}`));
+    void this.records.putJob(recordOfJob(job, memoryMb, outcome), job).catch((error: Error) => this.options.onWarning?.(`cluster: record ${job.id}: ${error.message}`));
   }
 }

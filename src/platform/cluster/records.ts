@@ -15,6 +15,8 @@ export const DEFAULT_RECORD_RETENTION_MS = 7 * 24 * 3600_000;
 
 export class ClusterRecords {
   readonly #kv: KV;
+  /** Per record key, this node's write in progress: the next waits for it. */
+  readonly #writing = new Map<string, Promise<void>>();
 
   private constructor(kv: KV) {
     this.#kv = kv;
@@ -29,11 +31,48 @@ export class ClusterRecords {
     await this.#kv.put(`${record.functionName}.${record.id}`, JSON.stringify(record));
   }
 
+  /**
+   * The record of an async job at one of its changes. Several nodes write a job's record (the one
+   * that claimed each attempt), and a slow node's write can arrive after a faster node's later
+   * one: a record is replaced only by one of the same or a later change (compare-and-set), so it
+   * never goes back from succeeded to running. This node's writes of one record go one after the
+   * other, each retried (a conflict, a timeout, a NATS outage) for up to `retryMs`.
+   */
+  putJob(record: ClusterRecord, job: Pick<QueueJob, 'redrives' | 'attempts' | 'status'>, retryMs = 120_000): Promise<void> {
+    const key = `${record.functionName}.${record.id}`;
+    const value = JSON.stringify({ ...record, [ORDER]: jobOrder(job) });
+    const previous = this.#writing.get(key) ?? Promise.resolve();
+    const written = previous.then(() => this.#writeJob(key, value, jobOrder(job), retryMs));
+    const settled = written.catch(() => undefined);
+    this.#writing.set(key, settled);
+    void settled.then(() => {
+      if (this.#writing.get(key) === settled) this.#writing.delete(key);
+    });
+    return written;
+  }
+
+  async #writeJob(key: string, value: string, order: number[], retryMs: number): Promise<void> {
+    const giveUpAt = performance.now() + retryMs;
+    for (let wait = 50; ; wait = Math.min(2 * wait, 2000)) {
+      try {
+        const entry = await this.#kv.get(key);
+        if (!entry || entry.operation !== 'PUT') await this.#kv.create(key, value);
+        else if (compareOrder(entry.json<{ [ORDER]?: number[] }>()[ORDER] ?? [], order) > 0) return; // a later change is there
+        else await this.#kv.update(key, value, entry.revision);
+        return;
+      } catch (error) {
+        // Another node wrote it meanwhile (read it again), or NATS did not answer (try again).
+        if (performance.now() + wait >= giveUpAt) throw new ThawError('ERR_CLUSTER', `record ${key}: could not write it: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
   async get(id: string): Promise<InvocationRecord | undefined> {
     if (!/^[0-9A-Z]{26}$/.test(id)) return undefined;
     for await (const key of await this.#kv.keys(`*.${id}`)) {
       const entry = await this.#kv.get(key);
-      if (entry?.operation === 'PUT') return entry.json<InvocationRecord>();
+      if (entry?.operation === 'PUT') return readRecord(entry.json<InvocationRecord>());
     }
     return undefined;
   }
@@ -52,7 +91,7 @@ export class ClusterRecords {
     const records: InvocationRecord[] = [];
     for (const key of keys.slice(0, limit)) {
       const entry = await this.#kv.get(key);
-      if (entry?.operation === 'PUT') records.push(entry.json<InvocationRecord>());
+      if (entry?.operation === 'PUT') records.push(readRecord(entry.json<InvocationRecord>()));
     }
     return records;
   }
@@ -67,7 +106,7 @@ export class ClusterRecords {
     try {
       for await (const entry of watcher) {
         if (entry.operation !== 'PUT') continue;
-        last = entry.json<InvocationRecord>();
+        last = readRecord(entry.json<InvocationRecord>());
         if (isFinal(last)) break;
       }
     } finally {
@@ -76,6 +115,24 @@ export class ClusterRecords {
     }
     return last;
   }
+}
+
+/** Where a job's record is in the job's life, stored with it (and not shown): see putJob. */
+const ORDER = '_jobOrder';
+
+/** [redrives, attempts, 0 while the attempt runs, 1 once it ended]: increases with every change. */
+function jobOrder(job: Pick<QueueJob, 'redrives' | 'attempts' | 'status'>): number[] {
+  return [job.redrives, job.attempts, job.status === 'running' ? 0 : 1];
+}
+
+function compareOrder(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
+  return 0;
+}
+
+function readRecord(stored: InvocationRecord): InvocationRecord {
+  const { [ORDER]: _, ...record } = stored as InvocationRecord & { [ORDER]?: number[] };
+  return record;
 }
 
 /** An invocation record in cluster mode also says which node ran it, and each attempt's node. */
