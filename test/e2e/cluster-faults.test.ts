@@ -128,7 +128,7 @@ describe('cluster mode under faults', { skip: natsServerMissing, timeout: 600_00
       // A record follows its job's state a moment later (written after each change): wait for it.
       let record: any;
       await until(async () => ['succeeded', 'failed'].includes((record = (await (i % 2 ? a! : b!).request('GET', `/invocations/${id}`)).body).status), 60_000, `record ${id} final`).catch(() => undefined);
-      assert.ok(record.status === 'succeeded' || (record.status === 'failed' && dead.has(id)), `invocation ${i} (${id}) ended ${record.status}${dead.has(id) ? '' : ', not a dead letter'}`);
+      assert.ok(record.status === 'succeeded' || (record.status === 'failed' && dead.has(id)), `invocation ${i} (${id}) ended ${record.status}${dead.has(id) ? '' : ', not a dead letter'}: ${JSON.stringify({ ...record, stdout: undefined, stderr: undefined })}`);
       assert.equal(record.attemptLog.length, record.attempts, `invocation ${id}: one log entry per attempt`);
       assert.ok(record.attempts >= 1);
       for (const attempt of record.attemptLog) {

@@ -237,6 +237,12 @@ export class JetStreamAsyncQueue implements AsyncQueue {
     return entry && publicJob(entry.job);
   }
 
+  /** The job with the outcome of its last attempt (what its record is made from). */
+  async getWithOutcome(id: string): Promise<{ job: QueueJob; outcome: Omit<InvocationOutcome, 'status'> | undefined } | undefined> {
+    const entry = await this.#read(id);
+    return entry && { job: publicJob(entry.job), outcome: entry.job.outcome };
+  }
+
   async deadLetters(filter: { functionName?: string; limit?: number } = {}): Promise<QueueJob[]> {
     const dead = await this.#deadIndex(filter.functionName);
     dead.sort((a, b) => b.finishedAt - a.finishedAt || (b.id < a.id ? -1 : 1));

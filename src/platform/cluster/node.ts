@@ -249,8 +249,17 @@ export class ClusterNode implements PlatformCluster {
     }
   }
 
-  invocation(id: string): Promise<InvocationRecord | undefined> {
-    return this.records.get(id);
+  async invocation(id: string): Promise<InvocationRecord | undefined> {
+    const record = await this.records.get(id);
+    // An async record is written after each change of its job, by whichever node made it: it may
+    // lag (or a write may have been lost with its node). Until it is final, the job is asked.
+    if (record && (record.mode === 'async' || record.mode === 'timer') && record.status !== 'succeeded' && record.status !== 'failed') {
+      const stored = await this.queue.getWithOutcome(id).catch(() => undefined);
+      if (stored && (stored.job.status === 'succeeded' || stored.job.status === 'failed' || stored.job.attempts !== record.attempts)) {
+        return recordOfJob(stored.job, record.memoryMb, stored.outcome);
+      }
+    }
+    return record;
   }
 
   latest(functionName: string, limit: number): Promise<InvocationRecord[]> {
