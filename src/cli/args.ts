@@ -9,7 +9,7 @@ export function parseOptions<T extends OptionSpec>(argv: string[], options: T, c
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
   } catch (error) {
-    throw new ThawError('ERR_INVALID_OPTION', `thaw ${command}: ${(error as Error).message.replace(/\. To specify a positional.*$/s, '')} (see 'thaw help')`);
+    throw new ThawError('ERR_INVALID_OPTION', `thaw ${command}: ${(error as Error).message.replace(/\. To specify a positional.*$/s, '')} (see 'thaw ${command} --help')`);
   }
 }
 

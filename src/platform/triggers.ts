@@ -5,6 +5,19 @@
 import { Cron } from 'croner';
 import { invalidOption } from '../core/errors.ts';
 
+/** Checks a cron expression without scheduling anything (thaw deploy --schedule, before it deploys). */
+export function validateCron(cron: string, option = 'schedule'): void {
+  cronJob(cron, undefined, option).stop();
+}
+
+function cronJob(cron: string, run: (() => void) | undefined, option = 'schedule'): Cron {
+  try {
+    return run ? new Cron(cron, { protect: true, unref: true }, run) : new Cron(cron, { paused: true });
+  } catch (error) {
+    throw invalidOption(option, `'${cron}' is not a valid cron expression: ${(error as Error).message}`);
+  }
+}
+
 export class TimerTriggers {
   readonly #jobs = new Map<string, { cron: string; payload: unknown; job: Cron }>();
 
@@ -14,18 +27,13 @@ export class TimerTriggers {
   ) {}
 
   set(name: string, cron: string, payload: unknown): void {
-    let job: Cron;
-    try {
-      job = new Cron(cron, { protect: true, unref: true }, () => {
-        try {
-          this.fire(name, payload);
-        } catch (error) {
-          this.onWarning?.(`timer trigger of ${name}: ${(error as Error).message}`);
-        }
-      });
-    } catch (error) {
-      throw invalidOption('schedule', `'${cron}' is not a valid cron expression: ${(error as Error).message}`);
-    }
+    const job = cronJob(cron, () => {
+      try {
+        this.fire(name, payload);
+      } catch (error) {
+        this.onWarning?.(`timer trigger of ${name}: ${(error as Error).message}`);
+      }
+    });
     this.remove(name);
     this.#jobs.set(name, { cron, payload, job });
   }

@@ -6,6 +6,10 @@ import { Worker } from 'node:worker_threads';
 import type { TraceSource } from './trace-source.ts';
 import type { RunSpec } from './run.ts';
 import type { SimResult, SweepPoint, SweepResult } from './result.ts';
+import { isCompiled } from '../core/module-file.ts';
+
+/** Compiled (dist/), the worker itself; from the sources, an entry that registers tsx first (a worker does not inherit the loader). */
+const WORKER_FILE = isCompiled(import.meta.url) ? new URL('./sweep-worker.js', import.meta.url) : new URL('./sweep-worker-entry.js', import.meta.url);
 
 export interface SweepOptions {
   trace: TraceSource;
@@ -49,7 +53,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       reject(error);
     };
     for (let w = 0; w < workerCount; w++) {
-      const worker = new Worker(new URL('./sweep-worker-entry.js', import.meta.url), { workerData: { trace: options.trace } });
+      const worker = new Worker(WORKER_FILE, { workerData: { trace: options.trace } });
       workers.push(worker);
       const dispatch = (): void => {
         if (next < jobs.length) {

@@ -8,8 +8,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { build, version as esbuildVersion } from 'esbuild';
+import { moduleFile } from '../../core/module-file.ts';
 
-export const AGENT_SOURCE = fileURLToPath(new URL('../../runtime/agent.ts', import.meta.url));
+export const AGENT_SOURCE = fileURLToPath(moduleFile('../../runtime/agent', import.meta.url));
 const SOURCE_ROOT = resolve(dirname(AGENT_SOURCE), '..', '..');
 
 interface AgentBundleMeta {

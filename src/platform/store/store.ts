@@ -77,7 +77,8 @@ export class Store {
       mkdirSync(dir, { recursive: true });
       db = new Database(join(dir, DB_FILE), { timeout: options.busyTimeoutMs ?? 5000 });
     } catch (err) {
-      throw new ThawError('ERR_INVALID_STATE', `cannot open the thaw database in ${dir}: ${(err as Error).message}`);
+      const denied = ['EACCES', 'EPERM', 'EROFS'].includes((err as NodeJS.ErrnoException).code ?? '');
+      throw new ThawError(denied ? 'ERR_PERMISSION' : 'ERR_INVALID_STATE', `cannot open the thaw database in ${dir}: ${(err as Error).message}`, { cause: err });
     }
     try {
       db.pragma('journal_mode = WAL');

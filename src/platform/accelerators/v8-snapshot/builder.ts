@@ -25,12 +25,13 @@ import { fileURLToPath } from 'node:url';
 
 import * as esbuild from 'esbuild';
 
+import { moduleFile } from '../../../core/module-file.ts';
 import { RESTORE_V8_FLAGS, snapshotV8Flags, type SnapshotSupport } from './launch.ts';
 import type { SpawnCommand } from '../../sandbox/process.ts';
 import type { SandboxSpec } from '../../sandbox/types.ts';
 import { CHECK_ARGUMENT, type SnapshotBuildMessage, type SnapshotEntryConfig, type SnapshotFailureKind } from '../../../runtime/snapshot-protocol.ts';
 
-export const SNAPSHOT_AGENT_SOURCE = fileURLToPath(new URL('../../../runtime/snapshot-agent.ts', import.meta.url));
+export const SNAPSHOT_AGENT_SOURCE = fileURLToPath(moduleFile('../../../runtime/snapshot-agent', import.meta.url));
 const SOURCE_ROOT = resolve(dirname(SNAPSHOT_AGENT_SOURCE), '..', '..');
 
 export const ENTRY_FILE = 'entry.cjs';
