@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { BIN as bin } from '../e2e/harness.ts';
 
-const bin = fileURLToPath(new URL('../../bin/thaw.js', import.meta.url));
 const sample = fileURLToPath(new URL('../../data/traces/azure2019/invitro_sample_500fn_8h', import.meta.url));
 const small = 'synthetic:poisson:fns=20,rate=3,minutes=30,seed=4';
 

@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { packFolder } from '../../src/cli/commands/client.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/thaw.js', import.meta.url));
+// Tests run the sources: every thaw a test starts (they inherit this environment) loads src/
+// through tsx, never a stale or missing dist/ — under npm test (which sets it too) or alone.
+process.env.THAW_FROM_SOURCE = '1';
 export const EXAMPLES = fileURLToPath(new URL('../../examples', import.meta.url));
 export const E2E_FIXTURES = fileURLToPath(new URL('../fixtures/e2e', import.meta.url));
 

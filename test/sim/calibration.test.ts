@@ -4,9 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseStartCosts, startCostRatio, withScaledColdStarts } from '../../src/sim/calibration.ts';
 import { inMemoryTrace } from '../../src/sim/traces/in-memory.ts';
+import { BIN } from '../e2e/harness.ts';
 
 const costs = {
   version: 1,
@@ -45,9 +45,8 @@ describe('start-cost calibration', () => {
   it('thaw sim --start-costs FILE --start-path snapshot simulates cheaper cold starts', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'thaw-costs-')), 'costs.json');
     writeFileSync(file, JSON.stringify(costs));
-    const bin = fileURLToPath(new URL('../../bin/thaw.js', import.meta.url));
     const sim = (...extra: string[]) => {
-      const r = spawnSync(process.execPath, [bin, 'sim', '--trace', 'synthetic:poisson:fns=20,rate=1,minutes=30,seed=9', '--policy', 'ttl', '--ttl', '30s', '--memory', '8GB', '--json', ...extra], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [BIN, 'sim', '--trace', 'synthetic:poisson:fns=20,rate=1,minutes=30,seed=9', '--policy', 'ttl', '--ttl', '30s', '--memory', '8GB', '--json', ...extra], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       return JSON.parse(r.stdout);
     };
