@@ -14,12 +14,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { build } from 'esbuild';
+import { moduleFile } from '../../../core/module-file.ts';
 
 import { ThawError } from '../../../core/errors.ts';
 import { detectLeanContainers } from '../../sandbox/bubblewrap.ts';
 import type { HostAnswer, HostRequest } from './protocol.ts';
 
-const HOST_SOURCE = fileURLToPath(new URL('./host.ts', import.meta.url));
+const HOST_SOURCE = fileURLToPath(moduleFile('./host', import.meta.url));
 const HOST_INSIDE = '/runtime/isolate-host.cjs';
 const IVM_INSIDE = '/runtime/isolated-vm';
 
