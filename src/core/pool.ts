@@ -180,8 +180,6 @@ export class Pool {
     server.usedMb += fn.memoryMb;
     group.active++;
     server.load++;
-    // A group held back at its floor becomes evictable again once it has more instances.
-    if (group.idleCount > 0 && Number.isNaN(group.queuedPriority)) this.#requeue(group);
     return instance;
   }
 
@@ -339,18 +337,25 @@ export class Pool {
   /** Evicts lowest-priority idle instances until `needMb` is free (0: until usage fits capacity). */
   #evictUntilFree(server: Server, needMb: number, now: number, reason: RemovalReason = 'evicted'): void {
     const queue = server.evictionQueue;
+    // Groups held at their provisioned floor are passed over, and go back into the queue at the
+    // priority they had: they stay queued (never NaN) so they are candidates again once above it.
+    const heldBack: FunctionGroup[] = [];
     while (server.freeMb < needMb || server.usedMb > server.capacityMb) {
       const priority = queue.peekKey();
       const group = queue.pop();
       if (!group) break;
       if (group.idleCount === 0 || priority !== group.queuedPriority) continue; // stale entry
+      if (this.#isProtected(group)) {
+        heldBack.push(group);
+        continue;
+      }
       group.queuedPriority = NaN;
-      if (this.#isProtected(group)) continue; // re-queued when it grows past its floor
       const victim = group.oldestIdle!;
       this.#removeIdle(victim, reason, now);
       if (priority > server.clock) server.clock = priority;
       if (group.idleCount > 0) this.#requeue(group);
     }
+    for (const group of heldBack) queue.push(group.queuedPriority, group);
   }
 
   /** (Re)enters a group with idle instances in its server's eviction queue at its current priority. */
@@ -368,6 +373,8 @@ export class Pool {
   #rebuildQueue(server: Server): void {
     server.evictionQueue.clear();
     for (const group of server.groups.values()) {
+      // Every group with idle instances is queued under a number; an unqueued one would be NaN, and
+      // a NaN key breaks the heap's order for every entry (comparisons with NaN are all false).
       if (group.idleCount > 0) server.evictionQueue.push(group.queuedPriority, group);
     }
   }
