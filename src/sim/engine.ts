@@ -8,7 +8,8 @@ import { VirtualClock } from '../core/clock.ts';
 import { KeyedHeap } from '../core/heap.ts';
 import type { Instance, Server, ServerSpec } from '../core/instance.ts';
 import type { KeepAlivePolicy, PlacementPolicy, RoutingPolicy } from '../core/policy.ts';
-import type { PrewarmAction, PrewarmContext, PrewarmPolicy, WarmAction } from '../core/prewarm.ts';
+import type { PrewarmPolicy } from '../core/prewarm.ts';
+import { ActionExecutor, actingPolicies, type LifecycleObserver } from '../core/executor.ts';
 import { Pool, type PoolListener, type RemovalReason } from '../core/pool.ts';
 import type { FunctionSpec, Trace } from '../core/trace.ts';
 import { ThawError } from '../core/errors.ts';
@@ -42,25 +43,13 @@ export interface SimulationOptions {
   describe?: Record<string, unknown>;
   /** Sees every decision as it happens (golden-trace tests, debugging). Slows the run a little. */
   observer?: SimObserver;
-  /** Pre-warming policies (hybrid histogram, IceBreaker, provisioned concurrency), run in order. */
+  /** Pre-warming policies (IceBreaker, provisioned concurrency), run in order after a keep-alive policy that pre-warms (hybrid). */
   prewarm?: readonly PrewarmPolicy[];
 }
 
-export type InvocationOutcome = 'warm' | 'cold' | 'dropped' | 'queued';
-
-export interface SimObserver {
-  invocation?(fn: FunctionSpec, timeMs: number, outcome: InvocationOutcome, server?: Server): void;
-  removed?(fn: FunctionSpec, timeMs: number, reason: RemovalReason): void;
-  /** A pre-warm started an instance (`server`) or kept an idle one. */
-  prewarmed?(fn: FunctionSpec, timeMs: number, server: Server, kind: 'started' | 'kept'): void;
-}
-
-/** A scheduled pre-warm action and the policy that asked for it. */
-interface Timer {
-  action: PrewarmAction;
-  policy: PrewarmPolicy;
-  seq: number;
-}
+export type { InvocationOutcome } from '../core/executor.ts';
+/** What the engine reports as it decides: the core's lifecycle observer, as the invoker reports it too. */
+export type SimObserver = LifecycleObserver;
 
 interface Queued {
   fn: FunctionSpec;
@@ -110,119 +99,34 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
     return true;
   };
 
-  // Pre-warming: timed actions in a heap (like completions), periodic ticks, and the keep-alive each
-  // pre-warm start asked for (applied when it is ready).
-  const prewarmPolicies = options.prewarm ?? [];
-  const timers = new KeyedHeap<Timer>();
-  const latestByKey = new Map<PrewarmPolicy, Map<number, number>>();
-  const prewarmKeepMs = new Map<Instance, number>();
-  let timerSeq = 0;
-  const tickPolicies = prewarmPolicies.filter((p) => p.tickMs > 0 && p.tick);
-  let nextTick = tickPolicies.length ? Math.min(...tickPolicies.map((p) => p.tickMs)) : Infinity;
-  const tiers = [...new Set(pool.servers.map((s) => s.tier))];
-  const serversOfTier = new Map(tiers.map((t) => [t, pool.servers.filter((s) => s.tier === t)]));
-  const matches = (server: Server, tier: string | undefined): boolean => tier === undefined || server.tier === tier;
-  /** Pre-warm starts in progress per function (counted as warm by later actions). */
-  const warming = new Map<number, Instance[]>();
-  const context: PrewarmContext = {
-    functions,
-    servers: pool.servers,
-    idleCount: (fn, tier) => {
-      let n = 0;
-      for (const g of pool.groupsOf(fn)) if (matches(g.server, tier)) n += g.idleCount;
-      return n;
+  // Pre-warming, keep windows, tiers, extensions and expiries: the core's executor, the same one the
+  // platform's invoker drives. A pre-warm start is a completion `coldStartMs` ahead.
+  const prewarmPolicies = actingPolicies(options.keepAlive, options.prewarm);
+  const executor = new ActionExecutor({
+    pool,
+    clock,
+    policies: prewarmPolicies,
+    functions: () => functions,
+    observer,
+    startAhead: (instance) => {
+      const startMs = instance.fn.coldStartMs / instance.server.speed;
+      metrics.prewarmStarted(instance, startMs);
+      completions.push(clock.now() + startMs, instance);
     },
-  };
-
-  const schedule = (policy: PrewarmPolicy, actions: readonly PrewarmAction[] | void): void => {
-    if (!actions) return;
-    for (const action of actions) {
-      const seq = timerSeq++;
-      if (action.kind === 'warm' && action.key !== undefined) {
-        let keys = latestByKey.get(policy);
-        if (!keys) latestByKey.set(policy, (keys = new Map()));
-        keys.set(action.key, seq);
-      }
-      timers.push(Math.max(action.at, clock.now()), { action, policy, seq });
-    }
-  };
-
-  /** Starts one pre-warmed instance of fn on one of `candidates` (free memory only). */
-  const startPrewarm = (fn: FunctionSpec, candidates: readonly Server[], keepAliveMs: number, now: number): boolean => {
-    const instance = pool.prewarm(fn, candidates);
-    if (!instance) return false;
-    const startMs = fn.coldStartMs / instance.server.speed;
-    metrics.prewarmStarted(instance, startMs);
-    prewarmKeepMs.set(instance, keepAliveMs);
-    let list = warming.get(fn.index);
-    if (!list) warming.set(fn.index, (list = []));
-    list.push(instance);
-    completions.push(now + startMs, instance);
-    observer?.prewarmed?.(fn, now, instance.server, 'started');
-    return true;
-  };
-
-  const executeWarm = (action: WarmAction, policy: PrewarmPolicy, now: number): void => {
-    const fn = action.fn;
-    const want = action.count ?? 1;
-    const until = now + action.keepAliveMs;
-    let kept = 0;
-    // Instances already warming count first, then idle ones (most recently used first), kept longer.
-    const pending = warming.get(fn.index);
-    if (pending) for (const i of pending) if (kept < want && matches(i.server, action.tier)) kept++;
-    for (const group of pool.groupsOf(fn)) {
-      if (kept >= want) break;
-      if (!matches(group.server, action.tier)) continue;
-      for (let i = group.newestIdle; i && kept < want; i = i.prevIdle) {
-        pool.keepIdleUntil(i, until);
-        kept++;
-        observer?.prewarmed?.(fn, now, i.server, 'kept');
-      }
-    }
-    let started = 0;
-    let refused = 0;
-    const candidates = action.tier === undefined ? pool.servers : serversOfTier.get(action.tier) ?? [];
-    for (let k = kept; k < want; k++) {
-      if (!startPrewarm(fn, candidates, action.keepAliveMs, now)) {
-        refused = want - k;
-        break;
-      }
-      started++;
-    }
-    policy.executed?.({ action, kept, started, refused });
-  };
-
-  const runTimer = (timer: Timer, now: number): void => {
-    const { action, policy } = timer;
-    if (action.kind === 'warm' && action.key !== undefined && latestByKey.get(policy)?.get(action.key) !== timer.seq) return; // superseded
-    if (action.kind === 'provision') {
-      // The floor protects the instances from eviction and expiry; they wait idle until used.
-      pool.setMinInstances(action.fn, action.count);
-      for (let missing = action.count - pool.instanceCount(action.fn); missing > 0; missing--) {
-        if (!startPrewarm(action.fn, pool.servers, Infinity, now)) break;
-      }
-    } else {
-      executeWarm(action, policy, now);
-    }
-  };
+  });
 
   /** A completion: a pre-warm start became ready, or an invocation finished. */
   const complete = (instance: Instance): void => {
-    if (instance.prewarmed && instance.state === 'starting') {
-      pool.started(instance);
-      const list = warming.get(instance.fn.index)!;
-      list.splice(list.indexOf(instance), 1);
-      const keepMs = prewarmKeepMs.get(instance)!;
-      prewarmKeepMs.delete(instance);
-      pool.release(instance, keepMs);
+    if (executor.isStartingAhead(instance)) {
+      executor.ready(instance);
       return;
     }
     if (instance.state === 'starting') pool.started(instance);
-    for (const policy of prewarmPolicies) if (policy.completed) schedule(policy, policy.completed(instance.fn, clock.now()));
+    executor.completed(instance.fn, clock.now());
     pool.release(instance);
   };
 
-  for (const policy of prewarmPolicies) schedule(policy, policy.attach?.(context));
+  executor.attach();
 
   const drainQueue = (): void => {
     while (queueHead < queue.length) {
@@ -241,25 +145,16 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
   const advanceTo = (t: number): void => {
     for (;;) {
       const nextCompletion = completions.peekKey();
-      const nextExpiry = pool.nextExpiry();
-      let next = nextCompletion < nextExpiry ? nextCompletion : nextExpiry;
-      const nextTimer = timers.peekKey();
-      if (nextTimer < next) next = nextTimer;
-      if (nextTick < next) next = nextTick;
+      const nextAction = executor.nextAt();
+      const next = nextCompletion <= nextAction ? nextCompletion : nextAction;
       if (next > t) break;
       metrics.advance(next);
       clock.set(next);
       if (nextCompletion === next) {
         complete(completions.pop()!);
         if (queueing && queueHead < queue.length) drainQueue();
-      } else if (nextExpiry === next) {
-        pool.expire();
-      } else if (nextTimer === next) {
-        runTimer(timers.pop()!, next);
       } else {
-        for (const policy of tickPolicies) if (next % policy.tickMs === 0) schedule(policy, policy.tick!(next));
-        nextTick = Infinity;
-        for (const policy of tickPolicies) nextTick = Math.min(nextTick, (Math.floor(next / policy.tickMs) + 1) * policy.tickMs);
+        executor.step();
       }
     }
     metrics.advance(t);
@@ -278,7 +173,7 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
       const fn = functions[fns[i]!]!;
       const durationMs = durations ? durations[i]! : fn.warmMs;
       metrics.arrived(fn.index);
-      for (const policy of prewarmPolicies) policy.invoked?.(fn, t);
+      executor.arrived(fn, t);
       // For the capacity controller a request that got no warm instance is a miss, dropped or not.
       let missed = true;
       if (queueing && queueHead < queue.length) {
@@ -293,7 +188,7 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
         observer?.invocation?.(fn, t, 'queued');
       } else {
         metrics.dropped(fn.index);
-        for (const policy of prewarmPolicies) policy.dropped?.(fn, t);
+        executor.dropped(fn, t);
         observer?.invocation?.(fn, t, 'dropped');
       }
       if (controller) {
@@ -314,7 +209,7 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
   const end = clock.now();
   for (; queueHead < queue.length; queueHead++) {
     metrics.dropped(queue[queueHead]!.fn.index, true);
-    for (const policy of prewarmPolicies) policy.dropped?.(queue[queueHead]!.fn, end);
+    executor.dropped(queue[queueHead]!.fn, end);
   }
   onProgress?.(processed);
   const elapsedMs = performance.now() - started;

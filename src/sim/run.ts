@@ -2,7 +2,7 @@
 // policies by name, runs the engine, returns the result.
 
 import { invalidOption } from '../core/errors.ts';
-import { isPrewarmPolicy, type PrewarmPolicy } from '../core/prewarm.ts';
+import type { PrewarmPolicy } from '../core/prewarm.ts';
 import type { Trace } from '../core/trace.ts';
 import type { PlacementPolicy, RoutingPolicy } from '../core/policy.ts';
 import { createKeepAlive } from '../policies/keepalive/index.ts';
@@ -58,7 +58,6 @@ export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: n
   if (spec.tiers && sizing) throw invalidOption('--tiers', 'cannot be combined with --dynamic-sizing');
   const keepAlive = createKeepAlive(spec.policy, { ttlMs: spec.ttlMs, hybrid: spec.hybrid });
   const prewarm: PrewarmPolicy[] = [];
-  if (isPrewarmPolicy(keepAlive)) prewarm.push(keepAlive);
   if (spec.provisioned?.length) prewarm.push(new ProvisionedConcurrency(spec.provisioned));
   if (spec.prewarm && spec.prewarm !== 'none') prewarm.push(createPrewarm(spec.prewarm, { icebreaker: spec.icebreaker }));
   const result = simulate(trace, {

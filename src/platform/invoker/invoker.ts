@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { ThawError } from '../../core/errors.ts';
 import type { Instance, StartKind } from '../../core/instance.ts';
 import type { KeepAlivePolicy } from '../../core/policy.ts';
-import { isPrewarmPolicy, type PrewarmAction, type PrewarmContext, type PrewarmPolicy } from '../../core/prewarm.ts';
+import { ActionExecutor, actingPolicies, type AheadReason, type LifecycleObserver } from '../../core/executor.ts';
+import type { PrewarmPolicy } from '../../core/prewarm.ts';
 import { Pool, type RemovalReason } from '../../core/pool.ts';
 import type { FunctionSpec } from '../../core/trace.ts';
 import { LeastLoadedPlacement } from '../../policies/placement/index.ts';
@@ -65,6 +66,8 @@ export interface InvokerOptions {
   onDecision?: (decision: Decision) => void;
   /** An instance changed state (acquired, started, released, paused, stopped): for live views. */
   onInstancesChanged?: () => void;
+  /** Sees every lifecycle decision with its time on the scheduler's clock, as the simulator reports them (conformance tests). */
+  observer?: LifecycleObserver;
 }
 
 /** A function version's instances by state, and the memory they hold. */
@@ -90,9 +93,11 @@ export class Invoker {
   readonly pool: Pool;
   readonly planner: StartPlanner;
   readonly #zygoteMemory: PoolZygoteMemory;
-  /** Pre-warm policies (and a keep-alive policy that also pre-warms, like the hybrid histogram). */
-  readonly #prewarm: PrewarmPolicy[];
-  readonly #prewarmKeys = new Map<number, number>();
+  /**
+   * Carries out the pre-warm policies' decisions (and those of a keep-alive policy that also
+   * pre-warms, like the hybrid histogram) and the Pool's expiries: the simulator's executor.
+   */
+  readonly #executor: ActionExecutor;
   readonly #options: InvokerOptions;
   readonly #scheduler: Scheduler;
   readonly #specs = new Map<string, { spec: FunctionSpec; fn: DeployedFunction }>();
@@ -101,7 +106,9 @@ export class Invoker {
   readonly #waiters: Waiter[] = [];
   /** Busy or starting instances an operator evicted: stopped when their invocation ends. */
   readonly #stopWhenReleased = new Set<Instance>();
-  #expiryTimer: { at: number; timer: Timer } | undefined;
+  /** Start costs measured so far per function (the first replaces the guess). */
+  readonly #measuredStarts = new WeakSet<FunctionSpec>();
+  #actionTimer: { at: number; timer: Timer } | undefined;
   #nextSpecIndex = 0;
   #closed = false;
 
@@ -120,8 +127,9 @@ export class Invoker {
           const entry = this.#specs.get(instance.fn.id);
           if (entry) this.#options.onIdle?.(entry.fn, end - start, entry.fn.provisioned > 0);
         },
-        removed: (instance, reason) => {
+        removed: (instance, reason, at) => {
           if (reason === 'evicted' || reason === 'expired') this.#decided(reason === 'evicted' ? 'evict' : 'expire', instance.fn);
+          this.#options.observer?.removed?.(instance.fn, at, reason);
           if (!this.#zygoteMemory.onRemoved(instance, reason)) this.#onRemoved(instance, reason);
         },
       },
@@ -131,41 +139,54 @@ export class Invoker {
     this.#zygoteMemory = new PoolZygoteMemory(this.pool, {
       allocateIndex: () => this.#nextSpecIndex++,
       onChange: () => {
-        this.#scheduleExpiry();
+        this.#arm();
         this.#pump();
       },
     });
     options.zygoteMemory?.bind(this.#zygoteMemory);
-    this.#prewarm = [...(options.prewarm ?? []), ...(isPrewarmPolicy(options.keepAlive) ? [options.keepAlive] : [])];
-    const context: PrewarmContext = {
-      get functions() {
-        return specs();
-      },
-      servers: this.pool.servers,
-      idleCount: (fn) => this.pool.groupsOf(fn).reduce((n, g) => n + g.idleCount, 0),
-    };
-    const specs = (): FunctionSpec[] => [...this.#specs.values()].map((e) => e.spec);
-    for (const policy of this.#prewarm) {
-      this.#schedulePrewarm(policy, policy.attach?.(context));
-      if (policy.tickMs > 0 && policy.tick) this.#tickPrewarm(policy);
-    }
+    this.#executor = new ActionExecutor({
+      pool: this.pool,
+      clock: this.#scheduler,
+      policies: actingPolicies(options.keepAlive, options.prewarm),
+      // Policies that size their state by the function set (IceBreaker) see it in index order.
+      functions: () => [...this.#specs.values()].map((e) => e.spec).sort((a, b) => a.index - b.index),
+      isLive: (spec) => !this.#closed && this.#specs.has(spec.id),
+      startAhead: (instance, reason) => this.#startAhead(instance, reason),
+      observer: options.observer,
+    });
+    this.#arm();
+  }
+
+  /**
+   * Registers functions before any traffic and lets the pre-warm policies attach to them, so that
+   * those that size their state by the function set (IceBreaker) see them all (a replay deploys its
+   * functions first). Calling it again attaches them again: their history starts over.
+   */
+  prepare(fns: readonly DeployedFunction[]): void {
+    for (const fn of fns) this.#specOf(fn);
+    this.#executor.attach();
+    this.#arm();
   }
 
   /** Runs one invocation of `fn` and reports how it went; function errors are reports, not throws. */
   async invoke(fn: DeployedFunction, payload: unknown, invocationId: string, options: { traceparent?: string } = {}): Promise<InvocationReport> {
     if (this.#closed) throw new ThawError('ERR_INVALID_STATE', 'the invoker is shut down');
     const spec = this.#specOf(fn);
-    for (const policy of this.#prewarm) policy.invoked?.(spec, this.#scheduler.now());
+    // Policies attach to the functions known by the first invocation, unless prepare() came first.
+    if (!this.#executor.attached) this.prepare([]);
+    this.#executor.arrived(spec, this.#scheduler.now());
     // Phases are measured on the real clock even when decisions run on a manual one (tests).
     const t0 = performance.now();
     let instance: Instance;
     try {
       instance = await this.#obtain(fn, spec);
     } catch (error) {
-      for (const policy of this.#prewarm) policy.dropped?.(spec, this.#scheduler.now());
+      this.#executor.dropped(spec, this.#scheduler.now());
+      this.#options.observer?.invocation?.(spec, this.#scheduler.now(), 'dropped');
       return this.#failedBeforeStart(fn, invocationId, t0, error as Error);
     }
     const tAcquired = performance.now();
+    this.#options.observer?.invocation?.(spec, this.#scheduler.now(), instance.startKind === 'cold' ? 'cold' : 'warm', instance.server);
     this.#options.onInstancesChanged?.();
     let startKind: StartKind = instance.startKind;
     let timings: StartTimings = { sandboxMs: 0, runtimeBootMs: 0, importMs: 0, initMs: 0 };
@@ -224,71 +245,34 @@ export class Invoker {
   /** Starts instances until `fn` has its provisioned concurrency (as far as memory allows). */
   provision(fn: DeployedFunction): void {
     const spec = this.#specOf(fn);
-    this.pool.setMinInstances(spec, fn.provisioned);
-    while (this.pool.instanceCount(spec) < fn.provisioned) {
-      if (!this.#startAhead(fn, spec, 'provisioned')) {
-        this.#options.onWarning?.(`${fn.name}: memory budget too small for ${fn.provisioned} provisioned instances`);
-        return;
-      }
+    if (!this.#executor.provision(spec, fn.provisioned)) {
+      this.#options.onWarning?.(`${fn.name}: memory budget too small for ${fn.provisioned} provisioned instances`);
     }
   }
 
-  /** Starts an instance before any request needs it, in free memory only; false if none fits. */
-  #startAhead(fn: DeployedFunction, spec: FunctionSpec, why: string): boolean {
-    const instance = this.pool.prewarm(spec);
-    if (!instance) return false;
-    this.#decided(why === 'provisioned' ? 'provision' : 'prewarm', spec);
+  /** Brings an instance the executor started ahead of demand to life in a real sandbox. */
+  #startAhead(instance: Instance, reason: AheadReason): void {
+    const spec = instance.fn;
+    const fn = this.#specs.get(spec.id)!.fn;
+    this.#decided(reason, spec);
     const sandbox = this.#createSandbox(fn, instance);
     sandbox.start().then(
       (timings) => {
         this.#started(fn, spec, sandbox, timings);
-        this.pool.started(instance);
-        if (this.#stopWhenReleased.delete(instance)) return this.#kill(instance);
-        this.pool.release(instance);
+        if (instance.state === 'dead' || this.#stopWhenReleased.delete(instance)) {
+          this.#executor.failed(instance);
+          return this.#kill(instance);
+        }
+        this.#executor.ready(instance);
         this.#afterRelease(fn, instance);
+        this.#pump();
       },
       (error: Error) => {
-        this.#options.onWarning?.(`${fn.name}: ${why} instance failed to start: ${error.message}`);
+        this.#options.onWarning?.(`${fn.name}: ${reason === 'provision' ? 'provisioned' : 'pre-warmed'} instance failed to start: ${error.message}`);
+        this.#executor.failed(instance);
         this.#kill(instance);
       },
     );
-    return true;
-  }
-
-  /** Carries out pre-warm policies' decisions on the scheduler's clock (they decide; this acts). */
-  #schedulePrewarm(policy: PrewarmPolicy, actions: readonly PrewarmAction[] | void): void {
-    for (const action of actions ?? []) {
-      let seq = 0;
-      if (action.kind === 'warm' && action.key !== undefined) {
-        // A later action with the same key supersedes a pending one.
-        seq = (this.#prewarmKeys.get(action.key) ?? 0) + 1;
-        this.#prewarmKeys.set(action.key, seq);
-      }
-      this.#scheduler.at(Math.max(action.at, this.#scheduler.now()), () => {
-        const entry = this.#specs.get(action.fn.id);
-        if (!entry || this.#closed) return; // retired meanwhile
-        if (action.kind === 'provision') {
-          this.provision({ ...entry.fn, provisioned: action.count });
-          return;
-        }
-        if (action.key !== undefined && this.#prewarmKeys.get(action.key) !== seq) return;
-        let idle = 0;
-        for (const group of this.pool.groupsOf(entry.spec)) idle += group.idleCount;
-        const wanted = Math.max(0, (action.count ?? 1) - idle);
-        let started = 0;
-        while (started < wanted && this.#startAhead(entry.fn, entry.spec, 'pre-warmed')) started++;
-        policy.executed?.({ action, kept: Math.min(idle, action.count ?? 1), started, refused: wanted - started });
-      });
-    }
-  }
-
-  #tickPrewarm(policy: PrewarmPolicy): void {
-    const next = (Math.floor(this.#scheduler.now() / policy.tickMs) + 1) * policy.tickMs;
-    this.#scheduler.at(next, () => {
-      if (this.#closed) return;
-      this.#schedulePrewarm(policy, policy.tick?.(this.#scheduler.now()));
-      this.#tickPrewarm(policy);
-    });
   }
 
   /** Stops keeping `fn`'s version warm: its idle instances go now, busy ones when they finish. */
@@ -356,7 +340,7 @@ export class Invoker {
   /** Destroys every sandbox and fails every waiting request. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#expiryTimer?.timer.cancel();
+    this.#actionTimer?.timer.cancel();
     for (const w of this.#waiters.splice(0)) {
       w.timer.cancel();
       w.reject(new ThawError('ERR_INVALID_STATE', 'thaw is shutting down'));
@@ -389,7 +373,10 @@ export class Invoker {
     const kind = startKindOf(sandbox.sandbox, sandbox.path);
     const measured = t.sandboxMs + t.runtimeBootMs + (t.agentSetupMs ?? 0) + t.importMs + t.initMs;
     this.planner.observe(fn, kind, measured);
-    (spec as { coldStartMs: number }).coldStartMs = spec.coldStartMs * 0.7 + measured * 0.3;
+    // The first measurement replaces the guess; then a moving average (exact when starts cost the same).
+    const cost = this.#measuredStarts.has(spec) ? spec.coldStartMs + 0.3 * (measured - spec.coldStartMs) : measured;
+    this.#measuredStarts.add(spec);
+    (spec as { coldStartMs: number }).coldStartMs = cost;
     return kind;
   }
 
@@ -461,7 +448,7 @@ export class Invoker {
 
   #finish(fn: DeployedFunction, spec: FunctionSpec, instance: Instance, fatal: boolean, execMs: number): void {
     this.#busy.set(spec, (this.#busy.get(spec) ?? 1) - 1);
-    for (const policy of this.#prewarm) this.#schedulePrewarm(policy, policy.completed?.(spec, this.#scheduler.now()));
+    this.#executor.completed(spec, this.#scheduler.now());
     (spec as { warmMs: number }).warmMs = spec.warmMs * 0.8 + execMs * 0.2;
     if (fatal || instance.state === 'dead' || this.#stopWhenReleased.delete(instance)) {
       // A timeout, crash or OOM leaves the sandbox unusable: replace it.
@@ -472,6 +459,7 @@ export class Invoker {
       this.pool.release(instance);
       this.#afterRelease(fn, instance);
     }
+    this.#arm();
     this.#pump();
     this.#options.onInstancesChanged?.();
   }
@@ -489,19 +477,21 @@ export class Invoker {
         sandbox.pause({ cpuShares: IDLE_CPU_SHARES }).catch((error: Error) => this.#options.onWarning?.(`${fn.name}: could not pause instance ${sandbox.id}: ${error.message}`));
       });
     }
-    this.#scheduleExpiry();
+    this.#arm();
   }
 
-  #scheduleExpiry(): void {
-    const at = this.pool.nextExpiry();
-    if (at === Infinity || (this.#expiryTimer && this.#expiryTimer.at <= at)) return;
-    this.#expiryTimer?.timer.cancel();
-    this.#expiryTimer = {
+  /** One timer, at the executor's next expiry, action or tick: it runs everything then due, in order. */
+  #arm(): void {
+    const at = this.#executor.nextAt();
+    if (at === Infinity || this.#closed || (this.#actionTimer && this.#actionTimer.at <= at)) return;
+    this.#actionTimer?.timer.cancel();
+    this.#actionTimer = {
       at,
       timer: this.#scheduler.at(at, () => {
-        this.#expiryTimer = undefined;
-        this.pool.expire();
-        this.#scheduleExpiry();
+        this.#actionTimer = undefined;
+        if (this.#closed) return;
+        while (this.#executor.nextAt() <= this.#scheduler.now()) this.#executor.step();
+        this.#arm();
         this.#pump();
       }),
     };
