@@ -5,6 +5,7 @@
 // as DeployedFunction.
 
 import { invalidOption, InvalidPackageError, type ThawError } from '../core/errors.ts';
+import type { CodeLayout } from './deploy/layout.ts';
 
 export type Language = 'js' | 'ts';
 
@@ -36,10 +37,19 @@ export interface NewFunctionVersion extends VersionSettings {
   bundlePath: string;
   bundleSha256: string;
   bundleBytes: number;
+  /**
+   * How the code is laid out (deploy/layout.ts): 'bundle' (bundle.cjs is the whole function) or
+   * 'installed' (bundle.cjs loads src/ and its node_modules as npm installed them). Default bundle.
+   */
+  layout?: CodeLayout;
+  /** Why the deploy chose that layout (one line). */
+  layoutReason?: string | null;
 }
 
 /** An immutable deployed version. Only `snapshotStatus` changes after it is recorded. */
 export interface FunctionVersion extends NewFunctionVersion {
+  layout: CodeLayout;
+  layoutReason: string | null;
   functionName: string;
   version: number;
   createdAt: number;
@@ -58,6 +68,8 @@ export type DeployedFunction = Omit<VersionSettings, 'start'> & {
   start?: VersionSettings['start'];
   /** Direct npm dependencies, name → exact version (zygotes match on them). */
   dependencies?: Record<string, string>;
+  /** How its code is laid out (bundle when absent). */
+  layout?: CodeLayout;
 };
 
 /** A stored version as the invoker (and the start paths) see it. */
@@ -74,6 +86,7 @@ export function toDeployed(v: FunctionVersion): DeployedFunction {
     provisioned: v.provisioned,
     start: v.start,
     dependencies: v.dependencies,
+    layout: v.layout,
   };
 }
 
@@ -89,6 +102,8 @@ export interface DeploySettings {
   network?: boolean;
   provisioned?: number;
   start?: StartPreference;
+  /** true: run from one bundle (refused when that would fail); false: from the installed node_modules; absent: decided at deploy. */
+  bundle?: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<VersionSettings> = Object.freeze({
@@ -108,7 +123,7 @@ export const LIMITS = {
   provisioned: { min: 0, max: 1000 },
 } as const;
 
-const KEYS: readonly (keyof DeploySettings)[] = ['name', 'memoryMb', 'timeoutMs', 'maxConcurrency', 'env', 'network', 'provisioned', 'start'];
+const KEYS: readonly (keyof DeploySettings)[] = ['name', 'memoryMb', 'timeoutMs', 'maxConcurrency', 'env', 'network', 'provisioned', 'start', 'bundle'];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
@@ -144,8 +159,9 @@ export function validateSettings(raw: unknown, origin: 'option' | 'package.json'
         break;
       }
       case 'network':
+      case 'bundle':
         if (typeof value !== 'boolean') throw fail(key, `must be true or false, got ${JSON.stringify(value)}`);
-        out.network = value;
+        out[key] = value;
         break;
       case 'start':
         if (!START_PREFERENCES.includes(value as StartPreference)) throw fail(key, `must be one of ${START_PREFERENCES.join(', ')}, got ${JSON.stringify(value)}`);
@@ -169,8 +185,9 @@ export function validateSettings(raw: unknown, origin: 'option' | 'package.json'
 
 /** Defaults ← package.json "thaw" ← caller; checks what only the combination can break. */
 export function resolveSettings(fromPackage: DeploySettings, fromCaller: DeploySettings): VersionSettings {
-  const { name: _a, env: envP, ...p } = fromPackage;
-  const { name: _b, env: envC, ...c } = fromCaller;
+  // name and bundle decide the deploy, not how the version runs.
+  const { name: _a, bundle: _c, env: envP, ...p } = fromPackage;
+  const { name: _b, bundle: _d, env: envC, ...c } = fromCaller;
   const merged: VersionSettings = { ...DEFAULT_SETTINGS, ...p, ...c, env: { ...envP, ...envC } };
   if (merged.provisioned > merged.maxConcurrency) {
     throw invalidOption('provisioned', `${merged.provisioned} provisioned instances exceed maxConcurrency ${merged.maxConcurrency}`);

@@ -32,6 +32,7 @@ export const DEPLOY_HELP = help(
   '  --env KEY=VALUE       an environment variable (repeatable)',
   '  --network             give it network access (default none)',
   '  --start MODE          cold, zygote, snapshot, isolate or auto (default cold)',
+  '  --no-bundle           run from its installed node_modules (default: thaw decides per function)',
   "  --schedule CRON       a timer trigger, e.g. '*/5 * * * *' (checked before anything is deployed)",
   '  --schedule-payload JSON  the event the timer sends (default {})',
 );
@@ -209,6 +210,7 @@ export async function deployCommand(argv: string[]): Promise<number> {
       env: { type: 'string', multiple: true },
       network: { type: 'boolean' },
       start: { type: 'string' },
+      'no-bundle': { type: 'boolean' },
       schedule: { type: 'string' },
       'schedule-payload': { type: 'string' },
     },
@@ -226,6 +228,7 @@ export async function deployCommand(argv: string[]): Promise<number> {
   if (values.provisioned !== undefined) raw.provisioned = numberOption(values.provisioned, '--provisioned', 0, Number.isInteger);
   if (values.network) raw.network = true;
   if (values.start !== undefined) raw.start = values.start as DeploySettings['start'];
+  if (values['no-bundle']) raw.bundle = false;
   if (values.env) {
     raw.env = Object.fromEntries(
       values.env.map((kv) => {
@@ -252,6 +255,7 @@ export async function deployCommand(argv: string[]): Promise<number> {
   else {
     say(`deployed ${r.body.name} version ${v.version} (${v.memoryMb} MB, timeout ${v.timeoutMs} ms) in ${(r.body.timings.totalMs / 1000).toFixed(1)} s`);
     if (values.schedule !== undefined) say(`timer trigger '${values.schedule}'`);
+    if (v.layout) say(`${v.layout === 'installed' ? 'runs from its installed node_modules' : 'runs as one bundle'}: ${v.layoutReason ?? ''}`);
   }
   return 0;
 }

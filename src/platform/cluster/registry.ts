@@ -118,6 +118,8 @@ export class FunctionRegistry {
     }
     const shared = entry.json<SharedVersion>();
     if (this.#store.functions.getVersion(name, shared.version)) return; // deployed here, or adopted already
+    // Only bundle.cjs travels through the object store; an installed layout's loader alone would fail on every start.
+    if (shared.layout === 'installed') throw new Error(`version ${shared.version} runs from its installed node_modules (${shared.layoutReason ?? 'installed layout'}), which are not shared across the cluster yet; not adopted`);
     const path = await this.#blobs.get(shared.bundleSha256);
     const dir = join(functionDir(this.#store.dataDir, name), String(shared.version));
     rmSync(dir, { recursive: true, force: true });

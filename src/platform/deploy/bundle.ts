@@ -17,6 +17,8 @@ export interface BundleResult {
   warnings: string[];
   /** Packages the bundle contains (top-level names found in node_modules paths of the inputs). */
   packages: string[];
+  /** Every input file esbuild read, relative to the package root ('/' separators). */
+  inputs: string[];
   ms: number;
 }
 
@@ -45,6 +47,14 @@ export type SourceMapMode = 'inline' | 'linked' | 'external';
 export interface BundleExtras {
   /** esbuild plugins that run before the dependency guard (e.g. a zygote variant's externals). (Added.) */
   plugins?: esbuild.Plugin[];
+  /**
+   * Leave every npm package out, as a run-time require (esbuild's `packages: 'external'`): the
+   * function's own code in one file, its packages loaded from node_modules as npm installed them
+   * (the installed layout; see layout.ts). The dependency guard still checks what user code imports.
+   */
+  packagesExternal?: boolean;
+  /** Output format (default cjs). ESM output keeps import.meta.url as it is: the file stays where it was written. */
+  format?: 'cjs' | 'esm';
 }
 
 export async function bundleFunction(
@@ -67,9 +77,9 @@ export async function bundleFunction(
       write: true,
       metafile: true,
       logLevel: 'silent',
-      banner: { js: BANNER },
-      define: { 'import.meta.url': IMPORT_META_URL },
+      ...(extras.format === 'esm' ? { format: 'esm' as const } : { banner: { js: BANNER }, define: { 'import.meta.url': IMPORT_META_URL } }),
       plugins: [...(extras.plugins ?? []), dependencyGuard(srcDir, pkg)],
+      ...(extras.packagesExternal ? { packages: 'external' as const } : {}),
     });
   } catch (err) {
     const failure = err as esbuild.BuildFailure;
@@ -83,7 +93,7 @@ export async function bundleFunction(
     const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
     if (m) packages.add(m[1]!);
   }
-  return { warnings: result.warnings.map(formatMessage), packages: [...packages].sort(), ms: performance.now() - started };
+  return { warnings: result.warnings.map(formatMessage), packages: [...packages].sort(), inputs: Object.keys(result.metafile.inputs), ms: performance.now() - started };
 }
 
 function toPackageError(errors: esbuild.Message[]): InvalidPackageError {

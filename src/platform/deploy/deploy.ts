@@ -5,7 +5,11 @@
 //   → copy the source to   <dataDir>/functions/<name>/.staging-XXXX/src      (node_modules excluded)
 //   → npm install there    (only when it declares dependencies)
 //   → bundle with esbuild  → .staging-XXXX/bundle.cjs                      (one CommonJS file)
-//   → verify: a child node requires the bundle and checks its exports
+//   → layout: keep the bundle, or run from the installed node_modules when bundling would break
+//     the function (native addons, files read relative to a module, run-time requires; see
+//     layout.ts), bundle.cjs then being a loader of src/
+//   → verify: a child node requires bundle.cjs and checks its exports (a bundle that fails to load
+//     is tried again in the installed layout)
 //   → publish: in one transaction, allocate the version number, rename the staging folder to
 //     <dataDir>/functions/<name>/<version>, record the version and move `latest`.
 //
@@ -25,7 +29,9 @@ import { hasDependencies, installDependencies, installedVersions } from './insta
 import { readPackageJson, type FunctionPackage } from './package-json.ts';
 import { resolveSettings, validateSettings, type DeploySettings } from '../function.ts';
 import { copySource, findEntry, formatBytes, listSource, requireDirectory } from './source.ts';
-import { checkVerifyOutcome, nodeVerifier, type Verifier } from './verify.ts';
+import { checkVerifyOutcome, nodeVerifier, type Verifier, type VerifyReport } from './verify.ts';
+import { addonRecorder, chooseLayout, findHazards, INSTALLED_ENTRY_FILE, writeInstalledLoader, type LayoutDecision } from './layout.ts';
+import type { Entry } from './source.ts';
 
 export const BUNDLE_FILE = 'bundle.cjs';
 export const SOURCE_DIR = 'src';
@@ -39,6 +45,9 @@ export const DEFAULT_DEPLOY_OPTIONS = {
 } as const;
 
 export type DeployStep = 'validate' | 'copy' | 'install' | 'bundle' | 'verify' | 'publish';
+
+/** What --no-bundle / the HTTP setting is called in messages, by where it came from. */
+const BUNDLE_SETTING = { option: 'the bundle option (--no-bundle)', package: '"thaw.bundle" in package.json' } as const;
 
 export interface DeployOptions {
   /** Where functions are stored; defaults to the store's data dir. */
@@ -84,6 +93,8 @@ export interface DeployResult {
   bundledPackages: string[];
   /** esbuild's warnings (e.g. a require it could not follow), file:line:column. */
   warnings: string[];
+  /** Bundle or installed layout, and why (see layout.ts). */
+  layout: LayoutDecision;
   timings: DeployTimings;
 }
 
@@ -116,12 +127,14 @@ export async function deployFunction(store: Store, sourceDir: string, settings: 
     const pkg = readPackageJson(root);
     const fromPackage = validateSettings(pkg.thaw, 'package.json');
     const name = functionName(caller, fromPackage, pkg);
+    const bundleSetting = caller.bundle ?? fromPackage.bundle;
+    const bundleOrigin = caller.bundle !== undefined ? BUNDLE_SETTING.option : BUNDLE_SETTING.package;
     const versionSettings = resolveSettings(fromPackage, caller);
     const entry = findEntry(root, pkg);
     const source = listSource(root, opts.maxSourceBytes, [dataDir]);
-    return { root, pkg, name, versionSettings, entry, source };
+    return { root, pkg, name, versionSettings, entry, source, bundleSetting, bundleOrigin };
   });
-  const { pkg, name, versionSettings, entry, source } = plan;
+  const { pkg, name, versionSettings, entry, source, bundleSetting, bundleOrigin } = plan;
 
   const fnDir = functionDir(dataDir, name);
   mkdirSync(fnDir, { recursive: true });
@@ -137,15 +150,37 @@ export async function deployFunction(store: Store, sourceDir: string, settings: 
     if (installed) await step('install', () => installDependencies(srcDir, { npmCommand: opts.npmCommand, timeoutMs: opts.installTimeoutMs }));
     const dependencies = installed ? installedVersions(srcDir, pkg) : {};
 
-    const bundled = await step('bundle', () => bundleFunction(srcDir, entry.path, bundlePath, pkg, opts.sourcemap));
+    // The bundle is built (unless forced off) both to run and to find what would break in it.
+    const addonImports: string[] = [];
+    const bundled = await step('bundle', async () => {
+      if (bundleSetting === false) return { warnings: [], packages: [], inputs: [], ms: 0 };
+      return bundleFunction(srcDir, entry.path, bundlePath, pkg, opts.sourcemap, { plugins: [addonRecorder(addonImports)] });
+    });
+    let layout = chooseLayout(bundleSetting, bundleSetting === false ? [] : findHazards(srcDir, bundled.inputs, addonImports), bundleOrigin);
+    if (layout.layout === 'installed') await prepareInstalledLayout(srcDir, bundlePath, entry, pkg, opts.sourcemap);
     const bundleBytes = statSync(bundlePath).size;
     if (bundleBytes > opts.maxBundleBytes) {
       throw new InvalidPackageError(undefined, `the bundle is ${formatBytes(bundleBytes)}, over the ${formatBytes(opts.maxBundleBytes)} limit (biggest packages bundled: ${bundled.packages.slice(0, 10).join(', ') || 'none'})`);
     }
 
     const loadMs = await step('verify', async () => {
-      const outcome = await (opts.verifier ?? nodeVerifier)(bundlePath, { timeoutMs: opts.verifyTimeoutMs, env: versionSettings.env, memoryMb: versionSettings.memoryMb });
-      checkVerifyOutcome(outcome, { entry: entry.path, srcDir, timeoutMs: opts.verifyTimeoutMs });
+      const verify = () => (opts.verifier ?? nodeVerifier)(bundlePath, { timeoutMs: opts.verifyTimeoutMs, env: versionSettings.env, memoryMb: versionSettings.memoryMb });
+      const context = { entry: entry.path, srcDir, timeoutMs: opts.verifyTimeoutMs };
+      let outcome = await verify();
+      if (layout.layout === 'bundle' && bundleSetting === undefined && loadFailed(outcome.report)) {
+        // The check both ways: a bundle that passed the scan but does not load may load installed.
+        const bundleError = outcome.report!.error!;
+        await prepareInstalledLayout(srcDir, bundlePath, entry, pkg, opts.sourcemap);
+        const installed = await verify();
+        if (installed.report?.ok) {
+          outcome = installed;
+          layout = { layout: 'installed', reason: `the bundle fails to load (${bundleError.message.split('\n')[0]}) and the installed layout loads`, hazards: [] };
+        } else {
+          outcome = installed; // the installed layout is how Node itself would run it: its error is the one to show
+          layout = { ...layout, layout: 'installed' };
+        }
+      }
+      checkVerifyOutcome(outcome, context);
       return outcome.report?.loadMs ?? null;
     });
 
@@ -166,7 +201,9 @@ export async function deployFunction(store: Store, sourceDir: string, settings: 
           codeDir: dir,
           bundlePath: join(dir, BUNDLE_FILE),
           bundleSha256,
-          bundleBytes,
+          bundleBytes: statSync(join(dir, BUNDLE_FILE)).size,
+          layout: layout.layout,
+          layoutReason: layout.reason,
         };
       }),
     );
@@ -180,11 +217,37 @@ export async function deployFunction(store: Store, sourceDir: string, settings: 
       sourceBytes: source.bytes,
       bundledPackages: bundled.packages,
       warnings: bundled.warnings,
+      layout,
       timings,
     };
   } catch (err) {
     if (!opts.keepFailed || published) rmSync(published ?? staging, { recursive: true, force: true });
     throw err;
+  }
+}
+
+function loadFailed(report: VerifyReport | undefined): boolean {
+  return report !== undefined && !report.ok;
+}
+
+/**
+ * Turns the staging folder into the installed layout: bundle.cjs becomes a loader of the entry in
+ * src/. TypeScript is compiled (packages left out, as run-time requires) to src/.thaw-entry.cjs;
+ * JavaScript runs as written, but is still built once, unwritten, so the dependency guard checks
+ * its imports as for a bundle.
+ */
+async function prepareInstalledLayout(srcDir: string, bundlePath: string, entry: Entry, pkg: FunctionPackage, sourcemap: SourceMapMode | undefined): Promise<void> {
+  rmSync(`${bundlePath}.map`, { force: true });
+  // TypeScript compiles to what Node would run: ES modules in a "type": "module" package (or .mts), CommonJS otherwise.
+  const esm = pkg.type === 'module' ? !entry.path.endsWith('.cts') : entry.path.endsWith('.mts');
+  const compiled = join(srcDir, esm ? INSTALLED_ENTRY_FILE.replace(/\.cjs$/, '.mjs') : INSTALLED_ENTRY_FILE);
+  await bundleFunction(srcDir, entry.path, compiled, pkg, sourcemap ?? 'inline', { packagesExternal: true, format: esm ? 'esm' : 'cjs' });
+  if (entry.language === 'ts') {
+    writeInstalledLoader(bundlePath, compiled.slice(srcDir.length + 1));
+  } else {
+    rmSync(compiled, { force: true });
+    rmSync(`${compiled}.map`, { force: true });
+    writeInstalledLoader(bundlePath, entry.path);
   }
 }
 

@@ -11,6 +11,7 @@
 import { ThawError } from '../../core/errors.ts';
 import { fromStoredPath, toStoredPath, type StoreContext } from './context.ts';
 import { validateFunctionName } from './names.ts';
+import { CODE_LAYOUTS } from '../deploy/layout.ts';
 import type { FunctionInfo, FunctionVersion, NewFunctionVersion } from './types.ts';
 
 interface FunctionRow {
@@ -39,6 +40,8 @@ interface VersionRow {
   bundle_path: string;
   bundle_sha256: string;
   bundle_bytes: number;
+  layout: string;
+  layout_reason: string | null;
   created_at: number;
   snapshot_status: string | null;
   snapshot_updated_at: number | null;
@@ -76,12 +79,12 @@ export class FunctionRepository {
         db.prepare(
           `INSERT INTO function_versions (function_name, version, memory_mb, timeout_ms, max_concurrency, env_json, network,
              provisioned, start_preference, language, entry, dependencies_json, code_dir, bundle_path, bundle_sha256,
-             bundle_bytes, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             bundle_bytes, layout, layout_reason, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
           name, version, s.memoryMb, s.timeoutMs, s.maxConcurrency, JSON.stringify(s.env), s.network ? 1 : 0,
           s.provisioned, s.start, s.language, s.entry, JSON.stringify(s.dependencies), toStoredPath(this.#ctx, s.codeDir),
-          toStoredPath(this.#ctx, s.bundlePath), s.bundleSha256, s.bundleBytes, now,
+          toStoredPath(this.#ctx, s.bundlePath), s.bundleSha256, s.bundleBytes, s.layout ?? 'bundle', s.layoutReason ?? null, now,
         );
         // MAX: two deploys racing may finish out of order; latest is the highest version either way.
         db.prepare('UPDATE functions SET latest_version = MAX(COALESCE(latest_version, 0), ?), updated_at = ? WHERE name = ?').run(version, now, name);
@@ -202,6 +205,8 @@ export class FunctionRepository {
       bundlePath: fromStoredPath(this.#ctx, r.bundle_path),
       bundleSha256: r.bundle_sha256,
       bundleBytes: r.bundle_bytes,
+      layout: r.layout as FunctionVersion['layout'],
+      layoutReason: r.layout_reason,
       createdAt: r.created_at,
       snapshotStatus: r.snapshot_status,
       snapshotUpdatedAt: r.snapshot_updated_at,
@@ -222,4 +227,5 @@ function validateSpec(s: NewFunctionVersion): void {
   if (!Number.isInteger(s.bundleBytes) || s.bundleBytes < 0) throw bad('bundleBytes', `must be an integer ≥ 0, got ${s.bundleBytes}`);
   if (!/^[0-9a-f]{64}$/.test(s.bundleSha256)) throw bad('bundleSha256', 'must be 64 lower-case hex digits');
   if (s.language !== 'js' && s.language !== 'ts') throw bad('language', `must be 'js' or 'ts', got ${String(s.language)}`);
+  if (s.layout !== undefined && !CODE_LAYOUTS.includes(s.layout)) throw bad('layout', `must be one of ${CODE_LAYOUTS.join(', ')}, got ${String(s.layout)}`);
 }

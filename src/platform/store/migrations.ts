@@ -217,6 +217,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX invocations_by_function ON invocations (function_name, id);
     `,
   },
+  {
+    version: 6,
+    description: 'function_versions: code layout (bundle or installed node_modules) and why',
+    sql: `
+      -- deploy/layout.ts: 'bundle' (one esbuild file) or 'installed' (src/ and its node_modules); earlier versions were bundles.
+      ALTER TABLE function_versions ADD COLUMN layout TEXT NOT NULL DEFAULT 'bundle' CHECK (layout IN ('bundle', 'installed'));
+      ALTER TABLE function_versions ADD COLUMN layout_reason TEXT;
+      CREATE TRIGGER function_versions_layout_immutable BEFORE UPDATE OF layout, layout_reason ON function_versions
+      BEGIN SELECT RAISE(ABORT, 'function versions are immutable'); END;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

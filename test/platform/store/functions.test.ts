@@ -32,6 +32,7 @@ describe('FunctionRepository', () => {
     const spec = versionSpec({
       env: { GREETING: 'hi' }, network: true, provisioned: 2, start: 'snapshot', language: 'ts', entry: 'src/main.ts',
       dependencies: { lodash: '4.17.21' }, codeDir: '/elsewhere/fn', bundlePath: '/elsewhere/fn/bundle.cjs',
+      layout: 'installed', layoutReason: 'a native addon',
     });
     const v = store.functions.publish('f', spec);
     assert.deepEqual({ ...v }, { ...spec, functionName: 'f', version: 1, createdAt: new TestClock().t, snapshotStatus: null, snapshotUpdatedAt: null });
@@ -43,6 +44,7 @@ describe('FunctionRepository', () => {
     store.functions.publish('f', versionSpec());
     assert.throws(() => store.db.prepare("UPDATE function_versions SET memory_mb = 1024 WHERE function_name = 'f'").run(), /immutable/);
     assert.throws(() => store.db.prepare("UPDATE function_versions SET bundle_sha256 = 'x'").run(), /immutable/);
+    assert.throws(() => store.db.prepare("UPDATE function_versions SET layout = 'installed'").run(), /immutable/);
     assert.throws(() => store.db.prepare('DELETE FROM function_versions').run(), /immutable/);
     clock.advance(5);
     store.functions.setSnapshotStatus('f', 1, 'fallback: bundle uses a native module');
