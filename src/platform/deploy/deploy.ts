@@ -26,6 +26,7 @@ import { validateFunctionName, isValidFunctionName } from '../store/names.ts';
 import type { FunctionVersion } from '../function.ts';
 import { bundleFunction, type SourceMapMode } from './bundle.ts';
 import { hasDependencies, installDependencies, installedVersions } from './install.ts';
+import { runInstallScripts, type InstallScriptsResult } from './install-scripts.ts';
 import { readPackageJson, type FunctionPackage } from './package-json.ts';
 import { resolveSettings, validateSettings, type DeploySettings } from '../function.ts';
 import { copySource, findEntry, formatBytes, listSource, requireDirectory } from './source.ts';
@@ -67,6 +68,8 @@ export interface DeployOptions {
   onProgress?: (event: { step: DeployStep; state: 'start' | 'done'; ms?: number }) => void;
   /** Keep the staging folder of a failed deploy, for debugging. */
   keepFailed?: boolean;
+  /** Extra environment for dependencies' install scripts (in their sandbox; see install-scripts.ts). */
+  installScriptEnv?: Record<string, string>;
 }
 
 export interface DeployTimings {
@@ -95,6 +98,8 @@ export interface DeployResult {
   warnings: string[];
   /** Bundle or installed layout, and why (see layout.ts). */
   layout: LayoutDecision;
+  /** Dependencies' install scripts: which packages have one, whether they ran (in the install sandbox) and if not why. */
+  installScripts: InstallScriptsResult | undefined;
   timings: DeployTimings;
 }
 
@@ -147,7 +152,13 @@ export async function deployFunction(store: Store, sourceDir: string, settings: 
     await step('copy', () => copySource(source.files, srcDir));
 
     const installed = hasDependencies(pkg);
-    if (installed) await step('install', () => installDependencies(srcDir, { npmCommand: opts.npmCommand, timeoutMs: opts.installTimeoutMs }));
+    let scripts: InstallScriptsResult | undefined;
+    if (installed) {
+      await step('install', async () => {
+        await installDependencies(srcDir, { npmCommand: opts.npmCommand, timeoutMs: opts.installTimeoutMs });
+        scripts = await runInstallScripts(srcDir, { timeoutMs: opts.installTimeoutMs, env: opts.installScriptEnv });
+      });
+    }
     const dependencies = installed ? installedVersions(srcDir, pkg) : {};
 
     // The bundle is built (unless forced off) both to run and to find what would break in it.
@@ -216,8 +227,9 @@ export async function deployFunction(store: Store, sourceDir: string, settings: 
       loadMs,
       sourceBytes: source.bytes,
       bundledPackages: bundled.packages,
-      warnings: bundled.warnings,
+      warnings: scripts && !scripts.ran && scripts.packages.length > 0 ? [...bundled.warnings, `install scripts of ${scripts.packages.join(', ')} did not run: ${scripts.reason}`] : bundled.warnings,
       layout,
+      installScripts: scripts,
       timings,
     };
   } catch (err) {
