@@ -68,8 +68,9 @@ export type DeployedFunction = Omit<VersionSettings, 'start'> & {
   start?: VersionSettings['start'];
   /** Direct npm dependencies, name → exact version (zygotes match on them). */
   dependencies?: Record<string, string>;
-  /** How its code is laid out (bundle when absent). */
+  /** How its code is laid out (bundle when absent), and why. */
   layout?: CodeLayout;
+  layoutReason?: string | null;
 };
 
 /** A stored version as the invoker (and the start paths) see it. */
@@ -87,6 +88,7 @@ export function toDeployed(v: FunctionVersion): DeployedFunction {
     start: v.start,
     dependencies: v.dependencies,
     layout: v.layout,
+    layoutReason: v.layoutReason,
   };
 }
 

@@ -286,9 +286,12 @@ export function chooseLayout(setting: boolean | undefined, hazards: readonly Bun
  */
 export function writeInstalledLoader(bundlePath: string, entryFromSrc: string): void {
   const target = `./src/${entryFromSrc}`;
-  writeFileSync(
-    bundlePath,
-    `// thaw: installed layout. The function runs from src/ and its node_modules as npm laid them out (see docs/platform.md).\n` +
-      `module.exports = require(${JSON.stringify(target)});\n`,
-  );
+  writeFileSync(bundlePath, `${INSTALLED_LOADER_MARK} The function runs from src/ and its node_modules as npm laid them out (see docs/platform.md).\nmodule.exports = require(${JSON.stringify(target)});\n`);
+}
+
+const INSTALLED_LOADER_MARK = '// thaw: installed layout.';
+
+/** Whether a bundle.cjs is the installed layout's loader (a microVM image then needs src/ too). */
+export function isInstalledLoader(bundleText: string): boolean {
+  return bundleText.startsWith(INSTALLED_LOADER_MARK);
 }

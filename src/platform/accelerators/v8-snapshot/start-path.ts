@@ -360,6 +360,11 @@ export class SnapshotStartPath implements StartPath {
 
   async #build(entry: Entry): Promise<SnapshotState> {
     const fn = entry.fn;
+    if (fn.layout === 'installed') {
+      // node --build-snapshot runs one script that may require only built-ins: an installed tree (and a .node addon above all) cannot go in.
+      const why = fn.layoutReason ?? 'installed layout';
+      return { state: 'fallback', kind: /native addon/.test(why) ? 'native-addon' : 'external-module', reason: `it runs from its installed node_modules (${why}); a V8 snapshot holds one bundled script` };
+    }
     entry.builds++;
     this.buildsStarted++;
     const result = await buildSnapshot(

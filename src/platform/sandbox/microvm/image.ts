@@ -14,7 +14,7 @@
 import { execFile as execFileCb } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -22,6 +22,7 @@ import { promisify } from 'node:util';
 import { ensureAgentBundle } from '../agent-bundle.ts';
 import { type CpioEntry, hostFile, writeCpio } from './cpio.ts';
 import { MicroVmError } from './errors.ts';
+import { isInstalledLoader } from '../../deploy/layout.ts';
 
 const execFile = promisify(execFileCb);
 
@@ -293,6 +294,8 @@ function shellQuote(value: string): string {
 export async function functionInitrd(image: GuestImage, cacheDir: string, codeDir: string, env: Record<string, string>): Promise<string> {
   const files = ['bundle.cjs', 'bundle.cjs.map'].filter((f) => existsSync(join(codeDir, f)));
   if (!files.includes('bundle.cjs')) throw new MicroVmError('ERR_VM_CODE', `${codeDir} holds no bundle.cjs`);
+  // The installed layout: bundle.cjs loads src/, so the whole tree (its node_modules too) goes in.
+  const tree = isInstalledLoader(await readFile(join(codeDir, 'bundle.cjs'), 'utf8')) ? await treeEntries(codeDir, 'src') : [];
   for (const name of Object.keys(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new MicroVmError('ERR_VM_CODE', `environment variable name ${JSON.stringify(name)} cannot be passed to a microVM`);
   }
@@ -301,6 +304,11 @@ export async function functionInitrd(image: GuestImage, cacheDir: string, codeDi
     .join('');
   const hash = createHash('sha256').update(image.key).update(envScript);
   for (const f of files) hash.update(f).update(await readFile(join(codeDir, f)));
+  // A deployed version never changes: names, sizes and times identify its tree without reading it all.
+  for (const e of tree) {
+    const st = e.fromHost ? await stat(e.fromHost) : undefined;
+    hash.update(`${e.kind} ${e.name} ${e.mode} ${e.target ?? ''} ${st ? `${st.size} ${st.mtimeMs}` : ''}\n`);
+  }
   const key = hash.digest('hex').slice(0, 24);
   const out = join(cacheDir, 'initrd', `${key}.cpio`);
   if (existsSync(out)) return out;
@@ -308,6 +316,7 @@ export async function functionInitrd(image: GuestImage, cacheDir: string, codeDi
   const codeCpio = `${out}.${process.pid}.code`;
   writeCpio(codeCpio, [
     ...files.map((f): CpioEntry => ({ name: `code/${f}`, kind: 'file', mode: 0o644, fromHost: join(codeDir, f) })),
+    ...tree,
     { name: 'thaw/env.sh', kind: 'file', mode: 0o644, data: envScript },
   ]);
   const tmp = `${out}.${process.pid}.tmp`;
@@ -316,5 +325,18 @@ export async function functionInitrd(image: GuestImage, cacheDir: string, codeDi
   await pipeline(createReadStream(codeCpio), w);
   await rm(codeCpio, { force: true });
   await rename(tmp, out);
+  return out;
+}
+
+/** code/<rel>/… of a host folder as archive entries: folders, files (their permission bits) and symlinks as they are. */
+async function treeEntries(codeDir: string, rel: string): Promise<CpioEntry[]> {
+  const out: CpioEntry[] = [{ name: `code/${rel}`, kind: 'dir', mode: 0o755 }];
+  for (const entry of (await readdir(join(codeDir, rel), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    const r = `${rel}/${entry.name}`;
+    const host = join(codeDir, r);
+    if (entry.isSymbolicLink()) out.push({ name: `code/${r}`, kind: 'symlink', mode: 0o777, target: await readlink(host) });
+    else if (entry.isDirectory()) out.push(...(await treeEntries(codeDir, r)));
+    else if (entry.isFile()) out.push({ name: `code/${r}`, kind: 'file', mode: ((await stat(host)).mode & 0o777) | 0o444, fromHost: host });
+  }
   return out;
 }

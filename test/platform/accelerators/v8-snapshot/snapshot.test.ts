@@ -186,6 +186,16 @@ for (const variant of variants) {
       assert.equal(path.buildsStarted, before);
     });
 
+    it('a version in the installed layout falls back without a build, with the deploy\'s reason', { skip: variant.full ? undefined : 'covered by the process variant' }, async () => {
+      const fn = fnOf('hello', 7, { layout: 'installed', layoutReason: 'the bundle would not be faithful: native addon in better-sqlite3 (node_modules/better-sqlite3 holds binding.gyp)' });
+      const before = path.buildsStarted;
+      const state = await path.requestBuild(fn);
+      assert.equal(state.state === 'fallback' && state.kind, 'native-addon');
+      assert.match(status.last('hello', 7) ?? '', /^fallback: it runs from its installed node_modules \(the bundle would not be faithful: native addon in better-sqlite3 .*\); a V8 snapshot holds one bundled script$/);
+      assert.equal(path.buildsStarted, before, 'nothing was built');
+      assert.equal(path.available(fn), false);
+    });
+
     it('a native addon and open handles (a listening server, a timer) fall back with their reasons', { skip: variant.full ? undefined : 'covered by the process variant' }, async () => {
       const results = await Promise.all(['snap-native', 'snap-open-server', 'snap-open-timer'].map((n) => path.requestBuild(fnOf(n))));
       const [native, server, timer] = results;
