@@ -56,3 +56,34 @@ describe('zygotes, end to end', { timeout: 300_000 }, () => {
     assert.equal(again.body.tenant, 'a');
   });
 });
+
+describe('zygotes, end to end, installed layout', { timeout: 300_000 }, () => {
+  let thaw: ThawServer;
+
+  before(async () => {
+    thaw = await ThawServer.start(['--pause-after', '0']);
+    for (const tenant of ['a', 'b']) {
+      const r = await thaw.deploy(join(E2E_FIXTURES, 'tenant'), { name: `tenant-${tenant}`, bundle: false, env: { TENANT_SECRET: tenant } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(r.body.version.layout, 'installed');
+    }
+  });
+
+  after(async () => {
+    await thaw?.stop();
+  });
+
+  it('serves the function\'s own code the zygote\'s packages, by exact version and integrity', async () => {
+    const set = await zygoteReady(thaw);
+    assert.deepEqual(Object.keys(set.packages).sort(), ['dayjs', 'lodash']);
+    const a = await thaw.invoke('tenant-a', { values: [4, 5] });
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    assert.equal(a.headers.get('x-thaw-start-kind'), 'zygote');
+    assert.deepEqual([a.body.tenant, a.body.sum, a.body.year], ['a', 9, 2026]);
+    assert.doesNotMatch(a.body.lodashFrom, /\/src\/node_modules\//, 'lodash came from the zygote, not the function\'s own tree');
+    await zygoteReady(thaw);
+    const b = await thaw.invoke('tenant-b', {});
+    assert.equal(b.headers.get('x-thaw-start-kind'), 'zygote');
+    assert.equal(b.body.tenant, 'b');
+  });
+});

@@ -295,3 +295,33 @@ const INSTALLED_LOADER_MARK = '// thaw: installed layout.';
 export function isInstalledLoader(bundleText: string): boolean {
   return bundleText.startsWith(INSTALLED_LOADER_MARK);
 }
+
+/**
+ * The installed layout's loader for a zygote (see variant.ts): the same entry, but the function's
+ * own modules (under src/, outside node_modules) get `served` packages from the zygote, whose
+ * modules are already loaded: the loader's own require() searches only the zygote's node_modules
+ * (the agent compiles it so). Everything else resolves as Node would in the function's tree.
+ * Imports of ES modules do not pass through require's resolution: they load the function's copy.
+ */
+export function writeInstalledZygoteLoader(installedLoader: string, served: readonly string[]): string {
+  const target = /module\.exports = require\(("[^"]+")\);/.exec(installedLoader)?.[1];
+  if (!target) throw new Error('bundle.cjs is not an installed-layout loader thaw wrote');
+  return `${INSTALLED_LOADER_MARK} Zygote variant: ${served.length ? served.join(', ') : 'no package'} served by the zygote.
+const Module = require('module');
+const path = require('path');
+const served = new Set(${JSON.stringify(served)});
+const own = path.join(__dirname, 'src') + path.sep;
+const fromZygote = require;
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, parent, isMain, options) {
+  const file = parent && parent.filename;
+  if (file && file.startsWith(own) && !file.slice(own.length).split(path.sep).includes('node_modules')) {
+    const parts = request.split('/');
+    const name = request.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+    if (served.has(name)) return fromZygote.resolve(request);
+  }
+  return resolve.call(this, request, parent, isMain, options);
+};
+module.exports = require(${target});
+`;
+}

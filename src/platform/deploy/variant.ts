@@ -12,12 +12,13 @@
 //     same integrity for it (the same bytes from the registry).
 // Anything else is bundled as usual and listed in `bundledInstead` with the reason.
 
-import { readFileSync, renameSync, rmSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type * as esbuild from 'esbuild';
 import { bundleFunction, packageName, type SourceMapMode } from './bundle.ts';
 import { readPackageJson } from './package-json.ts';
-import { SOURCE_DIR } from './deploy.ts';
+import { BUNDLE_FILE, SOURCE_DIR } from './deploy.ts';
+import { isInstalledLoader, writeInstalledZygoteLoader } from './layout.ts';
 import { findEntry } from './source.ts';
 
 export interface LockedPackage {
@@ -77,6 +78,13 @@ export interface VariantResult {
 export async function buildVariantBundle(codeDir: string, packages: Record<string, string>, outfile: string, options: VariantOptions = {}): Promise<VariantResult> {
   const started = performance.now();
   const srcDir = join(codeDir, SOURCE_DIR);
+  let loader = '';
+  try {
+    loader = readFileSync(join(codeDir, BUNDLE_FILE), 'utf8');
+  } catch {
+    // a code folder without its bundle yet (tests build variants from src/ alone)
+  }
+  if (isInstalledLoader(loader)) return writeInstalledVariant(srcDir, loader, packages, outfile, options, started);
   const pkg = readPackageJson(srcDir);
   const entry = findEntry(srcDir, pkg);
   const locked = lockedPackages(srcDir);
@@ -103,6 +111,27 @@ export async function buildVariantBundle(codeDir: string, packages: Record<strin
     rmSync(`${tmp}.map`, { force: true });
     throw err;
   }
+}
+
+/**
+ * The installed layout's variant: no bundle, but a loader that serves the zygote's packages to the
+ * function's own code (same checks as for a bundle: the top-level install, exact version, same
+ * integrity) and loads everything else from the function's tree, which the zygote instance links
+ * into its /code (see zygote/instance-sandbox.ts).
+ */
+function writeInstalledVariant(srcDir: string, loader: string, packages: Record<string, string>, outfile: string, options: VariantOptions, started: number): VariantResult {
+  const locked = lockedPackages(srcDir);
+  const served: string[] = [];
+  const bundledInstead: Array<{ name: string; reason: string }> = [];
+  for (const [name, version] of Object.entries(packages).sort(([a], [b]) => a.localeCompare(b))) {
+    const why = whyNotExternal(srcDir, name, version, locked.get(name), options.integrity?.[name]);
+    if (why) bundledInstead.push({ name, reason: `${why}: loaded from the function's own node_modules` });
+    else served.push(name);
+  }
+  const tmp = `${outfile}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(tmp, writeInstalledZygoteLoader(loader, served));
+  renameSync(tmp, outfile);
+  return { path: outfile, external: served, bundledInstead, bundledPackages: [], ms: performance.now() - started };
 }
 
 function whyNotExternal(srcDir: string, name: string, version: string, locked: LockedPackage | undefined, zygoteIntegrity: string | undefined): string | undefined {

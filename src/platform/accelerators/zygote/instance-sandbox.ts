@@ -6,8 +6,9 @@
 // function's own bundle may not) gives way to a cold start of the same spec: a start path never
 // fails a request that a cold start could serve.
 
-import { chmod, copyFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, readdir, readFile, readlink, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isInstalledLoader } from '../../deploy/layout.ts';
 
 import type { InvocationContext, ZygoteLoadReport } from '../../../runtime/protocol.ts';
 import { SandboxError, SandboxStartError } from '../../sandbox/errors.ts';
@@ -127,6 +128,8 @@ export class ZygoteInstanceSandbox implements Sandbox {
       const target = join(z.codeDir, 'bundle.cjs');
       await copyFile(zygote.variantPath, target);
       await chmod(target, 0o644);
+      // The installed layout: the function's tree goes in too (hard links: same bytes, no copy).
+      if (isInstalledLoader(await readFile(target, 'utf8'))) await linkTree(join(this.spec.codeDir, 'src'), join(z.codeDir, 'src'));
       // The function's limits (the zygote started with its own, at least as large).
       // (A zygote waits with a low CPU weight; the instance gets the function's, or the default.)
       const limits: { memoryMb?: number; cpuShares?: number; cpuQuota?: number | null } = { memoryMb: this.spec.memoryMb, cpuShares: this.spec.cpuShares ?? 1024 };
@@ -232,6 +235,23 @@ export class ZygoteInstanceSandbox implements Sandbox {
       // Taken but never started (or its start is still preparing): the zygote goes.
       if (zygote) await zygote.sandbox.destroy().catch(() => undefined);
       this.#resolveExited({ code: null, signal: null, oom: false });
+    }
+  }
+}
+
+/** Recreates a folder tree at `to`: files hard-linked (copied across file systems), links as links. */
+async function linkTree(from: string, to: string): Promise<void> {
+  await mkdir(to, { mode: 0o755 });
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const a = join(from, entry.name);
+    const b = join(to, entry.name);
+    if (entry.isSymbolicLink()) await symlink(await readlink(a), b);
+    else if (entry.isDirectory()) await linkTree(a, b);
+    else if (entry.isFile()) {
+      await link(a, b).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EXDEV' && err.code !== 'EPERM') throw err;
+        await copyFile(a, b);
+      });
     }
   }
 }

@@ -283,15 +283,6 @@ export class ZygoteStartPath implements StartPath {
       if (this.#closed) return;
       const current = this.#functions.get(fn.name);
       const deps = this.#ownDeps(fn);
-      if (fn.layout === 'installed' && this.#uses(fn)) {
-        // A variant is a bundle, which the deploy found would break this function (its layoutReason).
-        this.#warn(`${fn.name}@${fn.version}: runs from its installed node_modules; zygotes serve bundled functions only: it starts cold`);
-        if (current && current.version <= fn.version) {
-          this.#functions.delete(fn.name);
-          this.#queueReplan();
-        }
-        return;
-      }
       if (deps === undefined) {
         if (this.#uses(fn)) this.#warn(`${fn.name}@${fn.version}: its dependencies are unknown (DeployedFunction.dependencies, or the dependenciesOf option): it gets no zygote`);
         return;
@@ -480,7 +471,7 @@ export class ZygoteStartPath implements StartPath {
   }
 
   #eligibleDeps(fn: DeployedFunction): Record<string, string> | undefined {
-    if (!this.#uses(fn) || fn.layout === 'installed') return undefined;
+    if (!this.#uses(fn)) return undefined;
     const deps = this.#depsOf(fn);
     if (deps === undefined || this.#bootEnvReason(fn)) return undefined;
     return deps;
