@@ -41,6 +41,8 @@ export const DEFAULT_DEPLOY_OPTIONS = {
   maxSourceBytes: 50 * 1024 * 1024,
   maxBundleBytes: 50 * 1024 * 1024,
   installTimeoutMs: 5 * 60_000,
+  /** Native builds (better-sqlite3 compiles SQLite) take minutes on a small machine. */
+  installScriptsTimeoutMs: 15 * 60_000,
   verifyTimeoutMs: 10_000,
   npmCommand: 'npm',
 } as const;
@@ -58,6 +60,8 @@ export interface DeployOptions {
   /** Limit on bundle.cjs, bytes (default 50 MiB). */
   maxBundleBytes?: number;
   installTimeoutMs?: number;
+  /** Limit on the dependencies' install scripts, ms (default 15 min). */
+  installScriptsTimeoutMs?: number;
   verifyTimeoutMs?: number;
   npmCommand?: string;
   /** Source map placement (default 'inline'; see SourceMapMode). */
@@ -156,7 +160,7 @@ export async function deployFunction(store: Store, sourceDir: string, settings: 
     if (installed) {
       await step('install', async () => {
         await installDependencies(srcDir, { npmCommand: opts.npmCommand, timeoutMs: opts.installTimeoutMs });
-        scripts = await runInstallScripts(srcDir, { timeoutMs: opts.installTimeoutMs, env: opts.installScriptEnv });
+        scripts = await runInstallScripts(srcDir, { timeoutMs: opts.installScriptsTimeoutMs, env: opts.installScriptEnv });
       });
     }
     const dependencies = installed ? installedVersions(srcDir, pkg) : {};
