@@ -37,8 +37,8 @@ describe('install scripts', () => {
       assert.equal(seen.cwd, '/build/vendor/fixture-probe');
       assert.deepEqual(seen.visible, { '/root': false, '/home': false, '/work': false, '/etc/shadow': false, '/var': false, '/usr/bin/node': existsSync('/usr/bin/node') });
       assert.ok(!seen.env.includes('THAW_TEST_SECRET'), `the script saw ${seen.env.join(' ')}`);
-      // Ours (PATH HOME TMPDIR LANG) and npm's own (COLOR EDITOR INIT_CWD NODE PWD), nothing of the host's.
-      assert.deepEqual(seen.env, ['COLOR', 'EDITOR', 'HOME', 'INIT_CWD', 'LANG', 'NODE', 'PATH', 'PWD', 'TMPDIR']);
+      // Ours (PATH HOME TMPDIR LANG JOBS) and npm's own (COLOR EDITOR INIT_CWD NODE PWD), nothing of the host's.
+      assert.deepEqual(seen.env, ['COLOR', 'EDITOR', 'HOME', 'INIT_CWD', 'JOBS', 'LANG', 'NODE', 'PATH', 'PWD', 'TMPDIR']);
       assert.notEqual(seen.network, 'connected');
     } finally {
       delete process.env.THAW_TEST_SECRET;
