@@ -47,6 +47,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'sim', summary: 'one simulation run of a keep-alive policy over a trace', load: lazy(() => import('./sim.ts'), 'SIM_HELP', 'simCommand') },
   { name: 'sim sweep', summary: 'policies × memory sizes, on every core', load: lazy(() => import('./sweep.ts'), 'SWEEP_HELP', 'sweepCommand') },
   { name: 'curve', summary: 'hit-ratio curve from reuse distances', load: lazy(() => import('./curve.ts'), 'CURVE_HELP', 'curveCommand') },
+  { name: 'replay', summary: 'a trace slice through a real thaw serve, beside the simulator', load: lazy(() => import('./replay.ts'), 'REPLAY_HELP', 'replayCommand') },
   { name: 'bench', summary: 'platform benchmarks: starts, vm-restore', load: lazy(() => import('./bench.ts'), 'BENCH_HELP', 'benchCommand') },
 ];
 

@@ -34,6 +34,7 @@ const SERVE_OPTIONS = {
   'max-event-age': { type: 'string' },
   examples: { type: 'boolean' },
   clock: { type: 'string' },
+  'time-scale': { type: 'string' },
   prewarm: { type: 'string' },
   'snapshot-when': { type: 'string' },
   restore: { type: 'string' },
@@ -78,6 +79,8 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
                         splits); default random
   --clock manual        keep-alive and pause timers run on a clock advanced only through
                         POST /debug/clock {"advanceMs": N} (deterministic tests); default wall
+  --time-scale S        the policy clock runs S times faster than the wall clock: keep-alive
+                        windows, pre-warm lead times, pauses and waits shrink by S (thaw replay)
 Cluster mode (NATS JetStream; see docs/cluster.md):
   --cluster URL         join the cluster whose NATS server (started with -js) is at nats://HOST:PORT
   --node-id ID          this node's name in the cluster (default the host name and port)
@@ -100,7 +103,8 @@ export async function serveCommand(argv: string[], options: { debug?: boolean } 
   const keepAlive = values['keep-alive'] ?? 'ttl';
   if (!KEEP_ALIVE_POLICIES.includes(keepAlive)) throw invalidOption('--keep-alive', `unknown policy '${keepAlive}' (known: ${KEEP_ALIVE_POLICIES.join(', ')})`);
   if (values.clock !== undefined && values.clock !== 'manual' && values.clock !== 'wall') throw invalidOption('--clock', `expected wall or manual, got '${values.clock}'`);
-  const scheduler = values.clock === 'manual' ? new ManualScheduler() : new WallScheduler();
+  const timeScale = numberOption(values['time-scale'], '--time-scale', 1, (n) => n > 0);
+  const scheduler = values.clock === 'manual' ? new ManualScheduler() : new WallScheduler(timeScale);
   const pauseAfter = values['pause-after'] === undefined ? 1000 : parseDuration(values['pause-after'], '--pause-after');
   const tokens = values['token-file'] === undefined ? undefined : TokenSet.load(values['token-file']);
   const host = values.host ?? '127.0.0.1';

@@ -12,13 +12,20 @@ export interface Scheduler extends Clock {
   at(atMs: number, callback: () => void): Timer;
 }
 
+/**
+ * The wall clock, optionally running `timeScale` times faster (thaw replay: at 60, a keep-alive
+ * window of 10 minutes lasts 10 real seconds, as a trace minute replays in one second).
+ */
 export class WallScheduler implements Scheduler {
   readonly #origin = performance.now();
+  constructor(readonly timeScale = 1) {
+    if (!(timeScale > 0)) throw new RangeError(`time scale must be > 0, got ${timeScale}`);
+  }
   now(): number {
-    return performance.now() - this.#origin;
+    return (performance.now() - this.#origin) * this.timeScale;
   }
   at(atMs: number, callback: () => void): Timer {
-    const handle = setTimeout(callback, Math.max(0, atMs - this.now()));
+    const handle = setTimeout(callback, Math.max(0, (atMs - this.now()) / this.timeScale));
     handle.unref();
     return { cancel: () => clearTimeout(handle) };
   }

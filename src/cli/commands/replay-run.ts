@@ -1,0 +1,335 @@
+// thaw replay: a slice of an Azure-format trace driven through a real `thaw serve`, compressed in
+// time, beside what the simulator predicts for the same slice, policy and memory.
+//
+// The server runs its policy clock `speedup` times faster than the wall clock (serve --time-scale),
+// so keep-alive windows, histograms and pre-warm lead times are in trace time on both sides. Each
+// trace function becomes a deployed function with the trace's memory limit whose handler waits for
+// the invocation's trace duration / speedup. Each function is its own application on the platform,
+// so the simulator runs the slice that way too (the hybrid policy learns per application).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ThawError } from '../../core/errors.ts';
+import { seededRandom } from '../../core/random.ts';
+import type { FunctionSpec, Trace } from '../../core/trace.ts';
+import { runSimulation } from '../../sim/run.ts';
+import type { SimResult } from '../../sim/result.ts';
+
+export interface ReplayOptions {
+  trace: Trace;
+  /** How many functions (with at least one arrival in the window). */
+  functions: number;
+  /** Sample them with this seed instead of taking the first ones. */
+  seed?: number;
+  minutes: number;
+  policy: string;
+  memoryMb: number;
+  ttlMs?: number;
+  /** Trace time per wall-clock time (60: a trace minute in one second). */
+  speedup: number;
+  /** A server already running (started with --time-scale = speedup); else replay starts its own. */
+  url?: string;
+  /** Also simulate with the platform's measured start and execution times. */
+  calibrate?: boolean;
+  onProgress?: (message: string) => void;
+}
+
+/** What one side did with the slice. Times are trace time. */
+export interface ReplaySide {
+  invocations: number;
+  cold: number;
+  warm: number;
+  dropped: number;
+  /** Failures other than drops (the platform's: a function error, a sandbox that failed). */
+  failed: number;
+  coldStartRatio: number;
+  idleMemoryGBs: number;
+}
+
+export interface ReplayResult {
+  slice: { trace: string; functions: string[]; minutes: number; invocations: number; speedup: number; policy: string; memoryMb: number };
+  platform: ReplaySide & { wallMs: number; invocationsPerSecond: number; meanColdStartMs: number; meanLateMs: number };
+  simulator: ReplaySide;
+  diff: { cold: number; coldPct: number; warm: number; dropped: number; coldStartRatio: number; idleMemoryGBs: number };
+  /** The simulator run again with the platform's measured start and execution times (--calibrate). */
+  calibrated?: { simulator: ReplaySide; diff: ReplayResult['diff']; coldStartMs: Record<string, number> };
+}
+
+interface Arrival {
+  fn: number;
+  time: number;
+  durationMs: number;
+}
+
+/** The slice: N functions with arrivals in the first `minutes`, renumbered, each its own app. */
+export function sliceTrace(trace: Trace, options: Pick<ReplayOptions, 'functions' | 'seed' | 'minutes'>): { trace: Trace; arrivals: Arrival[] } {
+  if (!(options.minutes > 0)) throw new ThawError('ERR_INVALID_OPTION', `option --minutes: must be > 0, got ${options.minutes}`);
+  if (!(Number.isInteger(options.functions) && options.functions > 0)) throw new ThawError('ERR_INVALID_OPTION', `option --functions: must be an integer > 0, got ${options.functions}`);
+  const windowMs = options.minutes * 60_000;
+  const all: { fn: number; time: number; durationMs: number }[] = [];
+  const active = new Set<number>();
+  for (const batch of trace.batches()) {
+    for (let i = 0; i < batch.length; i++) {
+      const t = batch.time[i]!;
+      if (t >= windowMs) continue;
+      const fn = batch.fn[i]!;
+      all.push({ fn, time: t, durationMs: batch.duration ? batch.duration[i]! : trace.functions[fn]!.warmMs });
+      active.add(fn);
+    }
+  }
+  let chosen = [...active].sort((a, b) => a - b);
+  if (chosen.length < options.functions) throw new ThawError('ERR_INVALID_OPTION', `option --functions: ${trace.name} has only ${chosen.length} functions invoked in the first ${options.minutes} minutes`);
+  if (options.seed !== undefined) {
+    const random = seededRandom(options.seed);
+    for (let i = chosen.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [chosen[i], chosen[j]] = [chosen[j]!, chosen[i]!];
+    }
+    chosen = chosen.slice(0, options.functions).sort((a, b) => a - b);
+  } else {
+    chosen = chosen.slice(0, options.functions);
+  }
+  const newIndex = new Map(chosen.map((old, k) => [old, k]));
+  const functions: FunctionSpec[] = chosen.map((old, index) => {
+    const f = trace.functions[old]!;
+    const id = `r${index}`;
+    return { index, id, app: id, memoryMb: f.memoryMb, warmMs: f.warmMs, coldStartMs: f.coldStartMs };
+  });
+  const arrivals = all.filter((a) => newIndex.has(a.fn)).map((a) => ({ ...a, fn: newIndex.get(a.fn)! }));
+  return { trace: traceOf(`${trace.name} (${options.functions} functions × ${options.minutes} min)`, functions, arrivals, windowMs), arrivals };
+}
+
+function traceOf(name: string, functions: FunctionSpec[], arrivals: Arrival[], spanMs: number): Trace {
+  return {
+    name,
+    functions,
+    invocationCount: arrivals.length,
+    spanMs,
+    *batches() {
+      yield {
+        length: arrivals.length,
+        fn: Int32Array.from(arrivals, (a) => a.fn),
+        time: Float64Array.from(arrivals, (a) => a.time),
+        duration: Float64Array.from(arrivals, (a) => a.durationMs),
+      };
+    },
+  };
+}
+
+function simulateSlice(trace: Trace, o: ReplayOptions): ReplaySide {
+  const r: SimResult = runSimulation(trace, { policy: o.policy, memoryMb: o.memoryMb, ttlMs: o.ttlMs });
+  const t = r.summary;
+  return { invocations: t.invocations, cold: t.cold, warm: t.warm, dropped: t.dropped, failed: 0, coldStartRatio: t.coldStartRatio, idleMemoryGBs: t.wastedMemoryGBs };
+}
+
+function diffOf(p: ReplaySide, s: ReplaySide): ReplayResult['diff'] {
+  return {
+    cold: p.cold - s.cold,
+    coldPct: s.cold > 0 ? (100 * (p.cold - s.cold)) / s.cold : p.cold === 0 ? 0 : Infinity,
+    warm: p.warm - s.warm,
+    dropped: p.dropped - s.dropped,
+    coldStartRatio: p.coldStartRatio - s.coldStartRatio,
+    idleMemoryGBs: p.idleMemoryGBs - s.idleMemoryGBs,
+  };
+}
+
+/** A function that waits for the invocation's (scaled) trace duration. */
+const HANDLER = `// Generated by thaw replay: waits for the invocation's trace duration (scaled), then answers.
+export async function handler(event) {
+  await new Promise((resolve) => setTimeout(resolve, event.ms));
+  return null;
+}
+`;
+
+export async function replay(o: ReplayOptions): Promise<ReplayResult> {
+  if (!(o.speedup > 0)) throw new ThawError('ERR_INVALID_OPTION', `option --speedup: must be > 0, got ${o.speedup}`);
+  const { trace, arrivals } = sliceTrace(o.trace, o);
+  const say = o.onProgress ?? (() => {});
+  const work = mkdtempSync(join(tmpdir(), 'thaw-replay-'));
+  let server: ChildProcess | undefined;
+  try {
+    let url = o.url;
+    if (!url) {
+      const port = await freePort();
+      url = `http://127.0.0.1:${port}`;
+      say(`starting thaw serve on ${url} (time scale ${o.speedup}, ${o.policy}, ${o.memoryMb} MB)`);
+      server = startServer(join(work, 'data'), port, o);
+      await waitUntilUp(url, server);
+    }
+    say(`deploying ${trace.functions.length} functions`);
+    for (const fn of trace.functions) await deploy(url, fn, work);
+    say(`replaying ${arrivals.length} invocations over ${o.minutes} trace minutes (${((o.minutes * 60) / o.speedup).toFixed(1)} s)`);
+    const run = await fire(url, trace, arrivals, o.speedup);
+    // The simulator counts idle memory until the window closes: so does the platform, by stopping
+    // every instance then (an idle period's cost is recorded when it ends).
+    const windowEndMs = (o.minutes * 60_000) / o.speedup;
+    if (run.wallMs < windowEndMs) await new Promise((resolve) => setTimeout(resolve, windowEndMs - run.wallMs));
+    for (const fn of trace.functions) await fetch(`${url}/functions/${fn.id}/instances`, { method: 'DELETE' }).then((r) => r.arrayBuffer());
+    const idleMemoryGBs = await idleGBs(url);
+    const measured = o.calibrate ? await measuredCosts(url, trace, o.speedup) : undefined;
+    const platform = {
+      invocations: arrivals.length,
+      cold: run.cold,
+      warm: run.warm,
+      dropped: run.dropped,
+      failed: run.failed,
+      coldStartRatio: run.cold + run.warm > 0 ? run.cold / (run.cold + run.warm) : 0,
+      idleMemoryGBs,
+      wallMs: run.wallMs,
+      invocationsPerSecond: arrivals.length / (run.wallMs / 1000),
+      meanColdStartMs: run.coldStartMs.length ? run.coldStartMs.reduce((a, b) => a + b, 0) / run.coldStartMs.length : 0,
+      meanLateMs: run.lateMs / Math.max(1, arrivals.length),
+    };
+    const simulator = simulateSlice(trace, o);
+    const result: ReplayResult = {
+      slice: { trace: trace.name, functions: trace.functions.map((f) => f.id), minutes: o.minutes, invocations: arrivals.length, speedup: o.speedup, policy: o.policy, memoryMb: o.memoryMb },
+      platform,
+      simulator,
+      diff: diffOf(platform, simulator),
+    };
+    if (measured) {
+      const functions = trace.functions.map((f) => ({ ...f, coldStartMs: measured[f.id] ?? f.coldStartMs }));
+      const calibrated = simulateSlice(traceOf(trace.name, functions, arrivals, trace.spanMs), o);
+      result.calibrated = { simulator: calibrated, diff: diffOf(platform, calibrated), coldStartMs: measured };
+    }
+    return result;
+  } finally {
+    if (server && server.exitCode === null) {
+      const exited = new Promise((resolve) => server!.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const BIN = fileURLToPath(new URL('../../../bin/thaw.js', import.meta.url));
+
+function startServer(dataDir: string, port: number, o: ReplayOptions): ChildProcess {
+  const args = [BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--keep-alive', o.policy, '--memory', `${o.memoryMb}MB`, '--time-scale', String(o.speedup), '--pause-after', '0'];
+  if (o.ttlMs !== undefined) args.push('--ttl', `${o.ttlMs}ms`);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  (child as ChildProcess & { stderrTail: () => string }).stderrTail = () => stderr;
+  return child;
+}
+
+async function waitUntilUp(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new ThawError('ERR_UNREACHABLE', `thaw serve exited (${child.exitCode}) before it answered: ${(child as ChildProcess & { stderrTail: () => string }).stderrTail().trim()}`);
+    try {
+      const r = await fetch(`${url}/functions`);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new ThawError('ERR_UNREACHABLE', `thaw serve did not answer on ${url} within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function deploy(url: string, fn: FunctionSpec, work: string): Promise<void> {
+  const dir = join(work, 'functions', fn.id);
+  mkdirSync(dir, { recursive: true });
+  const files = { 'package.json': JSON.stringify({ name: fn.id, version: '1.0.0', private: true, type: 'module', main: 'index.js' }), 'index.js': HANDLER };
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const settings = { name: fn.id, memoryMb: Math.max(64, Math.round(fn.memoryMb)), timeoutMs: 900_000, maxConcurrency: 1000 };
+  const r = await fetch(`${url}/functions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ files, settings }) });
+  if (!r.ok) throw new ThawError('ERR_DEPLOY_FAILED', `deploying ${fn.id} to ${url}: HTTP ${r.status} ${await r.text()}`);
+}
+
+interface FireResult {
+  cold: number;
+  warm: number;
+  dropped: number;
+  failed: number;
+  wallMs: number;
+  /** Start phases of each cold start, ms of wall-clock time. */
+  coldStartMs: number[];
+  /** Sum over invocations of how late each request left against its scaled arrival time. */
+  lateMs: number;
+}
+
+/** Sends each arrival at its trace time / speedup, all concurrently, and counts how each started. */
+async function fire(url: string, trace: Trace, arrivals: Arrival[], speedup: number): Promise<FireResult> {
+  const result: FireResult = { cold: 0, warm: 0, dropped: 0, failed: 0, wallMs: 0, coldStartMs: [], lateMs: 0 };
+  const pending: Promise<void>[] = [];
+  const t0 = performance.now();
+  const send = (a: Arrival): Promise<void> =>
+    fetch(`${url}/functions/${trace.functions[a.fn]!.id}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ms: a.durationMs / speedup }) }).then(async (r) => {
+      await r.arrayBuffer();
+      const kind = r.headers.get('x-thaw-start-kind');
+      if (r.status === 503) result.dropped++;
+      else if (!r.ok) result.failed++;
+      else if (kind === 'warm' || kind === 'resumed') result.warm++;
+      else {
+        result.cold++;
+        result.coldStartMs.push(coldPhases(r.headers.get('server-timing') ?? ''));
+      }
+    });
+  for (let i = 0; i < arrivals.length; ) {
+    const now = performance.now() - t0;
+    const due = arrivals[i]!.time / speedup;
+    if (due > now) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.floor(due - now))));
+      continue;
+    }
+    while (i < arrivals.length && arrivals[i]!.time / speedup <= now) {
+      result.lateMs += now - arrivals[i]!.time / speedup;
+      pending.push(send(arrivals[i++]!).catch(() => void result.failed++));
+    }
+  }
+  await Promise.all(pending);
+  result.wallMs = performance.now() - t0;
+  return result;
+}
+
+/** The start phases (sandbox, runtime boot, import, init) of a Server-Timing header, ms. */
+function coldPhases(header: string): number {
+  let ms = 0;
+  for (const part of header.split(',')) {
+    const [name, ...params] = part.trim().split(';');
+    if (!name || !['sandbox', 'runtime-boot', 'import', 'init'].includes(name)) continue;
+    const dur = params.find((p) => p.startsWith('dur='));
+    if (dur) ms += Number(dur.slice(4));
+  }
+  return ms;
+}
+
+async function idleGBs(url: string): Promise<number> {
+  const r = await fetch(`${url}/stats`);
+  const body = (await r.json()) as { idleCost?: { idleGbSeconds: number }[] };
+  return (body.idleCost ?? []).reduce((sum, c) => sum + c.idleGbSeconds, 0);
+}
+
+/** Per function, its median measured start (sandbox + boot + import + init), in trace time. */
+async function measuredCosts(url: string, trace: Trace, speedup: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const fn of trace.functions) {
+    const r = await fetch(`${url}/functions/${fn.id}/stats`);
+    if (!r.ok) continue;
+    const body = (await r.json()) as { byStartKind: { startKind: string; phases: Record<string, { p50: number | null }> }[] };
+    const cold = body.byStartKind.find((s) => s.startKind === 'cold');
+    if (!cold) continue;
+    const p = (k: string) => cold.phases[k]?.p50 ?? 0;
+    out[fn.id] = (p('sandboxMs') + p('runtimeBootMs') + p('importMs') + p('initMs')) * speedup;
+  }
+  return out;
+}

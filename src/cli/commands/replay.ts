@@ -1,0 +1,100 @@
+// thaw replay: drives a real thaw serve with a slice of a trace, compressed in time, and prints what
+// the platform did beside what the simulator predicts (replay-run.ts does the work).
+
+import { invalidOption } from '../../core/errors.ts';
+import { KEEP_ALIVE_POLICIES } from '../../policies/keepalive/index.ts';
+import { formatTable } from '../../sim/report/table.ts';
+import { openTraceSource } from '../../sim/trace-source.ts';
+import { numberOption, parseOptions } from '../args.ts';
+import { print, say } from '../output.ts';
+import { TRACE_OPTIONS, traceSourceFrom } from '../trace-options.ts';
+import { parseDuration, parseMemory } from '../units.ts';
+import { replay, type ReplayResult, type ReplaySide } from './replay-run.ts';
+
+export const REPLAY_HELP = `thaw replay [options]         a trace slice through a real thaw serve, beside the simulator
+  --trace PATH          an Azure-format trace, as thaw sim reads it (default: the bundled sample)
+  --functions N         the first N functions invoked in the window (default 10)
+  --seed N              a seeded sample of N functions instead of the first ones
+  --minutes M           the first M trace minutes (default 10)
+  --policy NAME         keep-alive policy on both sides (default ttl)
+  --ttl DUR             ttl's window, trace time (default 10m)
+  --memory SIZE         the platform's memory budget and the simulated server's (default 4GB)
+  --speedup S           trace time per wall-clock time: 60 replays a trace minute in 1 s (default 60)
+  --url URL             a thaw serve already running, started with --time-scale S --pause-after 0
+                        (default: replay starts its own, with a fresh data dir)
+  --calibrate           simulate again with the platform's measured start times (per function)
+  --json                print {"platform", "simulator", "diff"} as JSON`;
+
+export async function replayCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(
+    argv,
+    {
+      ...TRACE_OPTIONS,
+      functions: { type: 'string' },
+      minutes: { type: 'string' },
+      policy: { type: 'string' },
+      ttl: { type: 'string' },
+      memory: { type: 'string' },
+      speedup: { type: 'string' },
+      url: { type: 'string' },
+      calibrate: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    'replay',
+  );
+  const policy = values.policy ?? 'ttl';
+  if (!KEEP_ALIVE_POLICIES.includes(policy)) throw invalidOption('--policy', `unknown policy '${policy}' (known: ${KEEP_ALIVE_POLICIES.join(', ')})`);
+  // --seed picks the sample of functions here, not the trace's minute spacing.
+  const { seed, ...traceFlags } = values;
+  const trace = openTraceSource(traceSourceFrom(traceFlags));
+  const result = await replay({
+    trace,
+    functions: numberOption(values.functions, '--functions', 10, (n) => Number.isInteger(n) && n > 0),
+    seed: seed === undefined ? undefined : numberOption(seed, '--seed', 0, Number.isInteger),
+    minutes: numberOption(values.minutes, '--minutes', 10, (n) => n > 0),
+    policy,
+    ttlMs: values.ttl === undefined ? undefined : parseDuration(values.ttl, '--ttl'),
+    memoryMb: parseMemory(values.memory ?? '4GB'),
+    speedup: numberOption(values.speedup, '--speedup', 60, (n) => n > 0),
+    url: values.url,
+    calibrate: values.calibrate,
+    onProgress: values.json ? undefined : (m) => say(`replay: ${m}`),
+  });
+  print(values.json ? JSON.stringify(result, null, 2) : replayTable(result));
+  return 0;
+}
+
+/** Platform, simulator and their difference, side by side. */
+export function replayTable(r: ReplayResult): string {
+  const rows: [string, (s: ReplaySide) => number, (d: ReplayResult['diff']) => number | string, number][] = [
+    ['cold', (s) => s.cold, (d) => `${signed(d.cold)} (${signed(d.coldPct, 1)} %)`, 0],
+    ['warm', (s) => s.warm, (d) => signed(d.warm), 0],
+    ['dropped', (s) => s.dropped, (d) => signed(d.dropped), 0],
+    ['cold-start ratio', (s) => s.coldStartRatio, (d) => signed(d.coldStartRatio, 4), 4],
+    ['idle memory GB-s', (s) => s.idleMemoryGBs, (d) => signed(d.idleMemoryGBs, 1), 1],
+  ];
+  const columns = ['', 'platform', 'simulator', 'difference', ...(r.calibrated ? ['calibrated sim', 'difference'] : [])];
+  const table = formatTable(
+    columns,
+    rows.map(([name, get, diff, digits]) => [
+      name,
+      get(r.platform).toFixed(digits),
+      get(r.simulator).toFixed(digits),
+      diff(r.diff),
+      ...(r.calibrated ? [get(r.calibrated.simulator).toFixed(digits), diff(r.calibrated.diff)] : []),
+    ]),
+  );
+  const s = r.slice;
+  const p = r.platform;
+  return [
+    `${s.trace}: ${s.invocations} invocations, ${s.policy}, ${s.memoryMb} MB, speed-up ${s.speedup}`,
+    table,
+    `platform: ${p.invocationsPerSecond.toFixed(1)} invocations/s over ${(p.wallMs / 1000).toFixed(1)} s, mean cold start ${p.meanColdStartMs.toFixed(1)} ms (wall), requests sent ${p.meanLateMs.toFixed(2)} ms late on average${p.failed ? `, ${p.failed} failed` : ''}`,
+  ].join('\n');
+}
+
+function signed(x: number, digits = 0): string {
+  if (!Number.isFinite(x)) return String(x);
+  const t = x.toFixed(digits);
+  return x > 0 ? `+${t}` : t;
+}

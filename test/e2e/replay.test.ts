@@ -1,0 +1,48 @@
+// thaw replay end to end: a real thaw serve (started by replay, time-scaled), real deployed functions,
+// a slice of the bundled Azure sample, and the simulator's prediction for the same slice.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { sliceTrace } from '../../src/cli/commands/replay-run.ts';
+import { openTrace } from '../../src/sim/traces/index.ts';
+
+const bin = fileURLToPath(new URL('../../bin/thaw.js', import.meta.url));
+const sample = fileURLToPath(new URL('../../data/traces/azure2019/invitro_sample_500fn_8h', import.meta.url));
+
+describe('thaw replay', () => {
+  it('slices the first N functions invoked in the window, or a seeded sample, each its own app', () => {
+    const trace = openTrace(sample);
+    const first = sliceTrace(trace, { functions: 5, minutes: 3 });
+    assert.equal(first.trace.functions.length, 5);
+    assert.deepEqual(first.trace.functions.map((f) => f.app), ['r0', 'r1', 'r2', 'r3', 'r4']);
+    assert.ok(first.arrivals.every((a) => a.time < 3 * 60_000 && a.fn < 5));
+    assert.equal(first.trace.invocationCount, first.arrivals.length);
+    const a = sliceTrace(trace, { functions: 5, minutes: 3, seed: 7 });
+    const b = sliceTrace(trace, { functions: 5, minutes: 3, seed: 7 });
+    assert.deepEqual(a.arrivals, b.arrivals, 'the same seed gives the same sample');
+    assert.notDeepEqual(a.arrivals, first.arrivals);
+    assert.throws(() => sliceTrace(trace, { functions: 100_000, minutes: 1 }), /option --functions: .* has only \d+ functions invoked in the first 1 minutes/);
+  });
+
+  it('drives its own thaw serve and prints platform, simulator and diff as JSON', { timeout: 300_000 }, () => {
+    const r = spawnSync(process.execPath, [bin, 'replay', '--trace', sample, '--functions', '3', '--minutes', '2', '--speedup', '30', '--memory', '2GB', '--calibrate', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    for (const side of [result.platform, result.simulator, result.calibrated.simulator]) {
+      assert.equal(side.invocations, result.slice.invocations);
+      assert.equal(side.cold + side.warm + side.dropped + side.failed, side.invocations);
+    }
+    assert.equal(result.platform.failed, 0, 'every invocation of the generated functions succeeds');
+    assert.equal(result.diff.cold, result.platform.cold - result.simulator.cold);
+    assert.ok(result.platform.cold >= 3, 'each function starts cold at least once');
+    assert.ok(Object.keys(result.calibrated.coldStartMs).length >= 1);
+  });
+
+  it('refuses bad options before starting anything', () => {
+    const r = spawnSync(process.execPath, [bin, 'replay', '--policy', 'nope'], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--policy.*unknown policy 'nope'/);
+  });
+});
