@@ -345,7 +345,7 @@ export class SimMetrics implements PoolListener {
  * Cold-start percentage of the applications at the 50th, 75th and 90th percentile (Serverless in the
  * Wild's figure: apps sorted by their own cold-start %, nearest rank), over apps that served anything.
  */
-export function appColdStartPercentiles(fns: Trace['functions'], cold: Float64Array, warm: Float64Array): { p50: number; p75: number; p90: number; apps: number } {
+export function appColdStartPercentiles(fns: Trace['functions'], cold: Float64Array, warm: Float64Array): { p50: number; p75: number; p90: number; apps: number; cdf: number[] } {
   const apps = new Map<string, [number, number]>();
   for (const f of fns) {
     const a = apps.get(f.app) ?? [0, 0];
@@ -355,7 +355,9 @@ export function appColdStartPercentiles(fns: Trace['functions'], cold: Float64Ar
   }
   const pcts = [...apps.values()].filter(([, served]) => served > 0).map(([c, served]) => (100 * c) / served).sort((x, y) => x - y);
   const at = (q: number): number => (pcts.length ? pcts[Math.min(pcts.length - 1, Math.max(0, Math.ceil(q * pcts.length) - 1))]! : 0);
-  return { p50: at(0.5), p75: at(0.75), p90: at(0.9), apps: pcts.length };
+  // The distribution over apps at every whole percentile (Serverless in the Wild's CDF, Figure 15).
+  const cdf = Array.from({ length: 101 }, (_, q) => (q === 0 ? (pcts[0] ?? 0) : at(q / 100)));
+  return { p50: at(0.5), p75: at(0.75), p90: at(0.9), apps: pcts.length, cdf };
 }
 
 function percent(part: number, whole: number): number {

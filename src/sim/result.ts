@@ -42,7 +42,7 @@ export interface SimSummary {
   /** Mean service time of served invocations: start (cold only) + execution, ms, at server speed. */
   meanServiceTimeMs?: number;
   /** Cold-start % of the applications at these percentiles (Serverless in the Wild's view). */
-  appColdStartPct?: { p50: number; p75: number; p90: number; apps: number };
+  appColdStartPct?: { p50: number; p75: number; p90: number; apps: number; cdf?: number[] };
   /**
    * Pre-warming: instances started ahead of demand, those removed without serving anything, those
    * still idle and unused at the end, and the GB-s they held unused (idle, and while starting; both

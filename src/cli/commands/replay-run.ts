@@ -51,7 +51,7 @@ export interface ReplaySide {
 }
 
 export interface ReplayResult {
-  slice: { trace: string; functions: string[]; minutes: number; invocations: number; speedup: number; policy: string; memoryMb: number };
+  slice: { trace: string; functions: string[]; minutes: number; invocations: number; speedup: number; policy: string; memoryMb: number; firstArrivalMs: number; lastArrivalMs: number };
   platform: ReplaySide & { wallMs: number; invocationsPerSecond: number; meanColdStartMs: number; meanLateMs: number };
   simulator: ReplaySide;
   diff: { cold: number; coldPct: number; warm: number; dropped: number; coldStartRatio: number; idleMemoryGBs: number };
@@ -169,6 +169,8 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     const windowEndMs = (o.minutes * 60_000) / o.speedup;
     if (run.wallMs < windowEndMs) await new Promise((resolve) => setTimeout(resolve, windowEndMs - run.wallMs));
     for (const fn of trace.functions) await fetch(`${url}/functions/${fn.id}/instances`, { method: 'DELETE' }).then((r) => r.arrayBuffer());
+    // The platform writes idle costs to its store once a second.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
     const idleMemoryGBs = await idleGBs(url);
     const measured = o.calibrate ? await measuredCosts(url, trace, o.speedup) : undefined;
     const platform = {
@@ -186,7 +188,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     };
     const simulator = simulateSlice(trace, o);
     const result: ReplayResult = {
-      slice: { trace: trace.name, functions: trace.functions.map((f) => f.id), minutes: o.minutes, invocations: arrivals.length, speedup: o.speedup, policy: o.policy, memoryMb: o.memoryMb },
+      slice: { trace: trace.name, functions: trace.functions.map((f) => f.id), minutes: o.minutes, invocations: arrivals.length, speedup: o.speedup, policy: o.policy, memoryMb: o.memoryMb, firstArrivalMs: arrivals[0]?.time ?? 0, lastArrivalMs: arrivals.at(-1)?.time ?? 0 },
       platform,
       simulator,
       diff: diffOf(platform, simulator),

@@ -1,6 +1,7 @@
 // Self-contained HTML reports of a sweep, a single run and a hit-ratio curve: summary tables
 // rendered here, charts drawn in the browser by assets/report-client.js from the embedded results.
 
+import { WILD_BASELINE } from '../wild.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { formatCount, formatDuration, formatMemory, formatRatio, formatNumber, formatRate } from './format.ts';
@@ -264,6 +265,39 @@ function wildScatterSvg(sweep: SweepResult): string {
   return `<figure>${parts.join('')}<figcaption>Serverless in the Wild's trade-off: each point a policy setting (grey: fixed keep-alive); lower and further left is better.</figcaption></figure>`;
 }
 
+/**
+ * The per-application cold-start CDF of each point (Serverless in the Wild, Figure 15): for each
+ * cold-start percentage, the share of applications at or below it. Fixed keep-alives in grey.
+ */
+function wildCdfSvg(sweep: SweepResult): string {
+  const points = sweep.points.filter((p) => p.summary.appColdStartPct?.cdf?.length === 101);
+  if (!points.length) return '';
+  const W = 640;
+  const H = 380;
+  const m = { l: 60, r: 110, t: 20, b: 50 };
+  const x = (pct: number) => m.l + (pct / 100) * (W - m.l - m.r);
+  const y = (share: number) => H - m.b - share * (H - m.t - m.b);
+  const ticks = [0, 20, 40, 60, 80, 100];
+  const parts = [
+    `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="CDF of the per-application cold-start percentage" style="max-width:${W}px;font:12px sans-serif">`,
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="currentColor"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="currentColor"/>`,
+    ...ticks.map((v) => `<text x="${x(v)}" y="${H - m.b + 16}" text-anchor="middle">${v}</text><text x="${m.l - 6}" y="${y(v / 100) + 4}" text-anchor="end">${v}</text>`),
+    `<text x="${(W - m.r + m.l) / 2}" y="${H - 10}" text-anchor="middle">cold starts, % of the application's invocations</text>`,
+    `<text x="14" y="${(H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(H - m.b) / 2})">applications, % (cumulative)</text>`,
+  ];
+  points.forEach((p, k) => {
+    const label = p.label ?? p.policy;
+    const cdf = p.summary.appColdStartPct!.cdf!;
+    const colour = label.startsWith('ttl') ? '#bbb' : label === 'hybrid' ? '#d62728' : label === 'icebreaker' ? '#1f77b4' : '#2ca02c';
+    const width = label === 'hybrid' || label === WILD_BASELINE ? 2.5 : 1.5;
+    const path = cdf.map((pct, q) => `${q === 0 ? 'M' : 'L'}${x(pct).toFixed(1)},${y(q / 100).toFixed(1)}`).join(' ');
+    parts.push(`<path d="${path}" fill="none" stroke="${label === WILD_BASELINE ? '#555' : colour}" stroke-width="${width}"><title>${escapeHtml(label)}</title></path>`);
+    parts.push(`<text x="${W - m.r + 8}" y="${m.t + 14 * k}" fill="${label === WILD_BASELINE ? '#555' : colour}">${escapeHtml(label)}</text>`);
+  });
+  parts.push('</svg>');
+  return `<figure>${parts.join('')}<figcaption>The distribution over applications of their cold-start percentage, per policy setting (grey: fixed keep-alives, dark grey the 10-minute one; red: hybrid). Higher and further left is better: more applications with few cold starts.</figcaption></figure>`;
+}
+
 export function renderSweepReport(sweep: SweepResult, extras: { curve?: CurveResult; runs?: SimResult[] } = {}): string {
   if (sweep.wild) {
     return renderPage({
@@ -271,6 +305,7 @@ export function renderSweepReport(sweep: SweepResult, extras: { curve?: CurveRes
       sections: [
         { id: 'overview', title: 'Sweep', html: factList(sweepFacts(sweep)) },
         { id: 'wild', title: 'Cold starts against wasted memory', html: wildScatterSvg(sweep) },
+        { id: 'wild-cdf', title: 'Cold starts per application', html: wildCdfSvg(sweep) },
         { id: 'tables', title: 'Tables', html: tablesHtml(sweepSummaryTables(sweep)) },
       ],
       legendTopics: new Set<LegendTopic>(['sweep']),
