@@ -52,7 +52,7 @@ export interface ReplaySide {
 
 export interface ReplayResult {
   slice: { trace: string; functions: string[]; minutes: number; invocations: number; speedup: number; policy: string; memoryMb: number; firstArrivalMs: number; lastArrivalMs: number };
-  platform: ReplaySide & { wallMs: number; invocationsPerSecond: number; meanColdStartMs: number; meanLateMs: number };
+  platform: ReplaySide & { failures: Record<string, number>; wallMs: number; invocationsPerSecond: number; meanColdStartMs: number; meanLateMs: number };
   simulator: ReplaySide;
   diff: { cold: number; coldPct: number; warm: number; dropped: number; coldStartRatio: number; idleMemoryGBs: number };
   /** The simulator run again with the platform's measured start and execution times (--calibrate). */
@@ -151,6 +151,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   const say = o.onProgress ?? (() => {});
   const work = mkdtempSync(join(tmpdir(), 'thaw-replay-'));
   let server: ChildProcess | undefined;
+  let stop: ((signal: NodeJS.Signals) => void) | undefined;
   try {
     let url = o.url;
     if (!url) {
@@ -158,6 +159,14 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
       url = `http://127.0.0.1:${port}`;
       say(`starting thaw serve on ${url} (time scale ${o.speedup}, ${o.policy}, ${o.memoryMb} MB)`);
       server = startServer(join(work, 'data'), port, o);
+      // Ctrl-C (or a kill) stops the server replay started, not just replay.
+      const child = server;
+      stop = (signal: NodeJS.Signals) => {
+        child.kill('SIGTERM');
+        process.kill(process.pid, signal);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       await waitUntilUp(url, server);
     }
     say(`deploying ${trace.functions.length} functions`);
@@ -179,6 +188,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
       warm: run.warm,
       dropped: run.dropped,
       failed: run.failed,
+      failures: run.failures,
       coldStartRatio: run.cold + run.warm > 0 ? run.cold / (run.cold + run.warm) : 0,
       idleMemoryGBs,
       wallMs: run.wallMs,
@@ -200,6 +210,10 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     }
     return result;
   } finally {
+    if (stop) {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
     if (server && server.exitCode === null) {
       const exited = new Promise((resolve) => server!.once('exit', resolve));
       server.kill('SIGTERM');
@@ -262,6 +276,8 @@ interface FireResult {
   warm: number;
   dropped: number;
   failed: number;
+  /** Failures by what they were (HTTP status and error code, or the client's error). */
+  failures: Record<string, number>;
   wallMs: number;
   /** Start phases of each cold start, ms of wall-clock time. */
   coldStartMs: number[];
@@ -271,15 +287,19 @@ interface FireResult {
 
 /** Sends each arrival at its trace time / speedup, all concurrently, and counts how each started. */
 async function fire(url: string, trace: Trace, arrivals: Arrival[], speedup: number): Promise<FireResult> {
-  const result: FireResult = { cold: 0, warm: 0, dropped: 0, failed: 0, wallMs: 0, coldStartMs: [], lateMs: 0 };
+  const result: FireResult = { cold: 0, warm: 0, dropped: 0, failed: 0, failures: {}, wallMs: 0, coldStartMs: [], lateMs: 0 };
   const pending: Promise<void>[] = [];
   const t0 = performance.now();
+  const fail = (why: string) => {
+    result.failed++;
+    result.failures[why] = (result.failures[why] ?? 0) + 1;
+  };
   const send = (a: Arrival): Promise<void> =>
     fetch(`${url}/functions/${trace.functions[a.fn]!.id}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ms: a.durationMs / speedup }) }).then(async (r) => {
-      await r.arrayBuffer();
+      const body = await r.text();
       const kind = r.headers.get('x-thaw-start-kind');
       if (r.status === 503) result.dropped++;
-      else if (!r.ok) result.failed++;
+      else if (!r.ok) fail(`HTTP ${r.status} ${errorCode(body)}`.trim());
       else if (kind === 'warm' || kind === 'resumed') result.warm++;
       else {
         result.cold++;
@@ -295,12 +315,21 @@ async function fire(url: string, trace: Trace, arrivals: Arrival[], speedup: num
     }
     while (i < arrivals.length && arrivals[i]!.time / speedup <= now) {
       result.lateMs += now - arrivals[i]!.time / speedup;
-      pending.push(send(arrivals[i++]!).catch(() => void result.failed++));
+      pending.push(send(arrivals[i++]!).catch((error: Error) => fail(error.message)));
     }
   }
   await Promise.all(pending);
   result.wallMs = performance.now() - t0;
   return result;
+}
+
+/** The error code of a failed answer's body ({"error": {"code"}}), or ''. */
+function errorCode(body: string): string {
+  try {
+    return (JSON.parse(body) as { error?: { code?: string } }).error?.code ?? '';
+  } catch {
+    return '';
+  }
 }
 
 /** The start phases (sandbox, runtime boot, import, init) of a Server-Timing header, ms. */

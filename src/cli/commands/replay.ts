@@ -89,7 +89,7 @@ export function replayTable(r: ReplayResult): string {
   return [
     `${s.trace}: ${s.invocations} invocations, ${s.policy}, ${s.memoryMb} MB, speed-up ${s.speedup}`,
     table,
-    `platform: ${p.invocationsPerSecond.toFixed(1)} invocations/s over ${(p.wallMs / 1000).toFixed(1)} s, mean cold start ${p.meanColdStartMs.toFixed(1)} ms (wall), requests sent ${p.meanLateMs.toFixed(2)} ms late on average${p.failed ? `, ${p.failed} failed` : ''}`,
+    `platform: ${p.invocationsPerSecond.toFixed(1)} invocations/s over ${(p.wallMs / 1000).toFixed(1)} s, mean cold start ${p.meanColdStartMs.toFixed(1)} ms (wall), requests sent ${p.meanLateMs.toFixed(2)} ms late on average${p.failed ? `, ${p.failed} failed (${Object.entries(p.failures).map(([why, n]) => `${why}: ${n}`).join(', ')})` : ''}`,
   ].join('\n');
 }
 
