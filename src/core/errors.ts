@@ -56,6 +56,10 @@ export const ERRORS = {
   ERR_VM_CODE: spec(400, EXIT.USAGE, 'FUNCTION: what a microVM cannot give it, and what to do'),
   /** A payload, result or upload larger than its limit. */
   ERR_PAYLOAD_TOO_LARGE: spec(413, EXIT.USAGE, 'what is N bytes, over the limit of M bytes'),
+  /** An HTTP request whose path, query, headers or body do not match its route's schema (GET /openapi.json). */
+  ERR_INVALID_REQUEST: spec(400, EXIT.USAGE, "PART 'NAME' must be WHAT, got VALUE (path segment, query parameter, header, body.FIELD)"),
+  /** An HTTP method the path does not answer (the Allow header lists those it does). */
+  ERR_METHOD_NOT_ALLOWED: spec(405, EXIT.USAGE, 'METHOD is not a method of PATH: it answers METHODS'),
 
   // --- what was named does not exist (404, exit 3) ---
   /** A function, version, alias, invocation, job or route that does not exist. */

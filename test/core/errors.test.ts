@@ -20,6 +20,8 @@ const EXPECTED: Record<ErrorCode, [status: number, exit: number]> = {
   ERR_INVALID_PACKAGE: [400, 2],
   ERR_VM_CODE: [400, 2],
   ERR_PAYLOAD_TOO_LARGE: [413, 2],
+  ERR_INVALID_REQUEST: [400, 2],
+  ERR_METHOD_NOT_ALLOWED: [405, 2],
   ERR_NOT_FOUND: [404, 3],
   ERR_UNKNOWN_FUNCTION: [404, 3],
   ERR_CONFLICT: [409, 4],
