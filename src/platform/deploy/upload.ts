@@ -118,12 +118,18 @@ export function readFilesBody(body: unknown, limits: Partial<UploadLimits> = {})
   });
 }
 
-/** Writes files into `dest` (which must exist). */
+/** Writes files into `dest` (which must exist). A file where another needs a folder (`a` and `a/b`) is the package's fault. */
 export function writeFiles(files: readonly UnpackedFile[], dest: string): void {
   for (const f of files) {
     const to = join(dest, ...f.path.split('/'));
-    mkdirSync(dirname(to), { recursive: true });
-    writeFileSync(to, f.data);
+    try {
+      mkdirSync(dirname(to), { recursive: true });
+      writeFileSync(to, f.data);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR') throw new InvalidPackageError(WHERE, `${JSON.stringify(f.path)}: a file and a folder of the same name`);
+      throw error;
+    }
   }
 }
 
@@ -162,6 +168,10 @@ function safePath(raw: string): string {
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   if (path.startsWith('/') || /^[a-zA-Z]:/.test(path) || parts.includes('..') || parts.length === 0 || path.includes('\0')) {
     throw new InvalidPackageError(WHERE, `${JSON.stringify(raw)}: file paths must be relative and stay inside the package`);
+  }
+  // What Linux file systems take: 255 bytes a name, 4096 a path (less the upload folder's own).
+  if (parts.some((p) => Buffer.byteLength(p) > 255) || Buffer.byteLength(path) > 3072) {
+    throw new InvalidPackageError(WHERE, `${JSON.stringify(raw.slice(0, 80))}${raw.length > 80 ? '…' : ''}: a file name is at most 255 bytes, a path at most 3072`);
   }
   return parts.join('/');
 }

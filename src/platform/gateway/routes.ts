@@ -469,6 +469,8 @@ async function invoke({ platform, res, params, query, headers, body }: RouteCont
   res.setHeader('x-thaw-start-kind', record.startKind ?? 'none');
   res.setHeader('x-thaw-duration-ms', String(record.totalMs ?? 0));
   if (record.status === 'succeeded') return sendJson(res, 200, record.result ?? null);
+  // Removed while this invocation started (its code is gone): not the function's failure.
+  if (!platform.store.functions.get(name)) throw new ThawError('ERR_NOT_FOUND', `function '${name}' was removed while invocation ${record.id} started`);
   const kind = record.error?.kind ?? 'error';
   if (kind === 'throttled') res.setHeader('retry-after', '1');
   const code = invocationErrorCode(kind);

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { EXIT, ThawError } from '../../core/errors.ts';
+import { EXIT, ThawError, type ErrorCode } from '../../core/errors.ts';
 import type { ManualScheduler } from '../invoker/scheduler.ts';
 import type { Platform } from '../platform.ts';
 import type { TokenSet } from '../auth/tokens.ts';
@@ -32,14 +32,39 @@ export interface GatewayOptions {
   tokens?: TokenSet;
   /** Log the stack of a request's 5xx error (thaw serve --debug); else one line. */
   debug?: boolean;
+  /** How long a client may take (default DEFAULT_TIMEOUTS; tests shorten them). */
+  timeouts?: Partial<GatewayTimeouts>;
 }
 
+/**
+ * What a client may hold without making progress. A request's headers and its body must arrive in
+ * time (a trickling client gets 408 and is closed); an idle keep-alive connection is closed. None
+ * of them limits how long an invocation runs: that is the function's timeoutMs.
+ */
+export interface GatewayTimeouts {
+  /** From the connection (or the previous response) to the end of the request's headers. */
+  headersMs: number;
+  /** From the connection to the end of the request's body (a 60 MiB deploy at 1 MB/s fits). */
+  requestMs: number;
+  /** An idle keep-alive connection between requests (longer than a load balancer's usual 60 s, so it closes first). */
+  keepAliveMs: number;
+  /** How often node checks the two above. */
+  checkEveryMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<GatewayTimeouts> = Object.freeze({ headersMs: 10_000, requestMs: 120_000, keepAliveMs: 65_000, checkEveryMs: 1_000 });
+
 export async function startGateway(platform: Platform, options: GatewayOptions = {}): Promise<Gateway> {
-  const server = createServer((req, res) => {
-    handle(platform, req, res, options).catch((error: unknown) => sendError(req, res, error, options.debug));
-  });
-  server.keepAliveTimeout = 65_000;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const server = createServer(
+    { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, keepAliveTimeout: timeouts.keepAliveMs, connectionsCheckingInterval: timeouts.checkEveryMs },
+    (req, res) => {
+      handle(platform, req, res, options).catch((error: unknown) => sendError(req, res, error, options.debug));
+    },
+  );
   server.on('clientError', answerClientError);
+  // No CONNECT proxying and no protocol upgrades here: say so rather than drop the connection.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => answerRaw(socket, 405, 'Method Not Allowed', 'ERR_METHOD_NOT_ALLOWED', `${req.method} is not a method of thaw's API`));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => resolve());
@@ -190,18 +215,20 @@ function check(schema: Schema, value: unknown, where: string): void {
  * slow): answered in JSON as every other error, with the status node itself would use, then closed.
  */
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || (socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
-    socket.destroy(); // a response is under way on it (or it is gone): nothing sensible to add
+  // As node does: answer unless a response has started on this socket (its bytes would be corrupted).
+  if (!socket.writable || (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent) {
+    socket.destroy();
     return;
   }
-  const [status, reason, code, message] =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'ERR_PAYLOAD_TOO_LARGE', 'the request line and headers are over the limit']
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', 'ERR_INVALID_REQUEST', 'the request was not received in time']
-        : [400, 'Bad Request', 'ERR_INVALID_REQUEST', `malformed HTTP request (${error.code ?? 'parse error'}: ${String(error.message).slice(0, 100)})`];
+  if (error.code === 'HPE_HEADER_OVERFLOW') return answerRaw(socket, 431, 'Request Header Fields Too Large', 'ERR_PAYLOAD_TOO_LARGE', 'the request line and headers are over the limit of 16 KiB');
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return answerRaw(socket, 408, 'Request Timeout', 'ERR_INVALID_REQUEST', 'the request (its headers and body) did not arrive in time');
+  answerRaw(socket, 400, 'Bad Request', 'ERR_INVALID_REQUEST', `malformed HTTP request (${error.code ?? 'parse error'}: ${String(error.message).slice(0, 100)})`);
+}
+
+/** A JSON error written straight to the socket, which is then closed. */
+function answerRaw(socket: Duplex, status: number, reason: string, code: ErrorCode, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
 }
 
 function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, debug = false): void {

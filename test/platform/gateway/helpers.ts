@@ -3,6 +3,7 @@
 // the path, as fetch and WHATWG URLs do), for the gateway's tests.
 
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { packFolder } from '../../../src/cli/commands/client.ts';
 import { ManualScheduler } from '../../../src/platform/invoker/scheduler.ts';
 import { Platform } from '../../../src/platform/platform.ts';
-import { startGateway, type Gateway } from '../../../src/platform/gateway/server.ts';
+import { startGateway, type Gateway, type GatewayTimeouts } from '../../../src/platform/gateway/server.ts';
 
 export const HELLO = fileURLToPath(new URL('../../../examples/hello', import.meta.url));
 
@@ -28,11 +29,11 @@ export class TestGateway {
     readonly dataDir: string,
   ) {}
 
-  static async start(): Promise<TestGateway> {
+  static async start(timeouts?: Partial<GatewayTimeouts>): Promise<TestGateway> {
     const dataDir = mkdtempSync(join(tmpdir(), 'thaw-gateway-'));
     const clock = new ManualScheduler();
     const platform = await Platform.open({ dataDir, isolation: 'process', scheduler: clock, pauseAfterMs: Infinity, asyncConcurrency: 1 });
-    const gateway = await startGateway(platform, { port: 0, manualClock: clock });
+    const gateway = await startGateway(platform, { port: 0, manualClock: clock, timeouts });
     return new TestGateway(platform, gateway, dataDir);
   }
 
@@ -61,6 +62,44 @@ export class TestGateway {
       });
       req.on('error', reject);
       req.end(data);
+    });
+  }
+
+  /**
+   * Writes `bytes` on a new connection and resolves with the status line and headers of the first
+   * answer (the socket is then dropped; a 5xx's body is read too), or `status: undefined` if the
+   * server closed it unanswered.
+   */
+  exchange(bytes: string | Buffer): Promise<{ status: number | undefined; head: string }> {
+    return new Promise((resolve) => {
+      const socket = connect(this.port, '127.0.0.1');
+      let received = Buffer.alloc(0);
+      let done = false;
+      const finish = (status: number | undefined, head: string) => {
+        if (done) return;
+        done = true;
+        socket.destroy();
+        resolve({ status, head });
+      };
+      let status: number | undefined;
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        for (let end = received.indexOf('\r\n\r\n'); end >= 0 && status === undefined; end = received.indexOf('\r\n\r\n')) {
+          const head = received.subarray(0, end).toString('latin1');
+          const code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1]) || undefined;
+          if (code !== undefined && code < 200) {
+            received = received.subarray(end + 4); // an interim answer (100 Continue): the final one follows
+            continue;
+          }
+          status = code;
+          // A 5xx is a failure to report: read its body too (until the server closes).
+          if (status === undefined || status < 500) finish(status, head);
+          break;
+        }
+      });
+      socket.on('error', () => finish(status, received.toString('latin1')));
+      socket.on('close', () => finish(status, received.toString('latin1')));
+      socket.write(bytes);
     });
   }
 

@@ -40,6 +40,8 @@ describe('gateway request validation', () => {
     { what: 'a missing body', method: 'POST', path: '/dead-letters/redrive', status: 400, says: /body: required/ },
     { what: 'a deploy setting out of range', method: 'POST', path: '/functions', body: { files: { 'index.js': '' }, settings: { memoryMb: 1 } }, status: 400, says: /body\.settings\.memoryMb must be ≥ 64, got 1/ },
     { what: 'a deploy file neither text nor base64', method: 'POST', path: '/functions', body: { files: { 'index.js': 3 } }, status: 400, says: /body\.files\["index\.js"\] must be a string or \{"base64": "..."\}, got 3/ },
+    { what: 'a deploy file name over 255 bytes', method: 'POST', path: '/functions', body: { files: { ['x'.repeat(300)]: '' } }, status: 400, says: /a file name is at most 255 bytes/ },
+    { what: 'a deploy with a file where a folder must be', method: 'POST', path: '/functions', body: { files: { 'package.json': '{}', 'package.json/x': '' } }, status: 400, says: /"package.json\/x": a file and a folder of the same name/ },
     { what: 'a method the path does not answer', method: 'PATCH', path: '/functions/hello', status: 405, says: /PATCH is not a method of \/functions\/hello: it answers GET, DELETE/ },
     { what: 'a path with no route', method: 'GET', path: '/functions/hello/nothing', status: 404, says: /no route GET \/functions\/hello\/nothing/ },
     { what: 'a request target that is not a path', method: 'GET', path: 'functions', status: 400, says: /malformed HTTP request \(HPE_INVALID_URL/ },
