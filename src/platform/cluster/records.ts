@@ -7,7 +7,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { ThawError } from '../../core/errors.ts';
 import { billableDurationMs, billedGbSeconds, billedMs } from '../store/billing.ts';
 import type { InvocationOutcome } from '../store/invocations.ts';
-import { keepTail } from '../store/text.ts';
+import { keepHeadAndTail } from '../store/text.ts';
 import { PHASES, type AttemptEntry, type InvocationRecord, type InvocationStatus, type QueueJob } from '../store/types.ts';
 import type { ClusterConnection } from './connection.ts';
 
@@ -158,8 +158,8 @@ export function buildRecord(
   let result = outcome?.result;
   const resultTruncated = result !== undefined && Buffer.byteLength(JSON.stringify(result) ?? '') > RESULT_BYTES;
   if (resultTruncated) result = undefined;
-  const stdout = keepTail(outcome?.stdout ?? '', LOG_BYTES);
-  const stderr = keepTail(outcome?.stderr ?? '', LOG_BYTES);
+  const stdout = keepHeadAndTail(outcome?.stdout ?? '', LOG_BYTES);
+  const stderr = keepHeadAndTail(outcome?.stderr ?? '', LOG_BYTES);
   return {
     id: init.id, functionName: init.functionName, version: init.version, mode: init.mode, status: init.status,
     startKind: outcome?.startKind ?? null, instanceId: outcome?.instanceId ?? null, ...phases,

@@ -1,27 +1,85 @@
 // Capturing a function's stdout or stderr per invocation. The agent ends each segment (its start,
 // then each invocation) with a marker written through the same stream (see logMarker() in the
-// protocol), so the host can cut the output exactly, whatever order the pipes are read in. Each
-// segment is kept up to a byte limit; the rest is counted and replaced by a "[truncated]" note.
+// protocol), so the host can cut the output exactly, whatever order the pipes are read in. A
+// segment longer than the byte limit keeps its first and its last half (how the invocation began,
+// and how it ended: the error is usually at the end), with a marker saying how many bytes were left
+// out between; memory stays bounded by the limit whatever the function writes.
 
 import type { Readable } from 'node:stream';
 
 import { LOG_MARKER_PREFIX } from '../../runtime/protocol.ts';
+import { charStartAtOrAfter, omittedMarker, wholeCharsEnd } from '../store/text.ts';
 
 export const DEFAULT_LOG_LIMIT_BYTES = 64 * 1024;
 const TAIL_BYTES = 8 * 1024;
 /** Longest sequence number text accepted in a marker. */
 const MAX_SEQ_DIGITS = 15;
 
-export function truncationNote(droppedBytes: number): string {
-  return `\n[truncated] ${droppedBytes} more bytes not shown`;
+/** One segment's text as it streams in: its first `headMax` bytes, its last `tailMax`, and how many fell between. */
+class HeadAndTail {
+  private head: Buffer[] = [];
+  private headLength = 0;
+  private tail: Buffer[] = [];
+  private tailLength = 0;
+  private omitted = 0;
+
+  constructor(
+    private readonly headMax: number,
+    private readonly tailMax: number,
+  ) {}
+
+  append(data: Buffer): void {
+    if (this.headLength < this.headMax) {
+      const piece = data.subarray(0, this.headMax - this.headLength);
+      this.head.push(Buffer.from(piece));
+      this.headLength += piece.length;
+      data = data.subarray(piece.length);
+    }
+    if (data.length === 0) return;
+    this.tail.push(Buffer.from(data));
+    this.tailLength += data.length;
+    // Trim now and then, not per chunk: the tail holds at most twice its size (plus one chunk).
+    if (this.tailLength > 2 * this.tailMax) this.trimTail();
+  }
+
+  /** The text, and resets for the next segment. */
+  take(): string {
+    this.trimTail();
+    let head = Buffer.concat(this.head, this.headLength);
+    let tail = Buffer.concat(this.tail, this.tailLength);
+    let text: string;
+    if (this.omitted === 0) {
+      text = Buffer.concat([head, tail]).toString('utf8'); // nothing left out: head and tail are contiguous
+    } else {
+      // Cut at character boundaries; a character split by the cut is left out too.
+      const headEnd = wholeCharsEnd(head);
+      const tailStart = charStartAtOrAfter(tail, 0);
+      this.omitted += head.length - headEnd + tailStart;
+      head = head.subarray(0, headEnd);
+      tail = tail.subarray(tailStart);
+      text = head.toString('utf8') + omittedMarker(this.omitted) + tail.toString('utf8');
+    }
+    this.head = [];
+    this.headLength = 0;
+    this.tail = [];
+    this.tailLength = 0;
+    this.omitted = 0;
+    return text;
+  }
+
+  private trimTail(): void {
+    if (this.tailLength <= this.tailMax) return;
+    const joined = Buffer.concat(this.tail, this.tailLength);
+    const drop = joined.length - this.tailMax;
+    this.omitted += drop;
+    this.tail = [Buffer.from(joined.subarray(drop))];
+    this.tailLength = this.tailMax;
+  }
 }
 
 export class SegmentedLog {
   private readonly prefix: Buffer;
-  private readonly limit: number;
-  private parts: Buffer[] = [];
-  private kept = 0;
-  private dropped = 0;
+  private readonly text: HeadAndTail;
   private pending: Buffer = Buffer.alloc(0);
   /** The segment the text now arriving belongs to (unless it was cut early, see cut()). */
   private nextSeq = 0;
@@ -35,7 +93,7 @@ export class SegmentedLog {
   constructor(stream: Readable | null | undefined, nonce: string, limitBytes: number) {
     if (!Number.isInteger(limitBytes) || limitBytes < 0) throw new TypeError(`log limit must be a non-negative integer of bytes, got ${limitBytes}`);
     this.prefix = Buffer.from(`${LOG_MARKER_PREFIX}${nonce}:`, 'utf8');
-    this.limit = limitBytes;
+    this.text = new HeadAndTail(Math.floor(limitBytes / 2), limitBytes - Math.floor(limitBytes / 2));
     if (!stream) {
       this.finish();
       return;
@@ -133,23 +191,11 @@ export class SegmentedLog {
   }
 
   private append(data: Buffer): void {
-    if (data.length === 0) return;
-    const room = this.limit - this.kept;
-    if (room > 0) {
-      const piece = data.length <= room ? data : data.subarray(0, room);
-      this.parts.push(Buffer.from(piece));
-      this.kept += piece.length;
-    }
-    if (data.length > room) this.dropped += data.length - Math.max(room, 0);
+    if (data.length > 0) this.text.append(data);
   }
 
   private take(): string {
-    let text = Buffer.concat(this.parts, this.kept).toString('utf8');
-    if (this.dropped > 0) text += truncationNote(this.dropped);
-    this.parts = [];
-    this.kept = 0;
-    this.dropped = 0;
-    return text;
+    return this.text.take();
   }
 
   private deliver(seq: number, text: string): void {

@@ -9,7 +9,7 @@ export interface StoreLimits {
   payloadBytes: number;
   /** Largest result kept in an invocation record, bytes of JSON (larger ones are dropped, flagged truncated). */
   resultBytes: number;
-  /** Most of stdout, and of stderr, kept per invocation, bytes (the newest output is kept). */
+  /** Most of stdout, and of stderr, kept per invocation, bytes: its first and last half, with a marker of what was left out between. */
   logBytes: number;
 }
 

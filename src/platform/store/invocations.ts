@@ -5,7 +5,7 @@ import { ThawError } from '../../core/errors.ts';
 import { billableDurationMs, billedGbSeconds, billedMs } from './billing.ts';
 import type { StoreContext } from './context.ts';
 import { summarize, type LatencySummary } from './stats.ts';
-import { keepTail } from './text.ts';
+import { keepHeadAndTail } from './text.ts';
 import {
   INVOCATION_MODES, PHASES, START_KINDS,
   type InvocationError, type InvocationMode, type InvocationRecord, type InvocationStatus, type PhaseTimings, type StartKind,
@@ -196,8 +196,8 @@ export class InvocationRepository {
     const billed = billedMs(outcome.billedDurationMs ?? billableDurationMs(t));
     const gbs = billedGbSeconds(memoryMb, billed);
     const result = encodeResult(outcome.result, limits.resultBytes);
-    const out = keepTail(outcome.stdout ?? '', limits.logBytes);
-    const err = keepTail(outcome.stderr ?? '', limits.logBytes);
+    const out = keepHeadAndTail(outcome.stdout ?? '', limits.logBytes);
+    const err = keepHeadAndTail(outcome.stderr ?? '', limits.logBytes);
     db.prepare(
       `UPDATE invocations SET status = ?, start_kind = COALESCE(?, start_kind), instance_id = COALESCE(?, instance_id),
          queue_ms = ?, sandbox_ms = ?, runtime_boot_ms = ?, import_ms = ?, init_ms = ?, exec_ms = ?, platform_ms = ?,

@@ -47,11 +47,39 @@ describe('SegmentedLog', () => {
     assert.equal(await log.segment(0), `x\u0000thaw-end:not-ours\u0000y\u0000\u0000thaw-end:${NONCE}:zz\u0000`);
   });
 
-  it('truncates each segment at the limit and says how much was dropped', async () => {
+  it('keeps the head and the tail of a segment over the limit, and says how much was left out', async () => {
     const { stream, log } = setup(10);
-    stream.write(`${'a'.repeat(25)}${m(0)}short${m(1)}`);
-    assert.equal(await log.segment(0), `${'a'.repeat(10)}\n[truncated] 15 more bytes not shown`);
+    stream.write(`head-${'a'.repeat(15)}-tail${m(0)}short${m(1)}`);
+    assert.equal(await log.segment(0), 'head-\n[… 15 bytes omitted …]\n-tail');
     assert.equal(await log.segment(1), 'short');
+  });
+
+  it('never splits a UTF-8 character at either cut', async () => {
+    const { stream, log } = setup(9);
+    stream.write(`${'é'.repeat(20)}${m(0)}`); // 40 bytes: the head's 4 bytes hold 2 é; the tail's 5 bytes start inside one
+    assert.equal(await log.segment(0), `éé\n[… 32 bytes omitted …]\néé`);
+  });
+
+  it('keeps the first and last 32 KiB of a 10 MB log, written in chunks, in bounded memory', async () => {
+    const limit = 64 * 1024;
+    const { stream, log } = setup(limit);
+    const lines: string[] = [];
+    let total = 0;
+    for (let i = 0; total < 10 * 2 ** 20; i++) {
+      const line = `line ${i} ${'ü'.repeat(i % 50)}\n`;
+      lines.push(line);
+      total += Buffer.byteLength(line);
+    }
+    const all = Buffer.from(lines.join(''));
+    for (let at = 0; at < all.length; at += 65_536) stream.write(all.subarray(at, at + 65_536));
+    stream.write(m(0));
+    const text = await log.segment(0);
+    const [head, tail] = text.split(/\n\[… \d+ bytes omitted …\]\n/);
+    const omitted = Number(/\[… (\d+) bytes omitted …\]/.exec(text)![1]);
+    assert.ok(all.toString().startsWith(head!) && all.toString().endsWith(tail!));
+    assert.ok(head!.startsWith('line 0 \nline 1 ü\n') && tail!.endsWith(lines.at(-1)!));
+    assert.ok(Buffer.byteLength(head!) > limit / 2 - 4 && Buffer.byteLength(tail!) > limit / 2 - 4);
+    assert.equal(Buffer.byteLength(head!) + omitted + Buffer.byteLength(tail!), all.length, 'the marker counts exactly the bytes left out');
   });
 
   it('ends every pending segment when the stream ends', async () => {
