@@ -163,9 +163,9 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       ctx.bodyType = 'application/json';
       if (route.body.json !== true && route.body.json && ctx.body !== undefined) check(route.body.json, ctx.body, 'body');
     }
-  } else {
-    req.resume(); // a body the route does not read is drained, so the connection stays usable
   }
+  // (A body a route does not read is left alone: node discards it once the response ends. Reading
+  // it here would end the request early, and GET /events stops its stream when the request closes.)
   await route.handle(ctx);
 }
 
