@@ -38,6 +38,7 @@ const settingsProperties: Record<string, Schema> = {
   provisioned: integerSetting('provisioned'),
   network: { type: 'boolean' },
   start: { type: 'string', enum: START_PREFERENCES },
+  bundle: { type: 'boolean', description: 'false: run from the installed node_modules (--no-bundle); true: refuse a bundle found unfaithful' },
 };
 const settings: Schema = {
   type: 'object',
