@@ -104,7 +104,7 @@ for (const variant of variants) {
       assert.equal((second.value as { invocations: number }).invocations, 2);
     });
 
-    it('a restore skips import and init: importMs + initMs is ~0 where a cold start pays for init', async (t) => {
+    it('a restore skips import and init: importMs is 0 and init ran once, at build, where a cold start pays for both', async (t) => {
       const fn = fnOf('snap-init-cpu');
       assert.equal((await path.requestBuild(fn)).state, 'ready');
       const cold = backend.create(spec('snap-init-cpu'));
@@ -114,8 +114,9 @@ for (const variant of variants) {
       const snapT = await sb.start();
       assert.equal(sb.startKind, 'snapshot');
       assert.equal(snapT.importMs, 0);
-      assert.ok(snapT.initMs < 5, `restore initMs ${snapT.initMs}`);
-      // Reported, not asserted (timings): the cold start's own import + init.
+      // Reported, not asserted (timings): the cold start's own import + init, and the restore's
+      // (what it measures is the afterRestore hook, not init). That init did not run again in the
+      // restored instance is asserted below through the function's own count (initRuns: 1).
       t.diagnostic(`snap-init-cpu: cold import+init ${(coldT.importMs + coldT.initMs).toFixed(1)} ms, restore ${(snapT.importMs + snapT.initMs).toFixed(2)} ms`);
       const a = await sb.invoke({ n: 1000 }, ctx('snap-init-cpu'), 10_000);
       const b = await cold.invoke({ n: 1000 }, ctx('snap-init-cpu'), 10_000);
