@@ -38,9 +38,9 @@ export const TRACE_HELP = `Trace options:
                         fields (counted) instead of refusing the trace
   --compat faascache    build the trace and run exactly as FaaSCache's reference simulator
   --start-costs FILE    start costs measured on the platform (thaw bench starts --export FILE,
-                        or thaw bench vm-restore --export FILE for microVM restores)
-  --start-path KIND     with --start-costs: simulate cold starts as snapshot, zygote, resumed or
-                        warm starts, their times scaled by the measured ratio to a cold start`;
+                        thaw bench vm-restore --export FILE, thaw replay --calibrate --export-costs FILE)
+  --start-path KIND     with --start-costs: simulate cold starts as snapshot, zygote, isolate,
+                        resumed or warm starts, their times scaled by the measured ratio to a cold start`;
 
 type TraceFlags = { [K in Exclude<keyof typeof TRACE_OPTIONS, 'lenient'>]?: string } & { lenient?: boolean };
 
@@ -49,7 +49,7 @@ function coldStartScale(values: TraceFlags): TraceSource['coldStartScale'] {
   const kind = values['start-path'];
   if (file === undefined && kind === undefined) return undefined;
   if (file === undefined || kind === undefined) throw invalidOption(file === undefined ? '--start-path' : '--start-costs', 'goes with --start-costs FILE --start-path KIND');
-  if (!(START_COST_KINDS as readonly string[]).includes(kind) || kind === 'cold') throw invalidOption('--start-path', `expected snapshot, zygote, resumed or warm, got '${kind}'`);
+  if (!(START_COST_KINDS as readonly string[]).includes(kind) || kind === 'cold') throw invalidOption('--start-path', `expected snapshot, zygote, isolate, resumed or warm, got '${kind}'`);
   const { ratio, functions } = startCostRatio(loadStartCosts(file), kind as StartCostKind);
   return { ratio, label: `${kind} starts measured on ${functions.join(', ')}` };
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { invalidOption, ThawError } from '../core/errors.ts';
 import type { FunctionSpec, Trace } from '../core/trace.ts';
 
-export const START_COST_KINDS = ['cold', 'snapshot', 'zygote', 'resumed', 'warm'] as const;
+export const START_COST_KINDS = ['cold', 'snapshot', 'zygote', 'isolate', 'resumed', 'warm'] as const;
 export type StartCostKind = (typeof START_COST_KINDS)[number];
 
 export interface StartCosts {

@@ -14,6 +14,7 @@ import { Pool, type PoolListener, type RemovalReason } from '../core/pool.ts';
 import type { FunctionSpec, Trace } from '../core/trace.ts';
 import { ThawError } from '../core/errors.ts';
 import { SimMetrics } from './metrics.ts';
+import { WaitQueue } from './wait-queue.ts';
 import type { SimResult } from './result.ts';
 
 export interface CapacityController {
@@ -31,8 +32,14 @@ export interface SimulationOptions {
    * instance on any server (perfect knowledge) and `placement` places new ones.
    */
   routing?: RoutingPolicy;
-  /** What happens to a request no server can hold: dropped (default) or queued until memory frees. */
+  /**
+   * What happens to a request no server can hold: dropped (default) or queued until it can have an
+   * instance (served in arrival order, one that cannot start holding back none that can, as the
+   * platform's invoker serves its waiters).
+   */
   unplaceable?: 'drop' | 'queue';
+  /** Queued requests waiting longer than this are dropped (the platform: the function's timeout). Default: never. */
+  queueTimeoutMs?: number;
   /** Timeline resolution, ms (default 1 minute). */
   timelineIntervalMs?: number;
   /** Changes server memory during the run (FaaSCache's dynamic sizing). */
@@ -51,12 +58,6 @@ export type { InvocationOutcome } from '../core/executor.ts';
 /** What the engine reports as it decides: the core's lifecycle observer, as the invoker reports it too. */
 export type SimObserver = LifecycleObserver;
 
-interface Queued {
-  fn: FunctionSpec;
-  arrival: number;
-  durationMs: number;
-}
-
 export function simulate(trace: Trace, options: SimulationOptions): SimResult {
   const started = performance.now();
   const clock = new VirtualClock(0);
@@ -72,9 +73,9 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
   const observer = options.observer;
   metrics.attach(pool);
   const completions = new KeyedHeap<Instance>();
-  const queue: Queued[] = [];
-  let queueHead = 0;
+  const queue = new WaitQueue();
   const queueing = (options.unplaceable ?? 'drop') === 'queue';
+  const queueTimeoutMs = options.queueTimeoutMs ?? Infinity;
   const controller = options.capacityController;
   const onProgress = options.onProgress;
 
@@ -128,31 +129,39 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
 
   executor.attach();
 
-  const drainQueue = (): void => {
-    while (queueHead < queue.length) {
-      const q = queue[queueHead]!;
-      if (!start(q.fn, q.durationMs)) return;
+  const drainQueue = (): void =>
+    queue.drain((q) => {
+      if (!start(q.fn, q.durationMs)) return false;
       metrics.dequeued(clock.now() - q.arrival);
-      queue[queueHead++] = undefined as unknown as Queued;
-    }
-    queue.length = queueHead = 0;
+      return true;
+    });
+
+  /** A request dropped (not served): counted, told to the policies and the observer. */
+  const drop = (fn: FunctionSpec, at: number, wasQueued: boolean): void => {
+    metrics.dropped(fn.index, wasQueued);
+    executor.dropped(fn, at);
+    observer?.invocation?.(fn, at, 'dropped');
   };
 
   /**
-   * Processes every completion, expiry, pre-warm action and tick up to and including time t, in time
-   * order; at equal times completions, then expiries, then pre-warm actions, then ticks.
+   * Processes every completion, queue timeout, expiry, pre-warm action and tick up to and including
+   * time t, in time order; at equal times completions, then queue timeouts, then expiries, then
+   * pre-warm actions, then ticks.
    */
   const advanceTo = (t: number): void => {
     for (;;) {
       const nextCompletion = completions.peekKey();
+      const nextTimeout = queue.oldestArrival() + queueTimeoutMs;
       const nextAction = executor.nextAt();
-      const next = nextCompletion <= nextAction ? nextCompletion : nextAction;
+      const next = Math.min(nextCompletion, nextTimeout, nextAction);
       if (next > t) break;
       metrics.advance(next);
       clock.set(next);
       if (nextCompletion === next) {
         complete(completions.pop()!);
-        if (queueing && queueHead < queue.length) drainQueue();
+        if (queueing) drainQueue();
+      } else if (nextTimeout === next) {
+        drop(queue.shift()!.fn, next, true);
       } else {
         executor.step();
       }
@@ -175,21 +184,16 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
       metrics.arrived(fn.index);
       executor.arrived(fn, t);
       // For the capacity controller a request that got no warm instance is a miss, dropped or not.
+      // (Those already waiting could not start at the last completion, and nothing since made room.)
       let missed = true;
-      if (queueing && queueHead < queue.length) {
-        queue.push({ fn, arrival: t, durationMs }); // first come, first served
-        metrics.queued(fn.index);
-        observer?.invocation?.(fn, t, 'queued');
-      } else if (start(fn, durationMs)) {
+      if (start(fn, durationMs)) {
         missed = metrics.lastWasCold;
       } else if (queueing) {
         queue.push({ fn, arrival: t, durationMs });
         metrics.queued(fn.index);
         observer?.invocation?.(fn, t, 'queued');
       } else {
-        metrics.dropped(fn.index);
-        executor.dropped(fn, t);
-        observer?.invocation?.(fn, t, 'dropped');
+        drop(fn, t, false);
       }
       if (controller) {
         const capacity = controller.observe(fn.index, t, missed);
@@ -205,12 +209,9 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
   // Let the run finish: the trace window closes at its span (or the last arrival, if later), or once
   // the queue has drained; what is still queued when nothing runs any more is counted as dropped.
   advanceTo(Math.max(trace.spanMs, lastTime === -Infinity ? 0 : lastTime));
-  while (queueHead < queue.length && completions.size > 0) advanceTo(completions.peekKey());
+  while (queue.size > 0 && completions.size > 0) advanceTo(Math.min(completions.peekKey(), queue.oldestArrival() + queueTimeoutMs));
   const end = clock.now();
-  for (; queueHead < queue.length; queueHead++) {
-    metrics.dropped(queue[queueHead]!.fn.index, true);
-    executor.dropped(queue[queueHead]!.fn, end);
-  }
+  for (let q = queue.shift(); q; q = queue.shift()) drop(q.fn, end, true);
   onProgress?.(processed);
   const elapsedMs = performance.now() - started;
   const prewarmReports: Record<string, unknown> = {};

@@ -28,6 +28,8 @@ export interface RunSpec {
   chblEpsilon?: number;
   /** Requests that cannot be placed: dropped (default) or queued. */
   unplaceable?: 'drop' | 'queue';
+  /** Queued requests waiting longer than this are dropped, ms (default: never). */
+  queueTimeoutMs?: number;
   /** TTL policy's keep-alive window, ms (default 10 minutes). */
   ttlMs?: number;
   /** Timeline resolution, ms (default 1 minute). */
@@ -66,6 +68,7 @@ export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: n
     prewarm,
     ...placementOf(spec),
     unplaceable: spec.unplaceable ?? 'drop',
+    queueTimeoutMs: spec.queueTimeoutMs,
     timelineIntervalMs: spec.timelineIntervalMs,
     capacityController: sizing && { observe: (fn, t, cold) => sizing.observe(fn, t, cold, servers) },
     onProgress,

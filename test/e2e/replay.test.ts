@@ -30,14 +30,18 @@ describe('thaw replay', () => {
     const r = spawnSync(process.execPath, [bin, 'replay', '--trace', sample, '--functions', '3', '--minutes', '2', '--speedup', '30', '--memory', '2GB', '--calibrate', '--json'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const result = JSON.parse(r.stdout);
-    for (const side of [result.platform, result.simulator, result.calibrated.simulator]) {
+    for (const side of [result.platform, result.simulator, result.measured.simulator, result.calibrated.simulator]) {
       assert.equal(side.invocations, result.slice.invocations);
       assert.equal(side.cold + side.warm + side.dropped + side.failed, side.invocations);
     }
     assert.equal(result.platform.failed, 0, 'every invocation of the generated functions succeeds');
     assert.equal(result.diff.cold, result.platform.cold - result.simulator.cold);
     assert.ok(result.platform.cold >= 3, 'each function starts cold at least once');
-    assert.ok(Object.keys(result.calibrated.coldStartMs).length >= 1);
+    // The start costs measured per function and start kind, in the start-costs file format.
+    assert.equal(result.calibrated.startCosts.version, 1);
+    for (const id of result.slice.functions) assert.ok(result.calibrated.startCosts.functions[id][result.calibrated.startKinds[id]] > 0, `${id} has a measured start cost`);
+    assert.equal(result.byFunction.length, 3);
+    assert.equal(result.byFunction.reduce((n: number, f: { platform: { cold: number } }) => n + f.platform.cold, 0), result.platform.cold);
   });
 
   it('refuses bad options before starting anything', () => {

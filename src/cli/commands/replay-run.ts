@@ -16,8 +16,22 @@ import { fileURLToPath } from 'node:url';
 import { ThawError } from '../../core/errors.ts';
 import { seededRandom } from '../../core/random.ts';
 import type { FunctionSpec, Trace } from '../../core/trace.ts';
-import { runSimulation } from '../../sim/run.ts';
-import type { SimResult } from '../../sim/result.ts';
+import { LIMITS } from '../../platform/function.ts';
+import { START_COST_KINDS, type StartCostKind, type StartCosts } from '../../sim/calibration.ts';
+import {
+  diffOf,
+  measuredTrace,
+  platformByFunction,
+  REPLAY_TIMEOUT_MS,
+  simulateSlice,
+  sliceTraceOf,
+  withMeasuredStartCosts,
+  type Arrival,
+  type PlatformInvocation,
+  type ReplayDiff,
+  type ReplaySide,
+  type SideCounts,
+} from './replay-sim.ts';
 
 export interface ReplayOptions {
   trace: Trace;
@@ -33,36 +47,30 @@ export interface ReplayOptions {
   speedup: number;
   /** A server already running (started with --time-scale = speedup); else replay starts its own. */
   url?: string;
-  /** Also simulate with the platform's measured start and execution times. */
+  /** Also simulate the trace with the start costs the platform measured (per start kind). */
   calibrate?: boolean;
   onProgress?: (message: string) => void;
 }
 
-/** What one side did with the slice. Times are trace time. */
-export interface ReplaySide {
-  invocations: number;
-  cold: number;
-  warm: number;
-  dropped: number;
-  /** Failures other than drops (the platform's: a function error, a sandbox that failed). */
-  failed: number;
-  coldStartRatio: number;
-  idleMemoryGBs: number;
-}
+export type { PlatformInvocation, ReplayDiff, ReplaySide, SideCounts } from './replay-sim.ts';
 
 export interface ReplayResult {
   slice: { trace: string; functions: string[]; minutes: number; invocations: number; speedup: number; policy: string; memoryMb: number; firstArrivalMs: number; lastArrivalMs: number };
   platform: ReplaySide & { failures: Record<string, number>; wallMs: number; invocationsPerSecond: number; meanColdStartMs: number; meanLateMs: number };
+  /** The simulator's prediction from the trace alone (its start and execution times). */
   simulator: ReplaySide;
-  diff: { cold: number; coldPct: number; warm: number; dropped: number; coldStartRatio: number; idleMemoryGBs: number };
-  /** The simulator run again with the platform's measured start and execution times (--calibrate). */
-  calibrated?: { simulator: ReplaySide; diff: ReplayResult['diff']; coldStartMs: Record<string, number> };
-}
-
-interface Arrival {
-  fn: number;
-  time: number;
-  durationMs: number;
+  diff: ReplayDiff;
+  /**
+   * The simulator run with what the platform measured: each request at the time it was sent, held
+   * for its measured execution and thaw's own time around it, each function's cold start its median
+   * measured one. What is left between this and the platform is the platform's timing noise, not
+   * the trace's start costs (the agreement figure).
+   */
+  measured: { simulator: ReplaySide; diff: ReplayDiff };
+  /** --calibrate: the trace simulated again with the start costs the platform measured per start kind. */
+  calibrated?: { simulator: ReplaySide; diff: ReplayDiff; startCosts: StartCosts; startKinds: Record<string, string> };
+  /** Per function: what each side did. */
+  byFunction: { id: string; memoryMb: number; invocations: number; platform: SideCounts; simulator: SideCounts; measured: SideCounts }[];
 }
 
 /** The slice: N functions with arrivals in the first `minutes`, renumbered, each its own app. */
@@ -97,44 +105,19 @@ export function sliceTrace(trace: Trace, options: Pick<ReplayOptions, 'functions
   const functions: FunctionSpec[] = chosen.map((old, index) => {
     const f = trace.functions[old]!;
     const id = `r${index}`;
-    return { index, id, app: id, memoryMb: f.memoryMb, warmMs: f.warmMs, coldStartMs: f.coldStartMs };
+    return { index, id, app: id, memoryMb: deployedMemoryMb(f.memoryMb), warmMs: f.warmMs, coldStartMs: f.coldStartMs };
   });
   const arrivals = all.filter((a) => newIndex.has(a.fn)).map((a) => ({ ...a, fn: newIndex.get(a.fn)! }));
-  return { trace: traceOf(`${trace.name} (${options.functions} functions × ${options.minutes} min)`, functions, arrivals, windowMs), arrivals };
+  return { trace: sliceTraceOf(`${trace.name} (${options.functions} functions × ${options.minutes} min)`, functions, arrivals, windowMs), arrivals };
 }
 
-function traceOf(name: string, functions: FunctionSpec[], arrivals: Arrival[], spanMs: number): Trace {
-  return {
-    name,
-    functions,
-    invocationCount: arrivals.length,
-    spanMs,
-    *batches() {
-      yield {
-        length: arrivals.length,
-        fn: Int32Array.from(arrivals, (a) => a.fn),
-        time: Float64Array.from(arrivals, (a) => a.time),
-        duration: Float64Array.from(arrivals, (a) => a.durationMs),
-      };
-    },
-  };
-}
-
-function simulateSlice(trace: Trace, o: ReplayOptions): ReplaySide {
-  const r: SimResult = runSimulation(trace, { policy: o.policy, memoryMb: o.memoryMb, ttlMs: o.ttlMs });
-  const t = r.summary;
-  return { invocations: t.invocations, cold: t.cold, warm: t.warm, dropped: t.dropped, failed: 0, coldStartRatio: t.coldStartRatio, idleMemoryGBs: t.wastedMemoryGBs };
-}
-
-function diffOf(p: ReplaySide, s: ReplaySide): ReplayResult['diff'] {
-  return {
-    cold: p.cold - s.cold,
-    coldPct: s.cold > 0 ? (100 * (p.cold - s.cold)) / s.cold : p.cold === 0 ? 0 : Infinity,
-    warm: p.warm - s.warm,
-    dropped: p.dropped - s.dropped,
-    coldStartRatio: p.coldStartRatio - s.coldStartRatio,
-    idleMemoryGBs: p.idleMemoryGBs - s.idleMemoryGBs,
-  };
+/**
+ * The memory limit a trace function is deployed with: whole MB within the platform's limits (64 MB
+ * at least; the Azure sample has functions of 5 MB). The simulator counts this too, or the two
+ * would fill different memory with the same instances.
+ */
+export function deployedMemoryMb(traceMb: number): number {
+  return Math.min(LIMITS.memoryMb.max, Math.max(LIMITS.memoryMb.min, Math.round(traceMb)));
 }
 
 /** A function that waits for the invocation's (scaled) trace duration. */
@@ -181,7 +164,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     // The platform writes idle costs to its store once a second.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const idleMemoryGBs = await idleGBs(url);
-    const measured = o.calibrate ? await measuredCosts(url, trace, o.speedup) : undefined;
+    const startCosts = o.calibrate ? await measuredStartCosts(url, trace) : undefined;
     const platform = {
       invocations: arrivals.length,
       cold: run.cold,
@@ -196,17 +179,29 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
       meanColdStartMs: run.coldStartMs.length ? run.coldStartMs.reduce((a, b) => a + b, 0) / run.coldStartMs.length : 0,
       meanLateMs: run.lateMs / Math.max(1, arrivals.length),
     };
-    const simulator = simulateSlice(trace, o);
+    const sim = { policy: o.policy, memoryMb: o.memoryMb, ttlMs: o.ttlMs };
+    const simulator = simulateSlice(trace, sim);
+    const measured = simulateSlice(measuredTrace(trace, arrivals, run.invocations, o.speedup).trace, sim);
+    const platformCounts = platformByFunction(trace, arrivals, run.invocations);
     const result: ReplayResult = {
       slice: { trace: trace.name, functions: trace.functions.map((f) => f.id), minutes: o.minutes, invocations: arrivals.length, speedup: o.speedup, policy: o.policy, memoryMb: o.memoryMb, firstArrivalMs: arrivals[0]?.time ?? 0, lastArrivalMs: arrivals.at(-1)?.time ?? 0 },
       platform,
-      simulator,
-      diff: diffOf(platform, simulator),
+      simulator: simulator.side,
+      diff: diffOf(platform, simulator.side),
+      measured: { simulator: measured.side, diff: diffOf(platform, measured.side) },
+      byFunction: trace.functions.map((f, i) => ({
+        id: f.id,
+        memoryMb: f.memoryMb,
+        invocations: arrivals.filter((a) => a.fn === i).length,
+        platform: platformCounts[i]!,
+        simulator: simulator.byFunction[i]!,
+        measured: measured.byFunction[i]!,
+      })),
     };
-    if (measured) {
-      const functions = trace.functions.map((f) => ({ ...f, coldStartMs: measured[f.id] ?? f.coldStartMs }));
-      const calibrated = simulateSlice(traceOf(trace.name, functions, arrivals, trace.spanMs), o);
-      result.calibrated = { simulator: calibrated, diff: diffOf(platform, calibrated), coldStartMs: measured };
+    if (startCosts) {
+      const kinds = newStartKinds(trace, arrivals, run.invocations);
+      const calibrated = simulateSlice(withMeasuredStartCosts(trace, arrivals, startCosts, kinds, o.speedup), sim).side;
+      result.calibrated = { simulator: calibrated, diff: diffOf(platform, calibrated), startCosts, startKinds: kinds };
     }
     return result;
   } finally {
@@ -266,12 +261,14 @@ async function deploy(url: string, fn: FunctionSpec, work: string): Promise<void
   mkdirSync(dir, { recursive: true });
   const files = { 'package.json': JSON.stringify({ name: fn.id, version: '1.0.0', private: true, type: 'module', main: 'index.js' }), 'index.js': HANDLER };
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  const settings = { name: fn.id, memoryMb: Math.max(64, Math.round(fn.memoryMb)), timeoutMs: 900_000, maxConcurrency: 1000 };
+  const settings = { name: fn.id, memoryMb: fn.memoryMb, timeoutMs: REPLAY_TIMEOUT_MS, maxConcurrency: 1000 };
   const r = await fetch(`${url}/functions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ files, settings }) });
   if (!r.ok) throw new ThawError('ERR_DEPLOY_FAILED', `deploying ${fn.id} to ${url}: HTTP ${r.status} ${await r.text()}`);
 }
 
 interface FireResult {
+  /** Per arrival, in the slice's order. */
+  invocations: PlatformInvocation[];
   cold: number;
   warm: number;
   dropped: number;
@@ -287,23 +284,36 @@ interface FireResult {
 
 /** Sends each arrival at its trace time / speedup, all concurrently, and counts how each started. */
 async function fire(url: string, trace: Trace, arrivals: Arrival[], speedup: number): Promise<FireResult> {
-  const result: FireResult = { cold: 0, warm: 0, dropped: 0, failed: 0, failures: {}, wallMs: 0, coldStartMs: [], lateMs: 0 };
+  const result: FireResult = { invocations: [], cold: 0, warm: 0, dropped: 0, failed: 0, failures: {}, wallMs: 0, coldStartMs: [], lateMs: 0 };
   const pending: Promise<void>[] = [];
   const t0 = performance.now();
-  const fail = (why: string) => {
+  const sentMs: number[] = [];
+  const fail = (k: number, why: string) => {
     result.failed++;
     result.failures[why] = (result.failures[why] ?? 0) + 1;
+    result.invocations[k] = { outcome: 'failed', sentMs: sentMs[k]!, startMs: 0, execMs: 0, queueMs: 0, platformMs: 0 };
   };
-  const send = (a: Arrival): Promise<void> =>
+  const send = (a: Arrival, k: number): Promise<void> =>
     fetch(`${url}/functions/${trace.functions[a.fn]!.id}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ms: a.durationMs / speedup }) }).then(async (r) => {
       const body = await r.text();
-      const kind = r.headers.get('x-thaw-start-kind');
-      if (r.status === 503) result.dropped++;
-      else if (!r.ok) fail(`HTTP ${r.status} ${errorCode(body)}`.trim());
-      else if (kind === 'warm' || kind === 'resumed') result.warm++;
-      else {
+      const startKind = r.headers.get('x-thaw-start-kind') ?? undefined;
+      const timing = phasesOf(r.headers.get('server-timing') ?? '');
+      const record = (outcome: PlatformInvocation['outcome'], startMs = 0): void => {
+        result.invocations[k] = { outcome, startKind, sentMs: sentMs[k]!, startMs, execMs: timing.exec ?? 0, queueMs: timing.queue ?? 0, platformMs: timing.platform ?? 0 };
+      };
+      if (r.status === 503) {
+        result.dropped++;
+        record('dropped');
+      } else if (!r.ok) fail(k, `HTTP ${r.status} ${errorCode(body)}`.trim());
+      else if (startKind === 'warm' || startKind === 'resumed') {
+        result.warm++;
+        record('warm');
+      } else {
+        // A new instance, however it started (cold, snapshot, zygote, isolate).
+        const startMs = START_PHASES.reduce((sum, phase) => sum + (timing[phase] ?? 0), 0);
         result.cold++;
-        result.coldStartMs.push(coldPhases(r.headers.get('server-timing') ?? ''));
+        result.coldStartMs.push(startMs);
+        record('cold', startMs);
       }
     });
   for (let i = 0; i < arrivals.length; ) {
@@ -315,7 +325,9 @@ async function fire(url: string, trace: Trace, arrivals: Arrival[], speedup: num
     }
     while (i < arrivals.length && arrivals[i]!.time / speedup <= now) {
       result.lateMs += now - arrivals[i]!.time / speedup;
-      pending.push(send(arrivals[i++]!).catch((error: Error) => fail(error.message)));
+      const k = i++;
+      sentMs[k] = now;
+      pending.push(send(arrivals[k]!, k).catch((error: Error) => fail(k, error.message)));
     }
   }
   await Promise.all(pending);
@@ -332,16 +344,18 @@ function errorCode(body: string): string {
   }
 }
 
-/** The start phases (sandbox, runtime boot, import, init) of a Server-Timing header, ms. */
-function coldPhases(header: string): number {
-  let ms = 0;
+/** The phases of a start: what a cold start costs before the function runs. */
+const START_PHASES = ['sandbox', 'runtime-boot', 'import', 'init'];
+
+/** A Server-Timing header's durations by name (queue, sandbox, runtime-boot, import, init, exec, platform, total), ms. */
+function phasesOf(header: string): Record<string, number> {
+  const out: Record<string, number> = {};
   for (const part of header.split(',')) {
     const [name, ...params] = part.trim().split(';');
-    if (!name || !['sandbox', 'runtime-boot', 'import', 'init'].includes(name)) continue;
     const dur = params.find((p) => p.startsWith('dur='));
-    if (dur) ms += Number(dur.slice(4));
+    if (name && dur) out[name] = Number(dur.slice(4));
   }
-  return ms;
+  return out;
 }
 
 async function idleGBs(url: string): Promise<number> {
@@ -350,17 +364,37 @@ async function idleGBs(url: string): Promise<number> {
   return (body.idleCost ?? []).reduce((sum, c) => sum + c.idleGbSeconds, 0);
 }
 
-/** Per function, its median measured start (sandbox + boot + import + init), in trace time. */
-async function measuredCosts(url: string, trace: Trace, speedup: number): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
+/**
+ * The platform's start costs per function and start kind, as a start-costs file holds them (thaw
+ * sim --start-costs reads the format): the median of its start phases (sandbox, runtime boot,
+ * import, init), wall-clock ms, of every start kind it measured.
+ */
+async function measuredStartCosts(url: string, trace: Trace): Promise<StartCosts> {
+  const costs: StartCosts = { version: 1, source: `thaw replay (${url}): p50 of the start phases per start kind, wall-clock ms`, functions: {} };
   for (const fn of trace.functions) {
     const r = await fetch(`${url}/functions/${fn.id}/stats`);
     if (!r.ok) continue;
     const body = (await r.json()) as { byStartKind: { startKind: string; phases: Record<string, { p50: number | null }> }[] };
-    const cold = body.byStartKind.find((s) => s.startKind === 'cold');
-    if (!cold) continue;
-    const p = (k: string) => cold.phases[k]?.p50 ?? 0;
-    out[fn.id] = (p('sandboxMs') + p('runtimeBootMs') + p('importMs') + p('initMs')) * speedup;
+    for (const s of body.byStartKind) {
+      if (!(START_COST_KINDS as readonly string[]).includes(s.startKind)) continue;
+      const p = (k: string) => s.phases[k]?.p50 ?? 0;
+      (costs.functions[fn.id] ??= {})[s.startKind as StartCostKind] = p('sandboxMs') + p('runtimeBootMs') + p('importMs') + p('initMs');
+    }
   }
+  return costs;
+}
+
+/** Per function, the start kind most of its new instances took on the platform. */
+function newStartKinds(trace: Trace, arrivals: readonly Arrival[], invocations: readonly PlatformInvocation[]): Record<string, string> {
+  const counts = trace.functions.map(() => new Map<string, number>());
+  arrivals.forEach((a, k) => {
+    const inv = invocations[k]!;
+    if (inv.outcome === 'cold' && inv.startKind) counts[a.fn]!.set(inv.startKind, (counts[a.fn]!.get(inv.startKind) ?? 0) + 1);
+  });
+  const out: Record<string, string> = {};
+  trace.functions.forEach((f, i) => {
+    const top = [...counts[i]!].sort((x, y) => y[1] - x[1])[0];
+    if (top) out[f.id] = top[0];
+  });
   return out;
 }

@@ -1,6 +1,7 @@
 // thaw replay: drives a real thaw serve with a slice of a trace, compressed in time, and prints what
 // the platform did beside what the simulator predicts (replay-run.ts does the work).
 
+import { writeFileSync } from 'node:fs';
 import { invalidOption } from '../../core/errors.ts';
 import { KEEP_ALIVE_POLICIES } from '../../policies/keepalive/index.ts';
 import { formatTable } from '../../sim/report/table.ts';
@@ -9,7 +10,7 @@ import { numberOption, parseOptions } from '../args.ts';
 import { print, say } from '../output.ts';
 import { TRACE_OPTIONS, traceSourceFrom } from '../trace-options.ts';
 import { parseDuration, parseMemory } from '../units.ts';
-import { replay, type ReplayResult, type ReplaySide } from './replay-run.ts';
+import { replay, type ReplayDiff, type ReplayResult, type ReplaySide } from './replay-run.ts';
 
 export const REPLAY_HELP = `thaw replay [options]         a trace slice through a real thaw serve, beside the simulator
   --trace PATH          an Azure-format trace, as thaw sim reads it (default: the bundled sample)
@@ -22,8 +23,11 @@ export const REPLAY_HELP = `thaw replay [options]         a trace slice through 
   --speedup S           trace time per wall-clock time: 60 replays a trace minute in 1 s (default 60)
   --url URL             a thaw serve already running, started with --time-scale S --pause-after 0
                         (default: replay starts its own, with a fresh data dir)
-  --calibrate           simulate again with the platform's measured start times (per function)
-  --json                print {"platform", "simulator", "diff"} as JSON`;
+  --calibrate           simulate the trace again with the start costs the platform measured, per
+                        function and start kind, and show how the prediction moves
+  --export-costs FILE   with --calibrate: write those start costs as a start-costs file
+                        (thaw sim --start-costs FILE reads it)
+  --json                print {"slice", "platform", "simulator", "measured", "diff", "byFunction", ...}`;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(
@@ -38,11 +42,13 @@ export async function replayCommand(argv: string[]): Promise<number> {
       speedup: { type: 'string' },
       url: { type: 'string' },
       calibrate: { type: 'boolean' },
+      'export-costs': { type: 'string' },
       json: { type: 'boolean' },
     },
     'replay',
   );
   const policy = values.policy ?? 'ttl';
+  if (values['export-costs'] !== undefined && !values.calibrate) throw invalidOption('--export-costs', 'goes with --calibrate (the start costs are measured for it)');
   if (!KEEP_ALIVE_POLICIES.includes(policy)) throw invalidOption('--policy', `unknown policy '${policy}' (known: ${KEEP_ALIVE_POLICIES.join(', ')})`);
   // --seed picks the sample of functions here, not the trace's minute spacing.
   const { seed, ...traceFlags } = values;
@@ -60,29 +66,32 @@ export async function replayCommand(argv: string[]): Promise<number> {
     calibrate: values.calibrate,
     onProgress: values.json ? undefined : (m) => say(`replay: ${m}`),
   });
+  if (values['export-costs'] !== undefined && result.calibrated) writeFileSync(values['export-costs'], `${JSON.stringify(result.calibrated.startCosts, null, 2)}\n`);
   print(values.json ? JSON.stringify(result, null, 2) : replayTable(result));
   return 0;
 }
 
-/** Platform, simulator and their difference, side by side. */
+/**
+ * Platform, simulator and their difference, side by side: the simulator from the trace alone, with
+ * the platform's measured times (the agreement figure), and calibrated with its start costs.
+ */
 export function replayTable(r: ReplayResult): string {
-  const rows: [string, (s: ReplaySide) => number, (d: ReplayResult['diff']) => number | string, number][] = [
+  const rows: [string, (s: ReplaySide) => number, (d: ReplayDiff) => number | string, number][] = [
     ['cold', (s) => s.cold, (d) => `${signed(d.cold)} (${signed(d.coldPct, 1)} %)`, 0],
     ['warm', (s) => s.warm, (d) => signed(d.warm), 0],
     ['dropped', (s) => s.dropped, (d) => signed(d.dropped), 0],
     ['cold-start ratio', (s) => s.coldStartRatio, (d) => signed(d.coldStartRatio, 4), 4],
     ['idle memory GB-s', (s) => s.idleMemoryGBs, (d) => signed(d.idleMemoryGBs, 1), 1],
   ];
-  const columns = ['', 'platform', 'simulator', 'difference', ...(r.calibrated ? ['calibrated sim', 'difference'] : [])];
+  const sims: [string, ReplaySide, ReplayDiff][] = [
+    ['simulator', r.simulator, r.diff],
+    ['sim, measured times', r.measured.simulator, r.measured.diff],
+    ...(r.calibrated ? [['calibrated sim', r.calibrated.simulator, r.calibrated.diff] as [string, ReplaySide, ReplayDiff]] : []),
+  ];
+  const columns = ['', 'platform', ...sims.flatMap(([name]) => [name, 'difference'])];
   const table = formatTable(
     columns,
-    rows.map(([name, get, diff, digits]) => [
-      name,
-      get(r.platform).toFixed(digits),
-      get(r.simulator).toFixed(digits),
-      diff(r.diff),
-      ...(r.calibrated ? [get(r.calibrated.simulator).toFixed(digits), diff(r.calibrated.diff)] : []),
-    ]),
+    rows.map(([name, get, diff, digits]) => [name, get(r.platform).toFixed(digits), ...sims.flatMap(([, side, d]) => [get(side).toFixed(digits), String(diff(d))])]),
   );
   const s = r.slice;
   const p = r.platform;

@@ -51,6 +51,22 @@ for (const name of KEEP_ALIVE_POLICIES) {
       assert.equal(result.summary.meanQueueWaitMs, 511 - 50); // B's cold run ends at 511 and frees room
     });
 
+    it('serves queued requests in arrival order, one that cannot start holding back none that can (as the platform does)', () => {
+      // 300 MB: A runs until 110, C until 111. C's second request (200 MB) cannot start when A
+      // finishes (A's idle 100 MB is not enough); A's second, queued behind it, takes A's idle one.
+      const { outcomes, result } = run(policy(), trace(fns, [['A', 0], ['C', 1], ['C', 50], ['A', 60]]), 300, { unplaceable: 'queue' });
+      assert.deepEqual(outcomes, ['A:cold', 'C:cold', 'C:queued', 'A:queued', 'A:warm', 'C:warm']);
+      assert.equal(result.summary.queued, 2);
+      assert.equal(result.summary.meanQueueWaitMs, (110 - 60 + (111 - 50)) / 2);
+    });
+
+    it('drops a queued request that waited longer than the queue timeout', () => {
+      const { outcomes, result } = run(policy(), trace(fns, [['A', 0], ['B', 1], ['C', 50]]), 200, { unplaceable: 'queue', queueTimeoutMs: 20 });
+      assert.deepEqual(outcomes, ['A:cold', 'B:cold', 'C:queued', 'C:dropped']);
+      assert.equal(result.summary.dropped, 1);
+      assert.equal(result.summary.queued, 0);
+    });
+
     it('evicts only what a new instance needs', () => {
       // 300 MB: A, B idle; C (200 MB) needs one of them evicted, not both.
       const { removals } = run(policy(), trace(fns, [['A', 0], ['B', 1000], ['C', 2000]]), 300);
