@@ -39,6 +39,7 @@ import {
   type Handler,
   type Init,
 } from './agent-lib.ts';
+import { frame, onLines, parseMessage } from './framing.ts';
 import {
   PROTOCOL_FD,
   logMarker,
@@ -110,17 +111,7 @@ function startGuestHelper(): void {
   if (!fs.existsSync(GUEST_HELPER)) return;
   const child = spawn(GUEST_HELPER, [], { stdio: ['pipe', 'pipe', 'ignore'] });
   const waiting: ((line: string) => void)[] = [];
-  let buffered = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      waiting.shift()?.(line);
-    }
-  });
+  onLines(child.stdout!, (line) => waiting.shift()?.(line));
   const gone = (): void => {
     guestHelper = undefined;
     for (const w of waiting.splice(0)) w('err the guest helper is gone');
@@ -164,7 +155,7 @@ function send(line: string, then?: () => void): void {
 }
 
 function sendMessage(message: AgentMessage, then?: () => void): void {
-  send(JSON.stringify(message), then);
+  channel.write(frame(message), then ? () => then() : undefined);
 }
 
 /** Sends the last message and exits once it is flushed (or the channel is gone). */
@@ -307,40 +298,27 @@ function rotl(x: number, k: number): number {
 }
 
 function listen(): void {
-  let buffered = '';
-  channel.setEncoding('utf8');
-  channel.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (line.trim() === '') continue;
-      let msg: HostMessage;
-      try {
-        msg = JSON.parse(line) as HostMessage;
-      } catch {
-        fail(`bad message from the host: ${line.slice(0, 200)}`, EXIT_USAGE);
-      }
-      if (msg.type === 'shutdown') {
-        phase = 'exiting';
-        process.exit(0);
-      } else if (msg.type === 'invoke') {
-        const handler = activeHandler;
-        if (handler === undefined) fail('an invocation arrived before a function was loaded (a zygote must be specialised first)', EXIT_USAGE);
-        queue.push(msg);
-        void serve(handler).catch(onFatal);
-      } else if (msg.type === 'restored') {
-        void onRestored(msg).catch(onFatal);
-      } else if (msg.type === 'specialise') {
-        const specialise = onSpecialise;
-        // Once only: a zygote that served one function never loads another.
-        if (specialise === undefined) fail('specialise refused: this runtime is not an unspecialised zygote', EXIT_USAGE);
-        onSpecialise = undefined;
-        specialise(msg);
-      } else {
-        fail(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`, EXIT_USAGE);
-      }
+  onLines(channel, (line) => {
+    const msg = parseMessage<HostMessage>(line);
+    if (msg === undefined) fail(`bad message from the host: ${line.slice(0, 200)}`, EXIT_USAGE);
+    if (msg.type === 'shutdown') {
+      phase = 'exiting';
+      process.exit(0);
+    } else if (msg.type === 'invoke') {
+      const handler = activeHandler;
+      if (handler === undefined) fail('an invocation arrived before a function was loaded (a zygote must be specialised first)', EXIT_USAGE);
+      queue.push(msg);
+      void serve(handler).catch(onFatal);
+    } else if (msg.type === 'restored') {
+      void onRestored(msg).catch(onFatal);
+    } else if (msg.type === 'specialise') {
+      const specialise = onSpecialise;
+      // Once only: a zygote that served one function never loads another.
+      if (specialise === undefined) fail('specialise refused: this runtime is not an unspecialised zygote', EXIT_USAGE);
+      onSpecialise = undefined;
+      specialise(msg);
+    } else {
+      fail(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`, EXIT_USAGE);
     }
   });
   // The host went away (or closed the channel to stop us): nothing left to serve.

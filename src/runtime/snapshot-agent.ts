@@ -36,6 +36,7 @@ import { define } from 'thaw:function';
 import config from 'thaw:snapshot-config';
 
 import { dropPrivileges, pickExport, refreshCryptoCaches, runInvocation, serializeError, type Handler } from './agent-lib.ts';
+import { frame, onLines, parseMessage } from './framing.ts';
 import { PROTOCOL_FD, logMarker, type AgentMessage, type AgentStartTimings, type HostMessage } from './protocol.ts';
 import { BUILD_REPORT_PREFIX, CHECK_ARGUMENT, UNSUPPORTED_BUILTINS, UNVERIFIED_BUILTINS, type SnapshotBuildMessage, type SnapshotFailureKind } from './snapshot-protocol.ts';
 
@@ -69,7 +70,7 @@ const unverifiedLoaded = new Set<string>();
 let restoredRequire: ((id: string) => unknown) | undefined;
 
 function report(message: SnapshotBuildMessage): void {
-  const line = `${JSON.stringify(message)}\n`;
+  const line = frame(message);
   try {
     fs.writeSync(PROTOCOL_FD, line);
   } catch {
@@ -330,8 +331,7 @@ function endSegment(): void {
 }
 
 function sendMessage(message: AgentMessage | string, then?: () => void): void {
-  const line = typeof message === 'string' ? message : JSON.stringify(message);
-  channel.write(`${line}\n`, then ? () => then() : undefined);
+  channel.write(typeof message === 'string' ? `${message}\n` : frame(message), then ? () => then() : undefined);
 }
 
 function sendAndExit(message: AgentMessage, code: number): void {
@@ -388,32 +388,21 @@ async function serve(fn: Handler): Promise<void> {
 }
 
 function listen(fn: Handler): void {
-  let buffered = '';
-  channel.setEncoding('utf8');
-  channel.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (line.trim() === '') continue;
-      let msg: HostMessage;
-      try {
-        msg = JSON.parse(line) as HostMessage;
-      } catch {
-        writeStderr(`thaw snapshot agent: bad message from the host: ${line.slice(0, 200)}\n`);
-        process.exit(EXIT_USAGE);
-      }
-      if (msg.type === 'shutdown') {
-        mode = 'exiting';
-        process.exit(0);
-      } else if (msg.type === 'invoke') {
-        queue.push(msg);
-        void serve(fn).catch(onFatal);
-      } else {
-        writeStderr(`thaw snapshot agent: unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}\n`);
-        process.exit(EXIT_USAGE);
-      }
+  onLines(channel, (line) => {
+    const msg = parseMessage<HostMessage>(line);
+    if (msg === undefined) {
+      writeStderr(`thaw snapshot agent: bad message from the host: ${line.slice(0, 200)}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    if (msg.type === 'shutdown') {
+      mode = 'exiting';
+      process.exit(0);
+    } else if (msg.type === 'invoke') {
+      queue.push(msg);
+      void serve(fn).catch(onFatal);
+    } else {
+      writeStderr(`thaw snapshot agent: unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}\n`);
+      process.exit(EXIT_USAGE);
     }
   });
   channel.on('end', () => process.exit(0));
@@ -427,7 +416,7 @@ async function restoreMain(mainMs: number): Promise<void> {
   }
   if (restoreArgs.check) {
     // A check restore: the blob deserialised; say so and run none of the function's code.
-    fs.writeSync(PROTOCOL_FD, `${JSON.stringify({ type: 'check-ok', functionName: config.functionName, version: config.version } satisfies SnapshotBuildMessage)}\n`);
+    fs.writeSync(PROTOCOL_FD, frame({ type: 'check-ok', functionName: config.functionName, version: config.version } satisfies SnapshotBuildMessage));
     process.exit(handler ? 0 : EXIT_FATAL);
   }
   // stdio was reset by the restore: these are this instance's streams.

@@ -9,6 +9,7 @@
 
 import { dirname, relative, sep } from 'node:path';
 import { InvalidPackageError, ThawError } from '../../core/errors.ts';
+import { linesOf, parseMessage } from '../../runtime/framing.ts';
 import { run } from './process.ts';
 
 export const HOOKS = ['init', 'beforeSnapshot', 'afterRestore'] as const;
@@ -56,15 +57,9 @@ export const nodeVerifier: Verifier = async (bundlePath, options) => {
     { cwd: dirname(bundlePath), env, timeoutMs: options.timeoutMs, resultFd: true },
   );
   if (r.spawnError) throw new ThawError('ERR_DEPLOY_FAILED', `cannot start node to verify the bundle: ${r.spawnError.message}`);
-  let report: VerifyReport | undefined;
-  const line = r.fd3.trim().split('\n').pop();
-  if (line) {
-    try {
-      report = JSON.parse(line) as VerifyReport;
-    } catch {
-      report = undefined;
-    }
-  }
+  // The report is the script's last line on fd 3.
+  const line = linesOf(r.fd3).at(-1);
+  const report = line === undefined ? undefined : parseMessage<VerifyReport>(line);
   return { report, timedOut: r.timedOut, stderr: r.stderr, ms: r.ms };
 };
 

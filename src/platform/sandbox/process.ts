@@ -24,6 +24,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 
+import { frame, onLines, parseMessage } from '../../runtime/framing.ts';
 import type { AgentMessage, AgentStartTimings, HostMessage, InvocationContext, SerializedError } from '../../runtime/protocol.ts';
 import type { CgroupDriver, InstanceCgroup } from './cgroups.ts';
 import { SandboxError, SandboxStartError } from './errors.ts';
@@ -338,7 +339,7 @@ export class ProcessSandbox implements Sandbox {
   /** Sends one message to the agent on the protocol channel. */
   protected sendToAgent(message: HostMessage): void {
     if (!this.channel || this.channel.destroyed) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} has no channel to its runtime`);
-    this.channel.write(`${JSON.stringify(message)}\n`);
+    this.channel.write(frame(message));
   }
 
   /** The host pid of the node process, once it is ready. */
@@ -532,8 +533,7 @@ export class ProcessSandbox implements Sandbox {
     const startTimer = deferredTimer(this.options.startTimeoutMs);
     try {
       const waiting = this.awaitStartMessage(startTimer);
-      const message = { type: 'specialise', bundle: this.bundlePathForAgent(), env, functionName: request.functionName, version: request.version };
-      this.channel!.write(`${JSON.stringify(message)}\n`);
+      this.channel!.write(frame({ type: 'specialise', bundle: this.bundlePathForAgent(), env, functionName: request.functionName, version: request.version } satisfies HostMessage));
       const first = await waiting;
       const ready = await this.settleStart(first, startTimer);
       if (this.wasDestroyed()) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} was destroyed while it was specialised`);
@@ -583,19 +583,9 @@ export class ProcessSandbox implements Sandbox {
     this.stderrLog = new SegmentedLog(child.stderr, this.logNonce, this.options.logLimitBytes);
     const channel = child.stdio[3] as Duplex;
     this.channel = channel;
-    let buffered = '';
     let channelClosed: () => void;
     const channelDone = new Promise<void>((resolve) => (channelClosed = resolve));
-    channel.setEncoding('utf8');
-    channel.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.trim() !== '') this.onAgentLine(line);
-      }
-    });
+    onLines(channel, (line) => this.onAgentLine(line));
     channel.on('error', () => undefined);
     channel.on('close', () => channelClosed());
     channel.on('end', () => channelClosed());
@@ -619,12 +609,8 @@ export class ProcessSandbox implements Sandbox {
   }
 
   private onAgentLine(line: string): void {
-    let msg: AgentMessage;
-    try {
-      msg = JSON.parse(line) as AgentMessage;
-    } catch {
-      return; // not ours to act on; the agent never sends this
-    }
+    const msg = parseMessage<AgentMessage>(line);
+    if (msg === undefined) return; // not ours to act on; the agent never sends this
     if (msg.type === 'ready' || msg.type === 'init-failed' || msg.type === 'zygote-ready') {
       this.startMessageAtMs = epochNow();
       const waiter = this.startWaiter;
@@ -736,7 +722,7 @@ export class ProcessSandbox implements Sandbox {
         throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is ${this.state}: it cannot be invoked`);
     }
     const id = context.invocationId || randomUUID();
-    const line = `${JSON.stringify({ type: 'invoke', id, payload, context: { ...context, invocationId: id } })}\n`;
+    const line = frame({ type: 'invoke', id, payload, context: { ...context, invocationId: id } } satisfies HostMessage);
     this.state = 'busy';
     const seq = ++this.seq;
     const started = performance.now();

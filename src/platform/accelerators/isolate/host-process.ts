@@ -10,7 +10,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { build } from 'esbuild';
@@ -18,6 +17,7 @@ import { moduleFile } from '../../../core/module-file.ts';
 
 import { ThawError } from '../../../core/errors.ts';
 import { detectLeanContainers } from '../../sandbox/bubblewrap.ts';
+import { frame, onMessages } from '../../../runtime/framing.ts';
 import type { HostAnswer, HostRequest } from './protocol.ts';
 
 const HOST_SOURCE = fileURLToPath(moduleFile('./host', import.meta.url));
@@ -84,7 +84,7 @@ export class IsolateHost {
     const id = this.#nextId++;
     return new Promise((resolvePromise) => {
       this.#pending.set(id, resolvePromise);
-      child.stdin!.write(`${JSON.stringify({ ...req, id })}\n`);
+      child.stdin!.write(frame({ ...req, id }));
     });
   }
 
@@ -150,19 +150,16 @@ export class IsolateHost {
     await new Promise<void>((resolveReady, rejectReady) => {
       child.on('error', (error) => rejectReady(new ThawError('ERR_SANDBOX_START', `cannot start the isolate host: ${error.message}`)));
       void this.#exited.then(() => rejectReady(new ThawError('ERR_SANDBOX_START', `the isolate host exited before it was ready: ${stderr.trim() || 'no output'}`)));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        let answer: HostAnswer;
-        try {
-          answer = JSON.parse(line) as HostAnswer;
-        } catch {
-          this.options.onWarning?.(`isolate host said something that is not JSON: ${line.slice(0, 200)}`);
-          return;
-        }
-        if (answer.ready) return resolveReady();
-        const settle = this.#pending.get(answer.id);
-        this.#pending.delete(answer.id);
-        settle?.(answer);
-      });
+      onMessages<HostAnswer>(
+        child.stdout!,
+        (answer) => {
+          if (answer.ready) return resolveReady();
+          const settle = this.#pending.get(answer.id);
+          this.#pending.delete(answer.id);
+          settle?.(answer);
+        },
+        (line) => this.options.onWarning?.(`isolate host said something that is not JSON: ${line.slice(0, 200)}`),
+      );
     });
   }
 }

@@ -6,9 +6,9 @@
 // esbuild into one CommonJS file (host-process.ts), run by plain `node`.
 
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 
 import type * as IvmTypes from 'isolated-vm';
+import { frame, onMessages } from '../../../runtime/framing.ts';
 import type { HostAnswer, HostRequest } from './protocol.ts';
 import { PRELUDE } from './prelude.ts';
 
@@ -29,7 +29,7 @@ const isolates = new Map<string, Live>();
 const codeCache = new Map<string, IvmTypes.ExternalCopy<ArrayBuffer>>();
 
 function send(answer: HostAnswer): void {
-  process.stdout.write(`${JSON.stringify(answer)}\n`);
+  process.stdout.write(frame(answer));
 }
 
 /** Runs `work` under the isolate's CPU-time and wall-time limits; disposes of the isolate past either. */
@@ -147,19 +147,12 @@ function heap(req: Extract<HostRequest, { op: 'heap' }>): void {
   send({ id: req.id, ok: true, heapMb: (s.total_heap_size + s.externally_allocated_size) / 2 ** 20 });
 }
 
-const lines = createInterface({ input: process.stdin });
-lines.on('line', (line) => {
-  let req: HostRequest;
-  try {
-    req = JSON.parse(line) as HostRequest;
-  } catch {
-    process.stderr.write(`isolate host: not a JSON request: ${line.slice(0, 200)}\n`);
-    return;
-  }
+onMessages<HostRequest>(process.stdin, serve, (line) => process.stderr.write(`isolate host: not a JSON request: ${line.slice(0, 200)}\n`));
+function serve(req: HostRequest): void {
   const run = req.op === 'create' ? create(req) : req.op === 'invoke' ? invoke(req) : req.op === 'dispose' ? dispose(req) : req.op === 'heap' ? heap(req) : undefined;
   if (run === undefined) send({ id: (req as { id: number }).id, ok: false, error: { kind: 'exit', message: `unknown op ${JSON.stringify((req as { op?: unknown }).op)}` } });
   else void Promise.resolve(run).catch((error: Error) => send({ id: req.id, ok: false, error: { kind: 'exit', message: `isolate host: ${error.message}` } }));
-});
+}
 // thaw went away: so does every isolate.
-lines.on('close', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
 send({ id: 0, ok: true, ready: true });

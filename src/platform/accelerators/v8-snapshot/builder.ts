@@ -29,7 +29,8 @@ import { moduleFile } from '../../../core/module-file.ts';
 import { RESTORE_V8_FLAGS, snapshotV8Flags, type SnapshotSupport } from './launch.ts';
 import type { SpawnCommand } from '../../sandbox/process.ts';
 import type { SandboxSpec } from '../../sandbox/types.ts';
-import { CHECK_ARGUMENT, type SnapshotBuildMessage, type SnapshotEntryConfig, type SnapshotFailureKind } from '../../../runtime/snapshot-protocol.ts';
+import { lastMessage, linesOf } from '../../../runtime/framing.ts';
+import { BUILD_REPORT_PREFIX, CHECK_ARGUMENT, type SnapshotBuildMessage, type SnapshotEntryConfig, type SnapshotFailureKind } from '../../../runtime/snapshot-protocol.ts';
 
 export const SNAPSHOT_AGENT_SOURCE = fileURLToPath(moduleFile('../../../runtime/snapshot-agent', import.meta.url));
 const SOURCE_ROOT = resolve(dirname(SNAPSHOT_AGENT_SOURCE), '..', '..');
@@ -178,20 +179,13 @@ function runCommand(cmd: SpawnCommand, timeoutMs: number): Promise<RunOutcome> {
   });
 }
 
-function lastMessage(fd3: string, stderr: string): SnapshotBuildMessage | undefined {
-  const lines = fd3.split('\n').filter((l) => l.trim() !== '');
+function lastReport(fd3: string, stderr: string): SnapshotBuildMessage | undefined {
+  const lines = linesOf(fd3);
   for (const line of stderr.split('\n')) {
-    const i = line.indexOf('thaw-snapshot-report:');
-    if (i >= 0) lines.push(line.slice(i + 'thaw-snapshot-report:'.length));
+    const i = line.indexOf(BUILD_REPORT_PREFIX);
+    if (i >= 0) lines.push(line.slice(i + BUILD_REPORT_PREFIX.length));
   }
-  for (let i = lines.length - 1; i >= 0; i--) {
-    try {
-      return JSON.parse(lines[i]!) as SnapshotBuildMessage;
-    } catch {
-      // not a report line
-    }
-  }
-  return undefined;
+  return lastMessage<SnapshotBuildMessage>(lines);
 }
 
 const NOISE = [
@@ -286,7 +280,7 @@ export async function buildSnapshot(input: SnapshotBuildInput, options: Snapshot
     const outcome = await runCommand(build, timeoutMs);
     const buildMs = outcome.ms;
     if (outcome.spawnError) return fail('other', `cannot start ${build.file}: ${outcome.spawnError.message}`);
-    const message = lastMessage(outcome.fd3, outcome.stderr);
+    const message = lastReport(outcome.fd3, outcome.stderr);
     const stderr = summarizeStderr(outcome.stderr, 6);
     if (outcome.timedOut) {
       return fail('timeout', `the build did not finish within ${Math.round(timeoutMs / 1000)} s (init() or beforeSnapshot() still running, or something kept node's event loop alive)`, stderr);
@@ -311,7 +305,7 @@ export async function buildSnapshot(input: SnapshotBuildInput, options: Snapshot
       ]);
       const checked = await runCommand(check, options.checkTimeoutMs ?? 30_000);
       checkMs = checked.ms;
-      const said = lastMessage(checked.fd3, '');
+      const said = lastReport(checked.fd3, '');
       if (checked.timedOut || checked.code !== 0 || said?.type !== 'check-ok') {
         const why = checked.timedOut ? 'timed out' : checked.signal ? `killed by ${checked.signal}` : `exit code ${checked.code}`;
         const detail = summarizeStderr(checked.stderr, 3);

@@ -3,6 +3,7 @@
 
 import { connect, type Socket } from 'node:net';
 import { ThawError } from '../../../core/errors.ts';
+import { frame, onMessages } from '../../../runtime/framing.ts';
 
 /** QEMU answered a machine-protocol command with an error: a VM that could not boot, snapshot or restore. */
 export class QmpError extends ThawError {
@@ -18,14 +19,12 @@ export class QmpError extends ThawError {
 type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void; command: string };
 
 export class QmpClient {
-  private buffered = '';
   private nextId = 1;
   private readonly pending = new Map<string, Pending>();
   private closedError: Error | undefined;
 
   private constructor(private readonly socket: Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => this.onData(chunk));
+    onMessages<Record<string, unknown>>(socket, (msg) => this.onMessage(msg));
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail(new Error('QMP connection closed (QEMU exited?)')));
   }
@@ -50,34 +49,21 @@ export class QmpClient {
     return new Promise((resolve) => (this.greeting = resolve));
   }
 
-  private onData(chunk: string): void {
-    this.buffered += chunk;
-    let nl: number;
-    while ((nl = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, nl).trim();
-      this.buffered = this.buffered.slice(nl + 1);
-      if (line === '') continue;
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      if ('QMP' in msg) {
-        this.greeted = true;
-        this.greeting?.();
-      } else if ('event' in msg) {
-        // Asynchronous events (STOP, RESUME, SHUTDOWN...): thaw polls state instead.
-      } else if ('id' in msg) {
-        const p = this.pending.get(String(msg.id));
-        if (!p) continue;
-        this.pending.delete(String(msg.id));
-        if ('error' in msg) {
-          const e = msg.error as { class?: string; desc?: string };
-          p.reject(new QmpError(`QMP ${p.command}: ${e.desc ?? 'failed'} (${e.class ?? 'error'})`, p.command));
-        } else {
-          p.resolve(msg.return);
-        }
+  private onMessage(msg: Record<string, unknown>): void {
+    if ('QMP' in msg) {
+      this.greeted = true;
+      this.greeting?.();
+    } else if ('event' in msg) {
+      // Asynchronous events (STOP, RESUME, SHUTDOWN...): thaw polls state instead.
+    } else if ('id' in msg) {
+      const p = this.pending.get(String(msg.id));
+      if (!p) return;
+      this.pending.delete(String(msg.id));
+      if ('error' in msg) {
+        const e = msg.error as { class?: string; desc?: string };
+        p.reject(new QmpError(`QMP ${p.command}: ${e.desc ?? 'failed'} (${e.class ?? 'error'})`, p.command));
+      } else {
+        p.resolve(msg.return);
       }
     }
   }
@@ -94,7 +80,7 @@ export class QmpClient {
     const id = String(this.nextId++);
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, command });
-      this.socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
+      this.socket.write(frame({ execute: command, ...(args ? { arguments: args } : {}), id }));
     });
   }
 
