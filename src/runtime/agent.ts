@@ -34,24 +34,12 @@ import {
   parseAgentArguments,
   pickExport,
   refreshCryptoCaches,
-  runInvocation,
-  serializeError,
   type Handler,
   type Init,
 } from './agent-lib.ts';
-import { frame, onLines, parseMessage } from './framing.ts';
-import {
-  PROTOCOL_FD,
-  logMarker,
-  type AgentArguments,
-  type AgentMessage,
-  type AgentStartTimings,
-  type HostMessage,
-  type SpecialiseMessage,
-} from './protocol.ts';
-
-const EXIT_FATAL = 1;
-const EXIT_USAGE = 64;
+import { onLines } from './framing.ts';
+import { AgentSession, EXIT_USAGE } from './session.ts';
+import { PROTOCOL_FD, type AgentArguments, type AgentMessage, type AgentStartTimings, type HostMessage, type SpecialiseMessage } from './protocol.ts';
 
 const processStartEpochMs = performance.timeOrigin;
 const runtimeBootMs = agentFirstLineMs;
@@ -68,10 +56,8 @@ function fail(message: string, code: number): never {
 
 // ---------------------------------------------------------------------------------------------
 
-type Phase = 'loading' | 'zygote' | 'idle' | 'invoking' | 'exiting';
-
-let phase: Phase = 'loading';
-let channel: net.Socket | Duplex;
+/** The session on the protocol channel, once it is open. */
+let session: AgentSession;
 
 /**
  * The protocol channel on fd 3: a pipe or socket from the host, or (inside a microVM) a
@@ -129,105 +115,14 @@ function startGuestHelper(): void {
       }),
   };
 }
-let markerNonce: string | undefined;
-let segment = 0;
-let current: { id: string; startedMs: number } | undefined;
-const queue: Extract<HostMessage, { type: 'invoke' }>[] = [];
-let partialTimings: Partial<AgentStartTimings> = { processStartEpochMs, runtimeBootMs };
-/** The function's handler, once its bundle is loaded. */
-let activeHandler: Handler | undefined;
 /** Zygote mode: what to do with the one `specialise` message (undefined once it came). */
 let onSpecialise: ((msg: SpecialiseMessage) => void) | undefined;
 
-function endSegment(): void {
-  if (markerNonce === undefined) return;
-  const marker = logMarker(markerNonce, segment);
-  try {
-    writeStdout(marker);
-    writeStderr(marker);
-  } catch {
-    // A closed stdout or stderr loses logs, not the result.
-  }
-}
-
-function send(line: string, then?: () => void): void {
-  channel.write(`${line}\n`, then ? () => then() : undefined);
-}
-
-function sendMessage(message: AgentMessage, then?: () => void): void {
-  channel.write(frame(message), then ? () => then() : undefined);
-}
-
-/** Sends the last message and exits once it is flushed (or the channel is gone). */
-function sendAndExit(message: AgentMessage, code: number): void {
-  phase = 'exiting';
-  if (channel.destroyed || !channel.writable) process.exit(code);
-  sendMessage(message, () => process.exit(code));
-}
-
-function initFailed(err: unknown): never {
-  endSegment();
-  sendAndExit({ type: 'init-failed', error: serializeError(err, 'init'), timings: partialTimings }, EXIT_FATAL);
-  // Nothing runs after this but the flush; park here so the caller does not continue.
-  throw new AgentExiting();
-}
-
-class AgentExiting extends Error {}
-
+/** An error nobody caught: the session answers for it; before it exists, behave as node does. */
 function onFatal(err: unknown): void {
-  if (err instanceof AgentExiting) return;
-  switch (phase) {
-    case 'loading':
-      endSegment();
-      sendAndExit({ type: 'init-failed', error: serializeError(err, 'init'), timings: partialTimings }, EXIT_FATAL);
-      return;
-    case 'invoking': {
-      const inv = current!;
-      current = undefined;
-      endSegment();
-      sendAndExit(
-        {
-          type: 'result',
-          id: inv.id,
-          ok: false,
-          error: serializeError(err, 'error'),
-          durationMs: performance.now() - inv.startedMs,
-          fatal: true,
-        },
-        EXIT_FATAL,
-      );
-      return;
-    }
-    case 'zygote':
-    case 'idle':
-      // Outside an invocation: behave as node does (print it, exit 1); the host sees the exit.
-      phase = 'exiting';
-      try {
-        writeStderr(`${inspect(err)}\n`);
-      } catch {
-        // nothing more to do
-      }
-      process.exit(EXIT_FATAL);
-      return;
-    case 'exiting':
-      return;
-  }
-}
-
-async function serve(handler: Handler): Promise<void> {
-  while (queue.length > 0 && phase === 'idle') {
-    const msg = queue.shift()!;
-    phase = 'invoking';
-    segment += 1;
-    const inv = { id: msg.id, startedMs: performance.now() };
-    current = inv;
-    const line = await runInvocation(handler, msg, () => current === inv);
-    if (line === undefined) return; // a fatal error already answered this invocation
-    current = undefined;
-    endSegment();
-    send(line);
-    phase = 'idle';
-  }
+  if (session) return session.onFatal(err);
+  writeStderr(`${inspect(err)}\n`);
+  process.exit(1);
 }
 
 /**
@@ -237,13 +132,12 @@ async function serve(handler: Handler): Promise<void> {
  * with no start phases.
  */
 async function onRestored(msg: Extract<HostMessage, { type: 'restored' }>): Promise<void> {
-  if (phase !== 'idle' || activeHandler === undefined) fail('restored arrived while the agent was not idle with a function loaded', EXIT_USAGE);
+  if (session.phase !== 'idle' || session.handler === undefined) session.fail('restored arrived while the agent was not idle with a function loaded', EXIT_USAGE);
   const receivedMs = performance.now();
-  markerNonce = msg.logMarker;
-  segment = 0;
+  session.restartSegments(msg.logMarker);
   await reseedAfterClone(msg, () => Math.round(msg.epochMs + (performance.now() - receivedMs)));
-  endSegment();
-  sendMessage({ type: 'ready', timings: { processStartEpochMs, runtimeBootMs: 0, agentSetupMs: 0, importMs: 0, initMs: 0 } });
+  session.endSegment();
+  session.send({ type: 'ready', timings: { processStartEpochMs, runtimeBootMs: 0, agentSetupMs: 0, importMs: 0, initMs: 0 } });
 }
 
 /**
@@ -297,33 +191,17 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-function listen(): void {
-  onLines(channel, (line) => {
-    const msg = parseMessage<HostMessage>(line);
-    if (msg === undefined) fail(`bad message from the host: ${line.slice(0, 200)}`, EXIT_USAGE);
-    if (msg.type === 'shutdown') {
-      phase = 'exiting';
-      process.exit(0);
-    } else if (msg.type === 'invoke') {
-      const handler = activeHandler;
-      if (handler === undefined) fail('an invocation arrived before a function was loaded (a zygote must be specialised first)', EXIT_USAGE);
-      queue.push(msg);
-      void serve(handler).catch(onFatal);
-    } else if (msg.type === 'restored') {
-      void onRestored(msg).catch(onFatal);
-    } else if (msg.type === 'specialise') {
-      const specialise = onSpecialise;
-      // Once only: a zygote that served one function never loads another.
-      if (specialise === undefined) fail('specialise refused: this runtime is not an unspecialised zygote', EXIT_USAGE);
-      onSpecialise = undefined;
-      specialise(msg);
-    } else {
-      fail(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`, EXIT_USAGE);
-    }
-  });
-  // The host went away (or closed the channel to stop us): nothing left to serve.
-  channel.on('end', () => process.exit(0));
-  channel.on('error', () => process.exit(EXIT_FATAL));
+/** The messages only this agent takes: `restored` (a microVM's clone), `specialise` (a zygote). */
+function onOther(msg: Exclude<HostMessage, { type: 'invoke' | 'shutdown' }>): void {
+  if (msg.type === 'restored') {
+    void onRestored(msg).catch(onFatal);
+    return;
+  }
+  const specialise = onSpecialise;
+  // Once only: a zygote that served one function never loads another.
+  if (specialise === undefined) session.fail('specialise refused: this runtime is not an unspecialised zygote', EXIT_USAGE);
+  onSpecialise = undefined;
+  specialise(msg);
 }
 
 /** Picks handler and init from the loaded bundle's exports, runs init(), says ready. */
@@ -336,7 +214,7 @@ async function initialiseAndServe(
   const handler = pickExport(exports, 'handler') as Handler | undefined;
   if (handler === undefined) {
     const keys = exports !== null && typeof exports === 'object' ? Object.keys(exports) : [];
-    initFailed(
+    session.initFailed(
       new TypeError(
         `${bundlePath} exports no handler: expected module.exports.handler (or a default export) to be a function; ` +
           `it exports ${keys.length > 0 ? keys.join(', ') : 'nothing'}`,
@@ -350,17 +228,13 @@ async function initialiseAndServe(
     try {
       await init();
     } catch (err) {
-      initFailed(err);
+      session.initFailed(err);
     }
   }
-  if (phase !== 'loading') return; // an uncaught error during init already reported it
-  partialTimings.initMs = performance.now() - initStart;
-
-  endSegment();
-  phase = 'idle';
-  activeHandler = handler;
-  sendMessage({ type: 'ready', timings: partialTimings as AgentStartTimings, ...extra });
-  if (startListening) listen();
+  if (session.phase !== 'loading') return; // an uncaught error during init already reported it
+  session.timings.initMs = performance.now() - initStart;
+  session.ready(handler, extra);
+  if (startListening) session.listen();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,7 +246,7 @@ async function zygoteMain(args: AgentArguments): Promise<void> {
   // Package code is third-party code: it never runs privileged. (The function's bundle is then read
   // unprivileged too; the platform makes it readable.)
   const importStart = performance.now();
-  partialTimings.agentSetupMs = importStart - agentFirstLineMs;
+  session.timings.agentSetupMs = importStart - agentFirstLineMs;
   const M = Module as unknown as ModuleInternals;
   const mainFiles = new Map<string, string>();
   try {
@@ -387,21 +261,21 @@ async function zygoteMain(args: AgentArguments): Promise<void> {
       }
     }
   } catch (err) {
-    initFailed(err);
+    session.initFailed(err);
   }
-  partialTimings.importMs = performance.now() - importStart;
-  partialTimings.initMs = 0;
-  phase = 'zygote';
+  session.timings.importMs = performance.now() - importStart;
+  session.timings.initMs = 0;
+  session.phase = 'zygote';
   onSpecialise = (msg) => void specialise(msg, zygoteDir, packages, mainFiles, M).catch(onFatal);
-  sendMessage({ type: 'zygote-ready', timings: partialTimings as AgentStartTimings, packages });
-  listen();
+  session.send({ type: 'zygote-ready', timings: session.timings as AgentStartTimings, packages });
+  session.listen();
 }
 
 async function specialise(msg: SpecialiseMessage, zygoteDir: string, packages: string[], mainFiles: Map<string, string>, M: ModuleInternals): Promise<void> {
-  phase = 'loading';
+  session.phase = 'loading';
   const startedAt = performance.now();
   // The start phases of this instance begin now: no sandbox to make, no runtime to boot.
-  partialTimings = { processStartEpochMs: performance.timeOrigin + startedAt, runtimeBootMs: 0, agentSetupMs: 0 };
+  session.timings = { processStartEpochMs: performance.timeOrigin + startedAt, runtimeBootMs: 0, agentSetupMs: 0 };
   if (msg.env !== null && typeof msg.env === 'object') {
     for (const [key, value] of Object.entries(msg.env)) if (typeof value === 'string') process.env[key] = value;
   }
@@ -414,9 +288,9 @@ async function specialise(msg: SpecialiseMessage, zygoteDir: string, packages: s
     const source = fs.readFileSync(bundlePath, 'utf8');
     exports = compileBundle(bundlePath, source, [path.join(zygoteDir, 'node_modules')]);
   } catch (err) {
-    initFailed(err);
+    session.initFailed(err);
   }
-  partialTimings.importMs = performance.now() - importStart;
+  session.timings.importMs = performance.now() - importStart;
   const loaded = Object.keys(M._cache).filter((file) => !cachedBefore.has(file));
   // The preloaded packages the bundle required: their main modules are children of the bundle's
   // module (CommonJS packages; ESM ones live in the ESM loader's cache and are not listed).
@@ -437,13 +311,22 @@ async function main(): Promise<void> {
     fail(err instanceof Error ? err.message : String(err), EXIT_USAGE);
   }
   delete process.env.THAW_BUNDLE;
-  markerNonce = args.logMarker;
 
+  let channel: net.Socket | Duplex;
   try {
     channel = openChannel();
   } catch (err) {
     fail(`file descriptor ${PROTOCOL_FD} is not an open pipe to the host (${String(err)}); the agent is started by the thaw platform`, EXIT_USAGE);
   }
+  session = new AgentSession({
+    channel,
+    name: 'thaw agent',
+    logNonce: args.logMarker,
+    writeStdout,
+    writeStderr,
+    timings: { processStartEpochMs, runtimeBootMs },
+    onOther,
+  });
 
   process.on('uncaughtException', onFatal);
   process.on('unhandledRejection', onFatal);
@@ -460,16 +343,16 @@ async function main(): Promise<void> {
   // Import: read the bundle (still privileged, so a code directory only root can read works), drop
   // privileges, then run its top-level code.
   const importStart = performance.now();
-  partialTimings.agentSetupMs = importStart - agentFirstLineMs;
+  session.timings.agentSetupMs = importStart - agentFirstLineMs;
   let exports: unknown;
   try {
     const source = fs.readFileSync(bundlePath, 'utf8');
     if (args.uid !== undefined && args.gid !== undefined) dropPrivileges(args.uid, args.gid);
     exports = compileBundle(bundlePath, source);
   } catch (err) {
-    initFailed(err);
+    session.initFailed(err);
   }
-  partialTimings.importMs = performance.now() - importStart;
+  session.timings.importMs = performance.now() - importStart;
 
   await initialiseAndServe(bundlePath, exports, {}, true);
 }

@@ -56,6 +56,11 @@ export function frame(message: unknown): string {
   return `${JSON.stringify(message)}\n`;
 }
 
+/** A message already serialised (JSON text without a newline) as a line. */
+export function frameJson(json: string): string {
+  return `${json}\n`;
+}
+
 /** A line's message, or undefined when the line is not JSON (or is JSON null). */
 export function parseMessage<T>(line: string): T | undefined {
   try {

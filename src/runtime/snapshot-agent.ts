@@ -29,19 +29,16 @@ import './boot-clock.ts';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { inspect } from 'node:util';
 import * as v8 from 'node:v8';
 
 import { define } from 'thaw:function';
 import config from 'thaw:snapshot-config';
 
-import { dropPrivileges, pickExport, refreshCryptoCaches, runInvocation, serializeError, type Handler } from './agent-lib.ts';
-import { frame, onLines, parseMessage } from './framing.ts';
-import { PROTOCOL_FD, logMarker, type AgentMessage, type AgentStartTimings, type HostMessage } from './protocol.ts';
+import { dropPrivileges, pickExport, refreshCryptoCaches, serializeError, type Handler } from './agent-lib.ts';
+import { frame } from './framing.ts';
+import { PROTOCOL_FD, type AgentStartTimings } from './protocol.ts';
+import { AgentSession, EXIT_FATAL, EXIT_USAGE } from './session.ts';
 import { BUILD_REPORT_PREFIX, CHECK_ARGUMENT, UNSUPPORTED_BUILTINS, UNVERIFIED_BUILTINS, type SnapshotBuildMessage, type SnapshotFailureKind } from './snapshot-protocol.ts';
-
-const EXIT_FATAL = 1;
-const EXIT_USAGE = 64;
 
 type Hook = () => unknown;
 
@@ -49,8 +46,8 @@ type Hook = () => unknown;
 // through a normal require made for the bundle's path).
 const builderRequire: (id: string) => unknown = require;
 
-type Mode = 'building' | 'restoring' | 'loading' | 'idle' | 'invoking' | 'exiting';
-let mode: Mode = 'building';
+/** Building the snapshot, restoring it (before the channel is open), then serving in a session. */
+let stage: 'building' | 'restoring' | 'session' = 'building';
 
 // ------------------------------------------------------------------ build time
 
@@ -292,7 +289,7 @@ let restoreArgsError: Error | undefined;
 // Registered before the function's code loads, so it runs before any deserialize callback the
 // function registers: privileges are dropped and randomness refreshed before its code runs again.
 v8.startupSnapshot.addDeserializeCallback(() => {
-  mode = 'restoring';
+  stage = 'restoring';
   try {
     restoreArgs = parseRestoreArguments(process.argv.slice(1));
   } catch (err) {
@@ -310,103 +307,13 @@ v8.startupSnapshot.addDeserializeCallback(() => {
   restoredRequire = (process as unknown as { getBuiltinModule(id: 'module'): typeof import('node:module') }).getBuiltinModule('module').createRequire(config.filename);
 });
 
-let channel: net.Socket;
-let markerNonce: string | undefined;
-let segment = 0;
-let current: { id: string; startedMs: number } | undefined;
-const queue: Extract<HostMessage, { type: 'invoke' }>[] = [];
-let writeStdout: (chunk: string) => boolean = () => true;
-let writeStderr: (chunk: string) => boolean = () => true;
+let session: AgentSession | undefined;
 const timings: Partial<AgentStartTimings> = {};
 
-function endSegment(): void {
-  if (markerNonce === undefined) return;
-  const marker = logMarker(markerNonce, segment);
-  try {
-    writeStdout(marker);
-    writeStderr(marker);
-  } catch {
-    // a closed stdout or stderr loses logs, not the result
-  }
-}
-
-function sendMessage(message: AgentMessage | string, then?: () => void): void {
-  channel.write(typeof message === 'string' ? `${message}\n` : frame(message), then ? () => then() : undefined);
-}
-
-function sendAndExit(message: AgentMessage, code: number): void {
-  mode = 'exiting';
-  if (!channel || channel.destroyed || !channel.writable) process.exit(code);
-  sendMessage(message, () => process.exit(code));
-}
-
 function onFatal(err: unknown): void {
-  switch (mode) {
-    case 'building':
-      buildFailed(err);
-      return;
-    case 'restoring':
-    case 'loading':
-      endSegment();
-      sendAndExit({ type: 'init-failed', error: serializeError(err, 'init'), timings }, EXIT_FATAL);
-      return;
-    case 'invoking': {
-      const inv = current!;
-      current = undefined;
-      endSegment();
-      sendAndExit({ type: 'result', id: inv.id, ok: false, error: serializeError(err, 'error'), durationMs: performance.now() - inv.startedMs, fatal: true }, EXIT_FATAL);
-      return;
-    }
-    case 'idle':
-      mode = 'exiting';
-      try {
-        writeStderr(`${inspect(err)}\n`);
-      } catch {
-        // nothing more to do
-      }
-      process.exit(EXIT_FATAL);
-      return;
-    case 'exiting':
-      return;
-  }
-}
-
-async function serve(fn: Handler): Promise<void> {
-  while (queue.length > 0 && mode === 'idle') {
-    const msg = queue.shift()!;
-    mode = 'invoking';
-    segment += 1;
-    const inv = { id: msg.id, startedMs: performance.now() };
-    current = inv;
-    const line = await runInvocation(fn, msg, () => current === inv);
-    if (line === undefined) return; // a fatal error already answered this invocation
-    current = undefined;
-    endSegment();
-    sendMessage(line);
-    mode = 'idle';
-  }
-}
-
-function listen(fn: Handler): void {
-  onLines(channel, (line) => {
-    const msg = parseMessage<HostMessage>(line);
-    if (msg === undefined) {
-      writeStderr(`thaw snapshot agent: bad message from the host: ${line.slice(0, 200)}\n`);
-      process.exit(EXIT_USAGE);
-    }
-    if (msg.type === 'shutdown') {
-      mode = 'exiting';
-      process.exit(0);
-    } else if (msg.type === 'invoke') {
-      queue.push(msg);
-      void serve(fn).catch(onFatal);
-    } else {
-      writeStderr(`thaw snapshot agent: unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}\n`);
-      process.exit(EXIT_USAGE);
-    }
-  });
-  channel.on('end', () => process.exit(0));
-  channel.on('error', () => process.exit(EXIT_FATAL));
+  if (stage === 'building') buildFailed(err);
+  else if (session) session.onFatal(err);
+  else process.exit(EXIT_FATAL); // restoring: no channel to answer on yet
 }
 
 async function restoreMain(mainMs: number): Promise<void> {
@@ -419,30 +326,34 @@ async function restoreMain(mainMs: number): Promise<void> {
     fs.writeSync(PROTOCOL_FD, frame({ type: 'check-ok', functionName: config.functionName, version: config.version } satisfies SnapshotBuildMessage));
     process.exit(handler ? 0 : EXIT_FATAL);
   }
-  // stdio was reset by the restore: these are this instance's streams.
-  writeStdout = process.stdout.write.bind(process.stdout);
-  writeStderr = process.stderr.write.bind(process.stderr);
-  markerNonce = restoreArgs.logMarker;
   process.argv = [process.argv[0]!, config.filename];
   timings.processStartEpochMs = performance.timeOrigin;
   timings.runtimeBootMs = mainMs;
   timings.importMs = 0;
+  let channel: net.Socket;
   try {
     channel = new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
   } catch (err) {
-    writeStderr(`thaw snapshot agent: file descriptor ${PROTOCOL_FD} is not an open pipe to the host (${String(err)})\n`);
+    process.stderr.write(`thaw snapshot agent: file descriptor ${PROTOCOL_FD} is not an open pipe to the host (${String(err)})\n`);
     process.exit(EXIT_USAGE);
   }
-  mode = 'loading';
+  // stdio was reset by the restore: these are this instance's streams.
+  session = new AgentSession({
+    channel,
+    name: 'thaw snapshot agent',
+    logNonce: restoreArgs.logMarker,
+    writeStdout: process.stdout.write.bind(process.stdout),
+    writeStderr: process.stderr.write.bind(process.stderr),
+    timings,
+  });
+  stage = 'session';
   const hookStart = performance.now();
   timings.agentSetupMs = hookStart - mainMs;
   if (afterRestore) await afterRestore();
-  if (mode !== 'loading') return; // an uncaught error already reported it
+  if (session.phase !== 'loading') return; // an uncaught error already reported it
   timings.initMs = performance.now() - hookStart;
-  endSegment();
-  mode = 'idle';
-  sendMessage({ type: 'ready', timings: timings as AgentStartTimings });
-  listen(handler!);
+  session.ready(handler!);
+  session.listen();
 }
 
 process.on('uncaughtException', onFatal);

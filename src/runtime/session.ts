@@ -1,0 +1,197 @@
+// The agent session loop, the one every agent runs once its function is loaded (the cold agent,
+// a zygote after `specialise`, the V8 snapshot agent after a restore, the agent in a microVM):
+// it owns the protocol channel and the log segments, serves `invoke` messages one at a time, ends
+// each segment with its marker before the result goes out, and turns an error nobody caught into
+// the answer the host expects for the phase it happened in (init-failed while loading, a fatal
+// result while invoking, an exit while idle). What differs between the agents — how the function
+// is loaded, the extra messages a zygote or a restored VM takes — is theirs; they hand those
+// messages to the session as `onOther`.
+
+import { inspect } from 'node:util';
+
+import { runInvocation, serializeError, type Handler } from './agent-lib.ts';
+import { frame, frameJson, onLines, parseMessage } from './framing.ts';
+import { logMarker, type AgentMessage, type AgentStartTimings, type HostMessage } from './protocol.ts';
+
+export const EXIT_FATAL = 1;
+export const EXIT_USAGE = 64;
+
+/** `zygote`: packages imported, waiting for `specialise`. */
+export type SessionPhase = 'loading' | 'zygote' | 'idle' | 'invoking' | 'exiting';
+
+/** The protocol channel: a socket on fd 3, or (in a microVM) a duplex over a virtio-serial port. */
+export interface AgentChannel {
+  readonly destroyed: boolean;
+  readonly writable: boolean;
+  write(chunk: string, callback?: () => void): unknown;
+  setEncoding(encoding: BufferEncoding): unknown;
+  on(event: 'data', listener: (chunk: string) => void): unknown;
+  on(event: 'end' | 'error', listener: () => void): unknown;
+}
+
+export interface SessionOptions {
+  channel: AgentChannel;
+  /** Prefixes what the agent says on stderr ("thaw agent"). */
+  name: string;
+  /** The nonce of the log markers (none: the function's output is not cut into segments). */
+  logNonce: string | undefined;
+  /** The function's stdout and stderr, captured before any of its code could replace them. */
+  writeStdout: (chunk: string) => unknown;
+  writeStderr: (chunk: string) => unknown;
+  /** Start phases measured so far (reported with init-failed, completed for ready). */
+  timings: Partial<AgentStartTimings>;
+  /** Host messages other than invoke and shutdown (restored, specialise); absent: refused. */
+  onOther?: (message: Exclude<HostMessage, { type: 'invoke' | 'shutdown' }>) => void;
+}
+
+/** Thrown (and ignored by onFatal) after a last message was sent, to stop the caller going on. */
+export class AgentExiting extends Error {}
+
+export class AgentSession {
+  phase: SessionPhase = 'loading';
+  /** Start phases so far; a zygote's specialisation starts a new set. */
+  timings: Partial<AgentStartTimings>;
+  #handler: Handler | undefined;
+  #logNonce: string | undefined;
+  #segment = 0;
+  #current: { id: string; startedMs: number } | undefined;
+  readonly #queue: Extract<HostMessage, { type: 'invoke' }>[] = [];
+  readonly #options: SessionOptions;
+
+  constructor(options: SessionOptions) {
+    this.#options = options;
+    this.#logNonce = options.logNonce;
+    this.timings = options.timings;
+  }
+
+  /** The function's handler, once it is loaded and ready. */
+  get handler(): Handler | undefined {
+    return this.#handler;
+  }
+
+  /** Says `message` on stderr and exits with `code`. */
+  fail(message: string, code: number): never {
+    this.#options.writeStderr(`${this.#options.name}: ${message}\n`);
+    process.exit(code);
+  }
+
+  send(message: AgentMessage, then?: () => void): void {
+    this.#options.channel.write(frame(message), then);
+  }
+
+  /** Sends the last message and exits once it is flushed (or the channel is gone). */
+  sendAndExit(message: AgentMessage, code: number): void {
+    this.phase = 'exiting';
+    const channel = this.#options.channel;
+    if (channel.destroyed || !channel.writable) process.exit(code);
+    this.send(message, () => process.exit(code));
+  }
+
+  /** Ends the current log segment: its marker on stdout and stderr, after the function's output. */
+  endSegment(): void {
+    if (this.#logNonce === undefined) return;
+    const marker = logMarker(this.#logNonce, this.#segment);
+    try {
+      this.#options.writeStdout(marker);
+      this.#options.writeStderr(marker);
+    } catch {
+      // A closed stdout or stderr loses logs, not the result.
+    }
+  }
+
+  /** A restored VM's new instance: its nonce, and log segments counted from 0 again. */
+  restartSegments(logNonce: string): void {
+    this.#logNonce = logNonce;
+    this.#segment = 0;
+  }
+
+  /** The function's start failed: init-failed with the phases measured so far, then exit. Never returns. */
+  initFailed(err: unknown): never {
+    this.endSegment();
+    this.sendAndExit({ type: 'init-failed', error: serializeError(err, 'init'), timings: this.timings }, EXIT_FATAL);
+    // Nothing runs after this but the flush; stop the caller here.
+    throw new AgentExiting();
+  }
+
+  /** The function is loaded and initialised: end the start segment, say ready, serve invocations. */
+  ready(handler: Handler, extra: Omit<Extract<AgentMessage, { type: 'ready' }>, 'type' | 'timings'> = {}): void {
+    this.endSegment();
+    this.phase = 'idle';
+    this.#handler = handler;
+    this.send({ type: 'ready', timings: this.timings as AgentStartTimings, ...extra });
+  }
+
+  /** An error nobody caught (uncaughtException, unhandledRejection, a rejected step): answer for the phase it came in. */
+  onFatal(err: unknown): void {
+    if (err instanceof AgentExiting) return;
+    switch (this.phase) {
+      case 'loading':
+        this.endSegment();
+        this.sendAndExit({ type: 'init-failed', error: serializeError(err, 'init'), timings: this.timings }, EXIT_FATAL);
+        return;
+      case 'invoking': {
+        const inv = this.#current!;
+        this.#current = undefined;
+        this.endSegment();
+        this.sendAndExit(
+          { type: 'result', id: inv.id, ok: false, error: serializeError(err, 'error'), durationMs: performance.now() - inv.startedMs, fatal: true },
+          EXIT_FATAL,
+        );
+        return;
+      }
+      case 'zygote':
+      case 'idle':
+        // Outside an invocation: behave as node does (print it, exit 1); the host sees the exit.
+        this.phase = 'exiting';
+        try {
+          this.#options.writeStderr(`${inspect(err)}\n`);
+        } catch {
+          // nothing more to do
+        }
+        process.exit(EXIT_FATAL);
+        return;
+      case 'exiting':
+        return;
+    }
+  }
+
+  /** Reads the host's messages until the channel ends. */
+  listen(): void {
+    const channel = this.#options.channel;
+    onLines(channel, (line) => {
+      const msg = parseMessage<HostMessage>(line);
+      if (msg === undefined) this.fail(`bad message from the host: ${line.slice(0, 200)}`, EXIT_USAGE);
+      if (msg.type === 'shutdown') {
+        this.phase = 'exiting';
+        process.exit(0);
+      } else if (msg.type === 'invoke') {
+        if (this.#handler === undefined) this.fail('an invocation arrived before a function was loaded (a zygote must be specialised first)', EXIT_USAGE);
+        this.#queue.push(msg);
+        void this.#serve(this.#handler).catch((err: unknown) => this.onFatal(err));
+      } else if (this.#options.onOther && (msg.type === 'restored' || msg.type === 'specialise')) {
+        this.#options.onOther(msg);
+      } else {
+        this.fail(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`, EXIT_USAGE);
+      }
+    });
+    // The host went away (or closed the channel to stop us): nothing left to serve.
+    channel.on('end', () => process.exit(0));
+    channel.on('error', () => process.exit(EXIT_FATAL));
+  }
+
+  async #serve(handler: Handler): Promise<void> {
+    while (this.#queue.length > 0 && this.phase === 'idle') {
+      const msg = this.#queue.shift()!;
+      this.phase = 'invoking';
+      this.#segment += 1;
+      const inv = { id: msg.id, startedMs: performance.now() };
+      this.#current = inv;
+      const line = await runInvocation(handler, msg, () => this.#current === inv);
+      if (line === undefined) return; // a fatal error already answered this invocation
+      this.#current = undefined;
+      this.endSegment();
+      this.#options.channel.write(frameJson(line));
+      this.phase = 'idle';
+    }
+  }
+}
