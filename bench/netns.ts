@@ -69,7 +69,7 @@ async function coldStart(v: Variant): Promise<number> {
     return performance.now() - t0;
   } finally {
     await sandbox.destroy();
-    // The pool refills after a start (see LeanContainerSandbox.start): not during the next variant's.
+    // The pool refills after a start (see BubblewrapLauncher.afterStart): not during the next variant's.
     await pooled.filled();
   }
 }

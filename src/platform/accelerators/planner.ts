@@ -96,8 +96,7 @@ export class StartPlanner {
 
 /** The start kind a started sandbox really took: a snapshot (or isolate) sandbox may have fallen back to cold. */
 export function startKindOf(sandbox: Sandbox, planned: StartPathKind): StartPathKind {
-  const actual = (sandbox as { startKind?: unknown }).startKind;
-  return actual === 'cold' || actual === 'snapshot' || actual === 'zygote' || actual === 'isolate' ? actual : planned;
+  return sandbox.startKind ?? planned;
 }
 
 function keyOf(fn: DeployedFunction): string {

@@ -13,28 +13,24 @@
 import { spawn } from 'node:child_process';
 import { constants as fsConstants, openSync } from 'node:fs';
 import { access, lstat, readFile, readlink, readdir, realpath } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 import type { CgroupDriver } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
 import type { FunctionNetwork, NetworkNamespaces } from './netns.ts';
 import { findOnPath, runCapture } from './run.ts';
 import { seccompFilterFile } from './seccomp.ts';
-import {
-  ProcessSandbox,
-  deferredTimer,
-  type ProcessBackendOptions,
-  type ResolvedProcessOptions,
-  type SpawnCommand,
-  resolveProcessOptions,
-  signalName,
-} from './process.ts';
-import type { IsolationReport, SandboxBackend, SandboxSpec, StartTimings, ZygoteBoot, ZygoteCapableBackend, ZygoteSandbox } from './types.ts';
+import { type Launcher, nodeArguments, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
+import { type ProcessBackendOptions, type ResolvedProcessOptions, resolveProcessOptions } from './process.ts';
+import { deferredTimer, RuntimeProcess, signalName } from './runtime-process.ts';
+import type { IsolationReport, SandboxSpec, ZygoteBoot, ZygoteCapableBackend } from './types.ts';
 
 export const AGENT_PATH_INSIDE = '/runtime/agent.cjs';
 export const CODE_DIR_INSIDE = '/code';
 /** Where a zygote's package folder is mounted, read-only (added). */
 export const ZYGOTE_DIR_INSIDE = '/zygote';
+/** Where a V8 snapshot's blob is mounted, read-only, for a restore (added). */
+export const SNAPSHOT_BLOB_INSIDE = '/snapshot/function.blob';
 
 /** Files outside the node binary's own libraries that a node function may reasonably need. Public data only. */
 const EXTRA_READ_ONLY = [
@@ -279,7 +275,7 @@ export function containerHostname(functionName: string): string {
 
 // ------------------------------------------------------------------ the sandbox
 
-interface ResolvedLeanOptions extends ResolvedProcessOptions {
+export interface ResolvedLeanOptions extends ResolvedProcessOptions {
   bwrapPath: string;
   systemArgs: string[];
   tmpSizeBytes: number;
@@ -295,14 +291,23 @@ export function seccompOnFd4(dir: string): { args: string[]; extraFds: number[] 
   return filter ? { args: ['--seccomp', '4'], extraFds: [openSync(filter, 'r')] } : { args: [], extraFds: [] };
 }
 
-export class LeanContainerSandbox extends ProcessSandbox {
-  private readonly lean: ResolvedLeanOptions;
+/**
+ * bubblewrap around node (see the top of this file). Its RuntimeEntry decides what node runs: the
+ * agent, a zygote (its package folder read-only at /zygote), or a V8 snapshot's restore (the blob
+ * read-only at /snapshot/function.blob; node reads it as root before the snapshot agent drops to
+ * the function's user).
+ */
+export class BubblewrapLauncher implements Launcher {
+  readonly backend = 'container';
   /** The network namespace it runs in (a function with network access, where namespaces work). */
-  private ownNetwork: FunctionNetwork | undefined;
+  #network: FunctionNetwork | undefined;
 
-  constructor(spec: SandboxSpec, options: ResolvedLeanOptions, zygote?: ZygoteBoot) {
-    super(spec, options, zygote);
-    this.lean = options;
+  constructor(
+    private readonly spec: SandboxSpec,
+    private readonly lean: ResolvedLeanOptions,
+    readonly entry: RuntimeEntry,
+  ) {
+    if (entry.kind === 'snapshot' && !isAbsolute(entry.blobPath)) throw new TypeError(`blobPath must be absolute, got ${JSON.stringify(entry.blobPath)}`);
   }
 
   /** The bwrap arguments of this sandbox (without the command), for inspection and tests. */
@@ -335,50 +340,44 @@ export class LeanContainerSandbox extends ProcessSandbox {
     );
     // A zygote: its packages, read-only. Its /code is a bind of its own host folder, empty now; a
     // bind shows what the host writes there later (the function's bundle, just before specialising).
-    if (this.zygoteBoot) args.push('--ro-bind', this.zygoteBoot.packageDir, ZYGOTE_DIR_INSIDE);
+    if (this.entry.kind === 'zygote') args.push('--ro-bind', this.entry.boot.packageDir, ZYGOTE_DIR_INSIDE);
     args.push('--chdir', CODE_DIR_INSIDE);
+    if (this.entry.kind === 'snapshot') args.push('--perms', '0755', '--dir', dirname(SNAPSHOT_BLOB_INSIDE), '--ro-bind', this.entry.blobPath, SNAPSHOT_BLOB_INSIDE);
     return args;
   }
 
   /** The network namespace it runs in, once started (for inspection). */
   get network(): FunctionNetwork | undefined {
-    return this.ownNetwork;
+    return this.#network;
   }
 
-  protected override async prepare(): Promise<void> {
-    // Nothing on the host (/tmp is a tmpfs inside the container) but a network namespace, if it may use the network.
-    if (this.spec.network && this.lean.networks) this.ownNetwork = await this.lean.networks.acquire();
-  }
-
-  /** Starts it; then, if it took a namespace, the pool makes the next one (after the start, not during it). */
-  override async start(): Promise<StartTimings> {
-    try {
-      return await super.start();
-    } finally {
-      if (this.spec.network) this.lean.networks?.replenish();
-    }
-  }
-
-  protected override async releaseExtra(): Promise<void> {
-    const network = this.ownNetwork;
-    this.ownNetwork = undefined;
-    if (network) await this.lean.networks!.release(network);
-  }
-
-  protected override zygoteDirForAgent(): string {
-    return ZYGOTE_DIR_INSIDE;
-  }
-
-  protected override bundlePathForAgent(): string {
+  bundlePathForAgent(): string {
     return `${CODE_DIR_INSIDE}/bundle.cjs`;
   }
 
-  protected override command(): SpawnCommand {
-    const env = this.environment('/tmp');
-    env.PATH = '/usr/bin:/bin';
-    const seccomp = seccompOnFd4(this.options.tmpRoot);
+  /** Nothing on the host (/tmp is a tmpfs inside the container) but a network namespace, if it may use the network. */
+  async prepare(): Promise<void> {
+    if (this.spec.network && this.lean.networks) this.#network = await this.lean.networks.acquire();
+  }
+
+  /** If it took a namespace, the pool makes the next one (after the start, not during it). */
+  afterStart(): void {
+    if (this.spec.network) this.lean.networks?.replenish();
+  }
+
+  async release(): Promise<void> {
+    const network = this.#network;
+    this.#network = undefined;
+    if (network) await this.lean.networks!.release(network);
+  }
+
+  command(handle: RuntimeHandle): SpawnCommand {
+    const env = { ...runtimeEnvironment(this.spec, '/tmp'), PATH: '/usr/bin:/bin' };
+    const seccomp = seccompOnFd4(this.lean.tmpRoot);
+    const paths = { agentPath: AGENT_PATH_INSIDE, bundlePath: this.bundlePathForAgent(), zygoteDir: ZYGOTE_DIR_INSIDE, blobPath: SNAPSHOT_BLOB_INSIDE };
+    const node = nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.lean.runAs);
     return {
-      ...this.inNetwork(this.lean.bwrapPath, [...this.bwrapArgs(), ...seccomp.args, '--', this.lean.nodePath, ...this.runtimeArgs(AGENT_PATH_INSIDE, this.bundlePathForAgent())]),
+      ...this.inNetwork(this.lean.bwrapPath, [...this.bwrapArgs(), ...seccomp.args, '--', this.lean.nodePath, ...node]),
       env,
       cwd: this.spec.codeDir,
       extraFds: seccomp.extraFds,
@@ -387,12 +386,12 @@ export class LeanContainerSandbox extends ProcessSandbox {
 
   /** `file args`, run inside the sandbox's network namespace when it has one (nsenter execs it: no extra process). */
   inNetwork(file: string, args: string[]): { file: string; args: string[] } {
-    if (!this.ownNetwork) return { file, args };
-    return { file: this.lean.networks!.tools.nsenter, args: [`--net=${this.ownNetwork.path}`, '--', file, ...args] };
+    if (!this.#network) return { file, args };
+    return { file: this.lean.networks!.tools.nsenter, args: [`--net=${this.#network.path}`, '--', file, ...args] };
   }
 
   /** bwrap exits with the runtime's status, a signal n as 128 + n. */
-  protected override translateExit(code: number | null, signal: NodeJS.Signals | null): { code: number | null; signal: string | null } {
+  translateExit(code: number | null, signal: NodeJS.Signals | null): { code: number | null; signal: string | null } {
     if (signal === null && code !== null && code > 128 && code <= 128 + 64) {
       const name = signalName(code - 128);
       if (name) return { code: null, signal: name };
@@ -403,26 +402,23 @@ export class LeanContainerSandbox extends ProcessSandbox {
   /**
    * Kills node first, so bwrap's reaper and then bwrap itself exit in order, each reaped by its
    * parent (killing all three at once orphans the reaper to the host's init as a zombie); then
-   * whatever is left, as for any process sandbox.
+   * whatever is left, as for any sandbox.
    */
-  protected override async kill(): Promise<void> {
-    const runtime = this.pid;
-    if (runtime !== undefined && runtime !== this.child?.pid && !this.hasExited) {
-      try {
-        process.kill(runtime, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      const grace = deferredTimer(1000);
-      await Promise.race([this.exited, grace.promise]);
-      grace.cancel();
-      if (this.hasExited) return;
+  async beforeKill(handle: RuntimeHandle): Promise<void> {
+    const runtime = handle.pid;
+    if (runtime === undefined || runtime === handle.spawnedPid || handle.hasExited) return;
+    try {
+      process.kill(runtime, 'SIGKILL');
+    } catch {
+      // already gone
     }
-    await super.kill();
+    const grace = deferredTimer(1000);
+    await Promise.race([handle.exited, grace.promise]);
+    grace.cancel();
   }
 
   /** bwrap → its pid-1 reaper → node: the node process's host pid. */
-  protected override async findRuntimePid(spawnedPid: number): Promise<number> {
+  async findRuntimePid(spawnedPid: number): Promise<number> {
     const nodeReal = await realpath(this.lean.nodePath);
     const queue = [spawnedPid];
     const seen = new Set<number>();
@@ -483,8 +479,18 @@ export class LeanContainerBackend implements ZygoteCapableBackend {
     await this.options.networks?.close();
   }
 
-  create(spec: SandboxSpec): LeanContainerSandbox {
-    return new LeanContainerSandbox(spec, this.options);
+  create(spec: SandboxSpec): RuntimeProcess {
+    return this.createWith(spec, { kind: 'agent' });
+  }
+
+  /** An instance running `entry` (a V8 snapshot's restore: see v8-snapshot/launch.ts). */
+  createWith(spec: SandboxSpec, entry: RuntimeEntry): RuntimeProcess {
+    return new RuntimeProcess(spec, this.options, new BubblewrapLauncher(spec, this.options, entry));
+  }
+
+  /** The resolved options its sandboxes are made with (the snapshot builder runs in the same container). */
+  get resolvedOptions(): Readonly<ResolvedLeanOptions> {
+    return this.options;
   }
 
   /**
@@ -493,8 +499,8 @@ export class LeanContainerBackend implements ZygoteCapableBackend {
    * folder, is bound read-only at /code before anything is in it (a mount cannot be added to a
    * running container), and the platform writes the function's bundle there before specialising.
    */
-  createZygote(spec: SandboxSpec, zygote: ZygoteBoot): LeanContainerSandbox & ZygoteSandbox {
-    return new LeanContainerSandbox(spec, this.options, zygote);
+  createZygote(spec: SandboxSpec, zygote: ZygoteBoot): RuntimeProcess {
+    return this.createWith(spec, { kind: 'zygote', boot: zygote });
   }
 }
 

@@ -144,9 +144,11 @@ function dedupe(items: string[]): string[] {
 }
 
 export { ensureAgentBundle } from './agent-bundle.ts';
-export { LeanContainerBackend, LeanContainerSandbox, detectLeanContainers } from './bubblewrap.ts';
+export { BubblewrapLauncher, LeanContainerBackend, detectLeanContainers } from './bubblewrap.ts';
 export { CgroupDriver, InstanceCgroup, detectCgroups } from './cgroups.ts';
 export { SandboxError, SandboxStartError } from './errors.ts';
-export { ProcessBackend, ProcessSandbox } from './process.ts';
+export type { Launcher, RuntimeEntry } from './launcher.ts';
+export { ProcessBackend, ProcessLauncher } from './process.ts';
+export { RuntimeProcess } from './runtime-process.ts';
 export type * from './types.ts';
 export { isZygoteCapable } from './types.ts';

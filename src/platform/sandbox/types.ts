@@ -1,6 +1,7 @@
 // The Sandbox interface: one instance of one function, isolated. Backends (a bare process, a lean
 // bubblewrap container, later snapshots, zygotes and microVMs) implement it; the invoker only sees it.
 
+import type { StartPathKind } from '../../core/instance.ts';
 import type { ErrorKind, InvocationContext, ZygoteLoadReport } from '../../runtime/protocol.ts';
 
 export interface SandboxSpec {
@@ -79,6 +80,11 @@ export interface Sandbox {
   destroy(): Promise<void>;
   /** Settles when the runtime process has exited, for whatever reason. */
   readonly exited: Promise<ExitInfo>;
+  /**
+   * How it really started, when that can differ from the start path planned for it (a snapshot or
+   * isolate start that fell back to cold, a VM restored from a snapshot). Absent: as planned.
+   */
+  readonly startKind?: StartPathKind;
 }
 
 /** What isolation a backend really provides on this machine (detected, never assumed). */

@@ -9,9 +9,9 @@ import { type AddressInfo, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { ensureAgentBundle } from '../../../src/platform/sandbox/agent-bundle.ts';
-import { containerHostname, LeanContainerSandbox, parentDirArgs, parseLdd, resolveWithSymlinks } from '../../../src/platform/sandbox/bubblewrap.ts';
+import { BubblewrapLauncher, containerHostname, parentDirArgs, parseLdd, resolveWithSymlinks } from '../../../src/platform/sandbox/bubblewrap.ts';
 import { createSandboxBackend, detectIsolation } from '../../../src/platform/sandbox/index.ts';
-import type { ProcessSandbox } from '../../../src/platform/sandbox/process.ts';
+import type { RuntimeProcess } from '../../../src/platform/sandbox/runtime-process.ts';
 import type { SandboxBackend } from '../../../src/platform/sandbox/types.ts';
 import { ctx, fixture, spec, testDataDir } from './support.ts';
 
@@ -62,7 +62,7 @@ function statNetns(path: string): string {
 }
 
 async function probe(backend: SandboxBackend, network: boolean): Promise<Probe> {
-  const sb = backend.create(spec('reads-files', { network })) as ProcessSandbox;
+  const sb = backend.create(spec('reads-files', { network })) as RuntimeProcess;
   try {
     await sb.start();
     const out = await sb.invoke({ otherCode: `${fixture('hello')}/bundle.cjs`, port }, ctx('reads-files'), 20_000);
@@ -116,10 +116,10 @@ describe('lean container isolation', { skip: containerMissing }, () => {
   });
 
   it('joins its namespace with nsenter before bwrap, and leaves none behind', { skip: detected.network.ok ? false : 'no network namespaces' }, async () => {
-    const sb = backend.create(spec('hello', { network: true })) as LeanContainerSandbox;
+    const sb = backend.create(spec('hello', { network: true })) as RuntimeProcess;
     try {
       await sb.start();
-      const ns = sb.network!;
+      const ns = (sb.launcher as BubblewrapLauncher).network!;
       assert.ok(ns && existsSync(ns.path), 'has a namespace');
       const netOf = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
       assert.equal(netOf(sb.pid!), statNetns(ns.path), 'node runs in it');
@@ -132,7 +132,7 @@ describe('lean container isolation', { skip: containerMissing }, () => {
   });
 
   it('gives each function its own hostname, /code as its directory, and node at its host path', async () => {
-    const sb = backend.create(spec('hello')) as LeanContainerSandbox;
+    const sb = backend.create(spec('hello'));
     try {
       await sb.start();
       const out = await sb.invoke({ env: true }, ctx('hello'), 10_000);
@@ -146,8 +146,8 @@ describe('lean container isolation', { skip: containerMissing }, () => {
   });
 
   it('mounts nothing of the host but system files, the agent and its own code, all read-only', () => {
-    const sb = backend.create(spec('hello', { network: false })) as LeanContainerSandbox;
-    const args = sb.bwrapArgs();
+    const launcherOf = (network: boolean) => (backend.create(spec('hello', { network })) as RuntimeProcess).launcher as BubblewrapLauncher;
+    const args = launcherOf(false).bwrapArgs();
     const text = args.join(' ');
     for (const flag of ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--die-with-parent', '--new-session', '--cap-drop ALL', '--clearenv']) {
       if (flag === '--clearenv') continue; // the environment is passed as the process environment instead
@@ -160,7 +160,7 @@ describe('lean container isolation', { skip: containerMissing }, () => {
     const others = sources.filter((s) => !system.test(s) && s !== fixture('hello') && !s.endsWith('/runtime/agent.cjs'));
     assert.deepEqual(others, []);
     assert.ok(!sources.includes('/etc/ssl'), 'not /etc/ssl/private');
-    const withNet = (backend.create(spec('hello', { network: true })) as LeanContainerSandbox).bwrapArgs();
+    const withNet = launcherOf(true).bwrapArgs();
     assert.ok(!withNet.includes('--unshare-net'));
   });
 });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 
 import { createSandboxBackend, detectIsolation } from '../../../src/platform/sandbox/index.ts';
-import type { ProcessSandbox } from '../../../src/platform/sandbox/process.ts';
+import type { RuntimeProcess } from '../../../src/platform/sandbox/runtime-process.ts';
 import type { SandboxBackend, SandboxSpec } from '../../../src/platform/sandbox/types.ts';
 import { SandboxError, SandboxStartError } from '../../../src/platform/sandbox/errors.ts';
 import { alive, ctx, fixture, spec, testDataDir } from './support.ts';
@@ -49,11 +49,11 @@ const variants: Variant[] = [
 for (const variant of variants) {
   describe(variant.title, { skip: variant.skip }, () => {
     let backend: SandboxBackend;
-    const live: ProcessSandbox[] = [];
+    const live: RuntimeProcess[] = [];
 
-    async function started(specOverrides: SandboxSpec): Promise<ProcessSandbox> {
+    async function started(specOverrides: SandboxSpec): Promise<RuntimeProcess> {
       backend ??= await variant.make();
-      const sb = backend.create(specOverrides) as ProcessSandbox;
+      const sb = backend.create(specOverrides) as RuntimeProcess;
       live.push(sb);
       await sb.start();
       return sb;
@@ -85,7 +85,7 @@ for (const variant of variants) {
 
     it('returns non-negative start phases', async () => {
       backend ??= await variant.make();
-      const sb = backend.create(spec('hello')) as ProcessSandbox;
+      const sb = backend.create(spec('hello')) as RuntimeProcess;
       live.push(sb);
       const t = await sb.start();
       for (const phase of ['sandboxMs', 'runtimeBootMs', 'importMs', 'initMs'] as const) {
@@ -251,7 +251,7 @@ for (const variant of variants) {
 
     it('captures logs per invocation, keeping the head and tail of one over the limit', async () => {
       const small = await variant.make({ logLimitBytes: 1000 });
-      const sb = small.create(spec('hello')) as ProcessSandbox;
+      const sb = small.create(spec('hello')) as RuntimeProcess;
       live.push(sb);
       await sb.start();
       const out = await sb.invoke({ logBytes: 5000 }, ctx('hello'), 10_000);
@@ -265,7 +265,7 @@ for (const variant of variants) {
 
     it('rejects start when init() fails, with the error and the logs, and leaves nothing behind', async () => {
       backend ??= await variant.make();
-      const sb = backend.create(spec('init-fails')) as ProcessSandbox;
+      const sb = backend.create(spec('init-fails')) as RuntimeProcess;
       live.push(sb);
       const err = await sb.start().then(
         () => assert.fail('start should fail'),
@@ -284,7 +284,7 @@ for (const variant of variants) {
 
     it('rejects start when the bundle is missing', async () => {
       backend ??= await variant.make();
-      const sb = backend.create(spec('no-such-bundle', { codeDir: fixture('') })) as ProcessSandbox;
+      const sb = backend.create(spec('no-such-bundle', { codeDir: fixture('') })) as RuntimeProcess;
       live.push(sb);
       await assert.rejects(sb.start(), (err: SandboxStartError) => err.code === 'ERR_SANDBOX_INIT' && /ENOENT/.test(err.message));
     });
@@ -293,7 +293,7 @@ for (const variant of variants) {
       // Long enough for node to boot and print under a loaded machine (400 ms was not, at load 15+),
       // so the captured stdout is asserted, not raced.
       const impatient = await variant.make({ startTimeoutMs: 5_000 });
-      const sb = impatient.create(spec('init-hangs')) as ProcessSandbox;
+      const sb = impatient.create(spec('init-hangs')) as RuntimeProcess;
       live.push(sb);
       const err = await sb.start().then(
         () => assert.fail('start should time out'),
@@ -309,7 +309,7 @@ for (const variant of variants) {
 
     it('rejects start when the code directory does not exist', async () => {
       backend ??= await variant.make();
-      const sb = backend.create(spec('hello', { codeDir: '/nonexistent/thaw/code' })) as ProcessSandbox;
+      const sb = backend.create(spec('hello', { codeDir: '/nonexistent/thaw/code' })) as RuntimeProcess;
       live.push(sb);
       await assert.rejects(sb.start(), (err: SandboxError) => err.code === 'ERR_SANDBOX_START' && /\/nonexistent\/thaw\/code.*ENOENT/.test(err.message));
       assert.equal(sb.status, 'exited');
@@ -342,7 +342,7 @@ for (const variant of variants) {
 
 describe('signal names', () => {
   it('are the canonical ones, not aliases (V8 aborts with SIGABRT, not "SIGIOT")', async () => {
-    const { signalName } = await import('../../../src/platform/sandbox/process.ts');
+    const { signalName } = await import('../../../src/platform/sandbox/runtime-process.ts');
     assert.equal(signalName(6), 'SIGABRT');
     assert.equal(signalName(9), 'SIGKILL');
     assert.equal(signalName(17), 'SIGCHLD');

@@ -27,7 +27,7 @@ import * as esbuild from 'esbuild';
 
 import { moduleFile } from '../../../core/module-file.ts';
 import { RESTORE_V8_FLAGS, snapshotV8Flags, type SnapshotSupport } from './launch.ts';
-import type { SpawnCommand } from '../../sandbox/process.ts';
+import type { SpawnCommand } from '../../sandbox/launcher.ts';
 import type { SandboxSpec } from '../../sandbox/types.ts';
 import { lastMessage, linesOf } from '../../../runtime/framing.ts';
 import { BUILD_REPORT_PREFIX, CHECK_ARGUMENT, type SnapshotBuildMessage, type SnapshotEntryConfig, type SnapshotFailureKind } from '../../../runtime/snapshot-protocol.ts';

@@ -1,6 +1,7 @@
 // Snapshot sandboxes (added): the process and lean-container sandboxes, started from a V8 startup
-// snapshot instead of the cold agent. Same spawn, cgroups, user, namespaces and mounts as a cold
-// instance of that backend; only node's command line changes:
+// snapshot instead of the cold agent (their launcher's RuntimeEntry is { kind: 'snapshot' }). Same
+// spawn, cgroups, user, namespaces and mounts as a cold instance of that backend; only node's
+// command line changes:
 //
 //   node --snapshot-blob <blob> --max-old-space-size=N -- --log-marker=hex [--uid=N --gid=N]
 //
@@ -12,26 +13,17 @@
 // init() and beforeSnapshot(), the function's code, so it gets the same container (namespaces,
 // read-only system, /code, private /tmp, no network unless allowed, the function's user); its one
 // writable mount is the build folder, at /snapshot-build.
-//
-// The backends' resolved options are private to them; this file reads them through a cast rather
-// than changing process.ts and bubblewrap.ts (worked on in parallel). An accessor on the backends
-// would be cleaner once that work lands.
 
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 
-import { LeanContainerBackend, LeanContainerSandbox, seccompOnFd4 } from '../../sandbox/bubblewrap.ts';
+import { LeanContainerBackend, BubblewrapLauncher, SNAPSHOT_BLOB_INSIDE, seccompOnFd4 } from '../../sandbox/bubblewrap.ts';
 import { SandboxError } from '../../sandbox/errors.ts';
-import { ProcessBackend, ProcessSandbox, type ResolvedProcessOptions, type RunAs, type SpawnCommand } from '../../sandbox/process.ts';
+import { nodeV8Flags, RESTORE_V8_FLAGS, type RunAs, type SpawnCommand } from '../../sandbox/launcher.ts';
+import { ProcessBackend } from '../../sandbox/process.ts';
 import type { Sandbox, SandboxBackend, SandboxSpec } from '../../sandbox/types.ts';
 
-export const SNAPSHOT_BLOB_INSIDE = '/snapshot/function.blob';
+export { RESTORE_V8_FLAGS, SNAPSHOT_BLOB_INSIDE };
 export const SNAPSHOT_BUILD_DIR_INSIDE = '/snapshot-build';
-
-interface LeanOptions extends ResolvedProcessOptions {
-  bwrapPath: string;
-  systemArgs: string[];
-  tmpSizeBytes: number;
-}
 
 /** What a restored instance is started with. */
 export interface SnapshotLaunch {
@@ -39,57 +31,8 @@ export interface SnapshotLaunch {
   blobPath: string;
 }
 
-/**
- * V8 flags of every restore on top of the build's (flags outside V8's snapshot flag hash only).
- * --no-concurrent-marking: on Node v20.20, restoring a large heap (init-heavy's 84 MiB) crashes
- * with SIGSEGV in v8::internal::ConcurrentMarking::RunMajor (gdb) for some heap layouts, reproducibly
- * for a given blob: a concurrent marker starts while the heap is still being deserialised. Without
- * concurrent marking V8 still marks incrementally, on the main thread; the cost is longer GC steps
- * in instances with big heaps, the gain is restores that do not crash.
- */
-export const RESTORE_V8_FLAGS: readonly string[] = ['--no-concurrent-marking'];
-
-/** node's arguments for a restore; the V8 flags must be exactly those the blob was built with. */
-export function snapshotRuntimeArgs(blob: string, memoryMb: number, logMarker: string, runAs: RunAs | null, extra: string[] = []): string[] {
-  const args = ['--snapshot-blob', blob, ...snapshotV8Flags(memoryMb), ...RESTORE_V8_FLAGS, '--', `--log-marker=${logMarker}`];
-  if (runAs) args.push(`--uid=${runAs.uid}`, `--gid=${runAs.gid}`);
-  return [...args, ...extra];
-}
-
 /** V8 flags of both the build and every restore (a blob refuses to load under other V8 flags). */
-export function snapshotV8Flags(memoryMb: number): string[] {
-  return [`--max-old-space-size=${memoryMb}`];
-}
-
-export class SnapshotProcessSandbox extends ProcessSandbox {
-  readonly launch: SnapshotLaunch;
-  constructor(spec: SandboxSpec, options: ResolvedProcessOptions, launch: SnapshotLaunch) {
-    super(spec, options);
-    if (!isAbsolute(launch.blobPath)) throw new TypeError(`blobPath must be absolute, got ${JSON.stringify(launch.blobPath)}`);
-    this.launch = launch;
-  }
-
-  protected override runtimeArgs(): string[] {
-    return snapshotRuntimeArgs(this.launch.blobPath, this.spec.memoryMb, this.logNonce, this.options.runAs);
-  }
-}
-
-export class SnapshotContainerSandbox extends LeanContainerSandbox {
-  readonly launch: SnapshotLaunch;
-  constructor(spec: SandboxSpec, options: LeanOptions, launch: SnapshotLaunch) {
-    super(spec, options as ConstructorParameters<typeof LeanContainerSandbox>[1]);
-    if (!isAbsolute(launch.blobPath)) throw new TypeError(`blobPath must be absolute, got ${JSON.stringify(launch.blobPath)}`);
-    this.launch = launch;
-  }
-
-  override bwrapArgs(): string[] {
-    return [...super.bwrapArgs(), '--perms', '0755', '--dir', '/snapshot', '--ro-bind', this.launch.blobPath, SNAPSHOT_BLOB_INSIDE];
-  }
-
-  protected override runtimeArgs(): string[] {
-    return snapshotRuntimeArgs(SNAPSHOT_BLOB_INSIDE, this.spec.memoryMb, this.logNonce, this.options.runAs);
-  }
-}
+export const snapshotV8Flags = nodeV8Flags;
 
 /** One command of a snapshot build (the build itself, or the check restore), in the backend's isolation. */
 export interface SnapshotBuildCommand extends SpawnCommand {
@@ -120,14 +63,10 @@ function withoutChdir(args: string[]): string[] {
   return out;
 }
 
-function optionsOf<T>(backend: object): T {
-  return (backend as unknown as { options: T }).options;
-}
-
 /** The snapshot support of a process or lean-container backend; undefined for any other (e.g. a test fake). */
 export function snapshotSupport(backend: SandboxBackend): SnapshotSupport | undefined {
   if (backend instanceof LeanContainerBackend) {
-    const options = optionsOf<LeanOptions>(backend);
+    const options = backend.resolvedOptions;
     return {
       backend: 'container',
       nodePath: options.nodePath,
@@ -137,7 +76,7 @@ export function snapshotSupport(backend: SandboxBackend): SnapshotSupport | unde
         // The build has no network, even for a function that may use it: its namespace (netns.ts) is
         // made as an instance starts, and a snapshot cannot hold a connection anyway. (A build sharing
         // the host's network would let init() reach the host's loopback.)
-        const probe = new LeanContainerSandbox({ ...spec, network: false }, options as ConstructorParameters<typeof LeanContainerSandbox>[1]);
+        const probe = new BubblewrapLauncher({ ...spec, network: false }, options, { kind: 'agent' });
         const base = withoutChdir(probe.bwrapArgs());
         // The build folder replaces /code as the working directory (bwrap applies the last --chdir).
         const args = [...base, '--bind', buildDir, SNAPSHOT_BUILD_DIR_INSIDE, '--chdir', SNAPSHOT_BUILD_DIR_INSIDE];
@@ -152,11 +91,11 @@ export function snapshotSupport(backend: SandboxBackend): SnapshotSupport | unde
           dirInside: SNAPSHOT_BUILD_DIR_INSIDE,
         };
       },
-      create: (spec, launch) => new SnapshotContainerSandbox(spec, options, launch),
+      create: (spec, launch) => backend.createWith(spec, { kind: 'snapshot', blobPath: launch.blobPath }),
     };
   }
   if (backend instanceof ProcessBackend) {
-    const options = optionsOf<ResolvedProcessOptions>(backend);
+    const options = backend.resolvedOptions;
     return {
       backend: 'process',
       nodePath: options.nodePath,
@@ -171,7 +110,7 @@ export function snapshotSupport(backend: SandboxBackend): SnapshotSupport | unde
           dirInside: buildDir,
         };
       },
-      create: (spec, launch) => new SnapshotProcessSandbox(spec, options, launch),
+      create: (spec, launch) => backend.createWith(spec, { kind: 'snapshot', blobPath: launch.blobPath }),
     };
   }
   return undefined;

@@ -1,8 +1,8 @@
 // The microVM sandbox: one QEMU microvm per instance, with the runtime agent inside the guest.
-// It is the process sandbox with QEMU as the process: the same spawn into cgroups, protocol, log
-// segments, timeouts, pause (freezer) and kill; what differs is the command line, how the start
-// is timed (the guest's clock is not the host's), and, for a restore, the work between QEMU's
-// start and the guest running (afterSpawn).
+// It is a RuntimeProcess with QEMU as the process (MicroVmLauncher): the same spawn into cgroups,
+// protocol, log segments, timeouts and kill; what the launcher changes is the command line, pause
+// (the vCPUs stop), how the start is timed (the guest's clock is not the host's), and, for a
+// restore, the work between QEMU's start and the guest running (afterSpawn).
 //
 // A start is one of:
 //   boot     cold boot: kernel, /init, node, the function's import and init()
@@ -22,8 +22,10 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { AgentStartTimings, InvocationContext } from '../../../runtime/protocol.ts';
-import { ProcessSandbox, epochNow, signalName, type ResolvedProcessOptions, type SpawnCommand } from '../process.ts';
-import type { InvokeOutcome, SandboxSpec, StartTimings } from '../types.ts';
+import { type Launcher, makePrivateDir, type RuntimeEntry, type RuntimeHandle, type SpawnCommand } from '../launcher.ts';
+import type { ResolvedProcessOptions } from '../process.ts';
+import { epochNow, RuntimeProcess, signalName } from '../runtime-process.ts';
+import type { ExitInfo, InvokeOutcome, Sandbox, SandboxSpec, StartTimings } from '../types.ts';
 import { MicroVmError } from './errors.ts';
 import { QmpClient } from './qmp.ts';
 import { qemuArgs, type QemuInfo } from './qemu.ts';
@@ -98,30 +100,34 @@ export interface VmRestoreCounters {
 
 const QEMU_OVERHEAD_MB = 256;
 
-export class MicroVmSandbox extends ProcessSandbox {
-  private launch: VmLaunch | undefined;
-  private initrdPath: string | undefined;
-  private qmp: QmpClient | undefined;
-  private guestSignal: number | undefined;
-  private recorder: PagemapRecorder | undefined;
-  private recordTimer: NodeJS.Timeout | undefined;
-  private install: Promise<{ bytesRead: number; installMs: number; readMs: number }> | undefined;
-  private prefetch: Promise<{ bytesRead: number; prefetchMs: number }> | undefined;
-  private prefetchResult: { bytesRead: number; prefetchMs: number } | undefined;
-  private invocations = 0;
-  /** Pages first touched by each invocation of a recording VM after the first (working-set drift). */
-  readonly driftPages: number[] = [];
+/**
+ * QEMU around a guest running the agent (see the top of this file): a Launcher for a RuntimeProcess,
+ * which spawns it into the cgroup and speaks the protocol over the VM's virtio-serial port as with
+ * any runtime.
+ */
+export class MicroVmLauncher implements Launcher {
+  readonly backend = 'microvm';
+  readonly entry: RuntimeEntry = { kind: 'agent' };
+  launch: VmLaunch | undefined;
+  qmp: QmpClient | undefined;
+  recorder: PagemapRecorder | undefined;
+  recordTimer: NodeJS.Timeout | undefined;
   restoreReport: VmRestoreReport | undefined;
-  /** A recording restore: settles once the working set of its first invocation is saved. */
-  workingSetSaved: Promise<void> | undefined;
+  prefetch: Promise<{ bytesRead: number; prefetchMs: number }> | undefined;
+  prefetchResult: { bytesRead: number; prefetchMs: number } | undefined;
+  #dir: string | undefined;
+  #initrdPath: string | undefined;
+  #guestSignal: number | undefined;
+  #install: Promise<{ bytesRead: number; installMs: number; readMs: number }> | undefined;
+  /** The VM's console (kernel and /init messages), read when QEMU exits: its last lines explain a failed start. */
+  #consoleTail = '';
 
   constructor(
-    spec: SandboxSpec,
-    options: ResolvedProcessOptions,
+    private readonly spec: SandboxSpec,
+    private readonly options: ResolvedProcessOptions,
     private readonly vm: MicroVmContext,
     launch?: VmLaunch,
   ) {
-    super(spec, options);
     this.launch = launch;
   }
 
@@ -129,22 +135,23 @@ export class MicroVmSandbox extends ProcessSandbox {
     return this.vm.guestMemoryMb(this.spec.memoryMb);
   }
 
-  /** The start kind the invoker records: a restore from a VM snapshot is a snapshot start. */
-  get startKind(): 'cold' | 'snapshot' {
-    return this.launch?.kind === 'restore' ? 'snapshot' : 'cold';
+  /** The VM's own folder (QMP socket, console log). */
+  get vmDir(): string {
+    if (!this.#dir) throw new MicroVmError('ERR_VM_START', `sandbox ${this.spec.instanceId} has no folder yet`);
+    return this.#dir;
   }
 
-  private get vmDir(): string {
-    if (!this.tmpDir) throw new MicroVmError('ERR_VM_START', `sandbox ${this.id} has no folder yet`);
-    return this.tmpDir;
+  /** The guest's /init loads the bundle from the initrd; the path is the agent's business there. */
+  bundlePathForAgent(): string {
+    return '/code/bundle.cjs';
   }
 
-  protected override async prepare(): Promise<void> {
+  async prepare(): Promise<void> {
     if (this.spec.network) {
       throw new MicroVmError('ERR_VM_CODE', `${this.spec.functionName} asks for network access, which microVMs do not give yet (no guest network device); deploy it without network or use --isolation container`);
     }
-    await super.prepare();
-    this.initrdPath = await this.vm.initrd(this.spec);
+    this.#dir = await makePrivateDir(this.options.tmpRoot, this.spec.instanceId, this.options.runAs);
+    this.#initrdPath = await this.vm.initrd(this.spec);
     this.launch ??= await this.vm.planStart(this.spec);
     const launch = this.launch;
     if (launch.kind !== 'restore' || launch.record) return;
@@ -152,19 +159,25 @@ export class MicroVmSandbox extends ProcessSandbox {
     // Both prefetchers start with QEMU, overlapping its own start and the state load; REAP's must
     // finish before the guest runs (afterSpawn waits for it), FaaSnap's runs on beside the guest.
     if (launch.mode === 'reap') {
-      this.install = vmtool<{ bytesRead: number; installMs: number; readMs: number }>(this.vm.tools, ['reap-install', snap.wsPath, snap.memoryPath]);
-      this.install.catch(() => undefined);
+      this.#install = vmtool<{ bytesRead: number; installMs: number; readMs: number }>(this.vm.tools, ['reap-install', snap.wsPath, snap.memoryPath]);
+      this.#install.catch(() => undefined);
     } else if (launch.mode === 'faasnap') {
       this.prefetch = vmtool<{ bytesRead: number; prefetchMs: number }>(this.vm.tools, ['prefetch', snap.loadsetPath, snap.memoryPath, String(this.vm.prefetchThreads)]);
       this.prefetch.then((r) => (this.prefetchResult = r)).catch(() => undefined);
     }
   }
 
-  protected override cgroupMemoryMb(): number {
+  async release(): Promise<void> {
+    if (!this.#dir) return;
+    await rm(this.#dir, { recursive: true, force: true }).catch(() => undefined);
+    this.#dir = undefined;
+  }
+
+  cgroupMemoryMb(): number {
     return this.guestMemoryMb + QEMU_OVERHEAD_MB;
   }
 
-  protected override command(): SpawnCommand {
+  command(handle: RuntimeHandle): SpawnCommand {
     const launch = this.launch!;
     const memoryFile =
       launch.kind === 'build'
@@ -175,11 +188,11 @@ export class MicroVmSandbox extends ProcessSandbox {
     const args = qemuArgs({
       qemu: this.vm.qemu,
       kernel: this.vm.image.kernel,
-      initrd: this.initrdPath!,
+      initrd: this.#initrdPath!,
       memoryMb: this.guestMemoryMb,
       vcpus: this.vm.vcpus,
       memoryFile,
-      cmdline: [`thaw.heap=${this.spec.memoryMb}`, `thaw.marker=${this.logNonce}`],
+      cmdline: [`thaw.heap=${this.spec.memoryMb}`, `thaw.marker=${handle.logNonce}`],
       consoleLog: join(this.vmDir, 'console.log'),
       qmpSocket: join(this.vmDir, 'qmp.sock'),
       incoming: launch.kind === 'restore',
@@ -199,69 +212,63 @@ export class MicroVmSandbox extends ProcessSandbox {
    * it was, and QEMU itself stays able to die with thaw (a frozen process ignores even SIGKILL
    * until thawed, under cgroup v1).
    */
-  protected override async freezeRuntime(): Promise<void> {
-    if (!this.qmp) return super.freezeRuntime();
+  async freeze(): Promise<boolean> {
+    if (!this.qmp) return false;
     await this.qmp.execute('stop');
+    return true;
   }
 
-  protected override async thawRuntime(): Promise<void> {
-    if (!this.qmp) return super.thawRuntime();
+  async thaw(): Promise<boolean> {
+    if (!this.qmp) return false;
     await this.qmp.execute('cont');
+    return true;
   }
 
   /** The VM's own start: from t0 to `ready`, less what the agent measured inside (boot, import, init). */
-  protected override sandboxPhaseMs(t0: number, t: AgentStartTimings): number {
+  sandboxPhaseMs(t0: number, t: AgentStartTimings, startMessageAtMs: number | undefined): number {
     const inside = t.runtimeBootMs + (t.agentSetupMs ?? 0) + t.importMs + t.initMs;
-    return (this.startMessageAtMs ?? epochNow()) - t0 - inside;
+    return (startMessageAtMs ?? epochNow()) - t0 - inside;
   }
 
-  /** The VM's console (kernel and /init messages), read when QEMU exits: its last lines explain a failed start. */
-  private consoleTail = '';
-
-  override async start(): Promise<StartTimings> {
-    try {
-      return await super.start();
-    } catch (err) {
-      if (err instanceof Error && this.consoleTail) err.message += `\nVM console (last lines):\n${this.consoleTail}`;
-      throw err;
-    }
+  explainStartFailure(error: Error): void {
+    if (this.#consoleTail) error.message += `\nVM console (last lines):\n${this.#consoleTail}`;
   }
 
   /** QEMU exits when the guest resets; the guest's /init printed node's exit status on the console first. */
-  protected override translateExit(code: number | null, signal: NodeJS.Signals | null): { code: number | null; signal: string | null } {
+  translateExit(code: number | null, signal: NodeJS.Signals | null): { code: number | null; signal: string | null } {
     let console = '';
     try {
       console = readFileSync(join(this.vmDir, 'console.log'), 'utf8');
     } catch {
       return { code, signal };
     }
-    this.consoleTail = console.trimEnd().split('\n').slice(-8).join('\n');
+    this.#consoleTail = console.trimEnd().split('\n').slice(-8).join('\n');
     const lines = [...console.matchAll(/thaw-exit: (\d+)/g)];
     const last = lines[lines.length - 1];
     if (!last) return { code, signal };
     const status = Number(last[1]);
     if (status > 128) {
-      this.guestSignal = status - 128;
+      this.#guestSignal = status - 128;
       return { code: null, signal: signalName(status - 128) ?? `signal ${status - 128}` };
     }
     return { code: status, signal: null };
   }
 
   /** Inside the guest only its kernel's OOM killer sends SIGKILL. */
-  protected override exitWasOom(): boolean {
-    return this.guestSignal === 9;
+  exitWasOom(): boolean {
+    return this.#guestSignal === 9;
   }
 
-  protected override async afterSpawn(): Promise<void> {
+  async afterSpawn(handle: RuntimeHandle): Promise<void> {
     const t0 = performance.now();
-    this.qmp = await this.connectQmp();
+    this.qmp = await this.connectQmp(handle);
     const launch = this.launch!;
     if (launch.kind !== 'restore') return;
     const qmp = this.qmp;
     const snap = launch.snapshot;
     const t1 = performance.now();
     let installMs: number | undefined;
-    const install = this.install;
+    const install = this.#install;
     await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
     await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellPath(snap.statePath)}` });
     await qmp.migrationDone();
@@ -273,9 +280,9 @@ export class MicroVmSandbox extends ProcessSandbox {
       await this.vm.installed(snap);
     }
     if (launch.record) {
-      const mapping = await findGuestRamMapping(this.pid!, snap.memoryPath);
-      if (!mapping) throw new MicroVmError('ERR_VM_START', `cannot find the guest RAM mapping of ${snap.memoryPath} in QEMU (pid ${this.pid})`);
-      this.recorder = new PagemapRecorder(this.pid!, mapping);
+      const mapping = await findGuestRamMapping(handle.pid!, snap.memoryPath);
+      if (!mapping) throw new MicroVmError('ERR_VM_START', `cannot find the guest RAM mapping of ${snap.memoryPath} in QEMU (pid ${handle.pid})`);
+      this.recorder = new PagemapRecorder(handle.pid!, mapping);
       this.recorder.poll();
       this.recordTimer = setInterval(() => this.recorder?.poll(), 5);
     }
@@ -290,10 +297,10 @@ export class MicroVmSandbox extends ProcessSandbox {
       installMs,
       timeToRunningMs: t3 - t0,
     };
-    this.sendToAgent({ type: 'restored', logMarker: this.logNonce, epochMs: Date.now(), seed: randomBytes(32).toString('hex') });
+    handle.sendToAgent({ type: 'restored', logMarker: handle.logNonce, epochMs: Date.now(), seed: randomBytes(32).toString('hex') });
   }
 
-  private async connectQmp(): Promise<QmpClient> {
+  private async connectQmp(handle: RuntimeHandle): Promise<QmpClient> {
     const path = join(this.vmDir, 'qmp.sock');
     let lastError: unknown;
     // QEMU creates its QMP socket while it starts: retry until it answers, QEMU exits, or the start times out.
@@ -303,23 +310,108 @@ export class MicroVmSandbox extends ProcessSandbox {
       } catch (err) {
         lastError = err;
       }
-      const exited = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5))]);
+      const exited = await Promise.race([handle.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5))]);
       if (exited) break;
     }
     const stderr = await readFile(join(this.vmDir, 'console.log'), 'utf8').catch(() => '');
     throw new MicroVmError('ERR_VM_START', `QEMU did not open its control socket (${String(lastError)})${stderr ? `; console: ${stderr.slice(-300)}` : ''}`);
   }
 
-  override async invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
-    const outcome = await super.invoke(payload, context, timeoutMs);
+  /** Stops recording pages and closes QMP (the sandbox is going). */
+  close(): void {
+    clearInterval(this.recordTimer);
+    this.recorder?.close();
+    this.recorder = undefined;
+    this.qmp?.close();
+  }
+}
+
+/**
+ * One microVM instance: a RuntimeProcess with a MicroVmLauncher, plus what only a VM does — record
+ * a restore's working set on its first invocation, report what a restore read, save a snapshot.
+ */
+export class MicroVmSandbox implements Sandbox {
+  readonly launcher: MicroVmLauncher;
+  readonly runtime: RuntimeProcess;
+  private invocations = 0;
+  /** Pages first touched by each invocation of a recording VM after the first (working-set drift). */
+  readonly driftPages: number[] = [];
+  /** A recording restore: settles once the working set of its first invocation is saved. */
+  workingSetSaved: Promise<void> | undefined;
+
+  constructor(
+    spec: SandboxSpec,
+    options: ResolvedProcessOptions,
+    private readonly vm: MicroVmContext,
+    launch?: VmLaunch,
+  ) {
+    this.launcher = new MicroVmLauncher(spec, options, vm, launch);
+    this.runtime = new RuntimeProcess(spec, options, this.launcher);
+  }
+
+  get id(): string {
+    return this.runtime.id;
+  }
+
+  get pid(): number | undefined {
+    return this.runtime.pid;
+  }
+
+  get exited(): Promise<ExitInfo> {
+    return this.runtime.exited;
+  }
+
+  get status(): string {
+    return this.runtime.status;
+  }
+
+  get startLogs(): { stdout: string; stderr: string } {
+    return this.runtime.startLogs;
+  }
+
+  get guestMemoryMb(): number {
+    return this.launcher.guestMemoryMb;
+  }
+
+  get restoreReport(): VmRestoreReport | undefined {
+    return this.launcher.restoreReport;
+  }
+
+  /** The start kind the invoker records: a restore from a VM snapshot is a snapshot start. */
+  get startKind(): 'cold' | 'snapshot' {
+    return this.launcher.launch?.kind === 'restore' ? 'snapshot' : 'cold';
+  }
+
+  start(): Promise<StartTimings> {
+    return this.runtime.start();
+  }
+
+  pause(): Promise<void> {
+    return this.runtime.pause();
+  }
+
+  resume(): Promise<void> {
+    return this.runtime.resume();
+  }
+
+  setLimits(limits: { memoryMb?: number; cpuShares?: number; cpuQuota?: number | null }): Promise<void> {
+    return this.runtime.setLimits(limits);
+  }
+
+  memoryUsageMb(): Promise<number> {
+    return this.runtime.memoryUsageMb();
+  }
+
+  async invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
+    const outcome = await this.runtime.invoke(payload, context, timeoutMs);
     this.invocations++;
-    const recorder = this.recorder;
-    const launch = this.launch;
+    const recorder = this.launcher.recorder;
+    const launch = this.launcher.launch;
     if (recorder && launch?.kind === 'restore') {
       const added = recorder.poll();
       if (this.invocations === 1) {
         // Written in the background: the first response does not wait for it.
-        clearInterval(this.recordTimer);
+        clearInterval(this.launcher.recordTimer);
         this.workingSetSaved = this.vm.saveWorkingSet(launch.snapshot, new Map(recorder.firstSeen));
         this.workingSetSaved.catch(() => undefined);
       } else {
@@ -333,13 +425,14 @@ export class MicroVmSandbox extends ProcessSandbox {
   async restoreCounters(): Promise<VmRestoreCounters> {
     const pid = this.pid;
     if (pid === undefined) throw new MicroVmError('ERR_VM_START', `sandbox ${this.id} is not running`);
-    if (this.prefetch && !this.prefetchResult) this.prefetchResult = await this.prefetch.catch(() => undefined);
+    const launcher = this.launcher;
+    if (launcher.prefetch && !launcher.prefetchResult) launcher.prefetchResult = await launcher.prefetch.catch(() => undefined);
     const io = await readFile(`/proc/${pid}/io`, 'utf8');
     const qemuReadBytes = Number(/read_bytes:\s*(\d+)/.exec(io)?.[1] ?? 0);
     const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-    const launch = this.launch;
+    const launch = launcher.launch;
     const stateBytes = launch?.kind === 'restore' ? launch.snapshot.manifest.state.bytes : 0;
-    const prefetchBytes = this.prefetchResult?.bytesRead ?? 0;
+    const prefetchBytes = launcher.prefetchResult?.bytesRead ?? 0;
     return {
       bytesRead: qemuReadBytes + stateBytes + prefetchBytes,
       qemuReadBytes,
@@ -356,10 +449,10 @@ export class MicroVmSandbox extends ProcessSandbox {
    * state beside the shared memory file, then ends the VM. Returns how long the save took.
    */
   async saveSnapshot(): Promise<{ saveMs: number }> {
-    const launch = this.launch;
-    if (launch?.kind !== 'build' || !this.qmp) throw new MicroVmError('ERR_VM_START', `sandbox ${this.id} was not started to build a snapshot`);
+    const launch = this.launcher.launch;
+    const qmp = this.launcher.qmp;
+    if (launch?.kind !== 'build' || !qmp) throw new MicroVmError('ERR_VM_START', `sandbox ${this.id} was not started to build a snapshot`);
     const t0 = performance.now();
-    const qmp = this.qmp;
     await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
     await qmp.execute('stop');
     await qmp.execute('migrate', { uri: `exec:cat > ${shellPath(join(launch.buildDir, 'state'))}` });
@@ -370,14 +463,12 @@ export class MicroVmSandbox extends ProcessSandbox {
     return { saveMs };
   }
 
-  override async destroy(): Promise<void> {
-    clearInterval(this.recordTimer);
-    if (this.recorder && this.invocations === 0 && this.launch?.kind === 'restore') this.vm.abandonRecording(this.launch.snapshot);
-    this.recorder?.close();
-    this.recorder = undefined;
-    this.qmp?.close();
-    await super.destroy();
-    if (this.launch?.kind === 'build') await rm(join(this.launch.buildDir, 'qmp.sock'), { force: true }).catch(() => undefined);
+  async destroy(): Promise<void> {
+    const launch = this.launcher.launch;
+    if (this.launcher.recorder && this.invocations === 0 && launch?.kind === 'restore') this.vm.abandonRecording(launch.snapshot);
+    this.launcher.close();
+    await this.runtime.destroy();
+    if (launch?.kind === 'build') await rm(join(launch.buildDir, 'qmp.sock'), { force: true }).catch(() => undefined);
   }
 }
 

@@ -12,7 +12,7 @@ import { Pool } from '../../../../src/core/pool.ts';
 import { LruKeepAlive } from '../../../../src/policies/keepalive/index.ts';
 import { LeastLoadedPlacement } from '../../../../src/policies/placement/index.ts';
 import { createSandboxBackend, detectIsolation } from '../../../../src/platform/sandbox/index.ts';
-import type { ProcessSandbox } from '../../../../src/platform/sandbox/process.ts';
+import type { RuntimeProcess } from '../../../../src/platform/sandbox/runtime-process.ts';
 import type { IsolationMode } from '../../../../src/platform/sandbox/index.ts';
 import type { SandboxBackend } from '../../../../src/platform/sandbox/types.ts';
 import { StartPlanner, startKindOf } from '../../../../src/platform/accelerators/planner.ts';
@@ -144,7 +144,7 @@ for (const variant of variants) {
       assert.equal(r.uid, 65534, 'as the unprivileged user, like a cold instance');
 
       // The same function started cold loads every package in its own import phase, from its bundle.
-      const cold = backend.create(instanceSpec(one)) as ProcessSandbox;
+      const cold = backend.create(instanceSpec(one)) as RuntimeProcess;
       live.push(cold);
       const coldTimings = await cold.start();
       const coldOut = await cold.invoke({ x: 5 }, ctx(one), 10_000);
@@ -297,8 +297,8 @@ function dirnameOfSlot(sb: ZygoteInstanceSandbox): string {
 }
 
 /** The specialised zygote an instance runs in. */
-function takenSandbox(sb: ZygoteInstanceSandbox): ProcessSandbox {
-  const inner = sb.inner as ProcessSandbox | undefined;
+function takenSandbox(sb: ZygoteInstanceSandbox): RuntimeProcess {
+  const inner = sb.inner as RuntimeProcess | undefined;
   if (!inner?.isZygote) throw new Error(`${sb.id} does not run in a zygote`);
   return inner;
 }
