@@ -4,10 +4,12 @@
 // (an exponentially weighted mean), trying each available path once before trusting the numbers.
 
 import type { DeployedFunction } from '../function.ts';
+import { SafeSandbox } from '../sandbox/safe.ts';
 import type { Sandbox, SandboxBackend, SandboxSpec } from '../sandbox/types.ts';
 import type { StartPath, StartPathKind } from './start-path.ts';
 
 export interface PlannedStart {
+  /** Destroyed on any failure (see SafeSandbox), whatever the path. */
   sandbox: Sandbox;
   /** The path chosen (the sandbox may still fall back to cold: see startKindOf). */
   path: StartPathKind;
@@ -56,13 +58,13 @@ export class StartPlanner {
     }
     if (choice !== 'cold') {
       try {
-        return { sandbox: this.#paths.get(choice)!.create(fn, spec), path: choice, reason };
+        return { sandbox: new SafeSandbox(this.#paths.get(choice)!.create(fn, spec)), path: choice, reason };
       } catch (error) {
         // The path changed its mind between available() and create() (a blob gone bad): start cold.
         reason = `fallback: ${(error as Error).message}`;
       }
     }
-    return { sandbox: this.backend.create(spec), path: 'cold', reason };
+    return { sandbox: new SafeSandbox(this.backend.create(spec)), path: 'cold', reason };
   }
 
   /** Records how long a start along `path` took, and tells every path (learning, build triggers). */

@@ -24,6 +24,7 @@ import { constants as osConstants } from 'node:os';
 import { isAbsolute } from 'node:path';
 import type { Duplex } from 'node:stream';
 
+import type { StartPathKind } from '../../core/instance.ts';
 import { frame, onLines, parseMessage } from '../../runtime/framing.ts';
 import type { AgentMessage, HostMessage, InvocationContext, SerializedError } from '../../runtime/protocol.ts';
 import type { CgroupDriver, InstanceCgroup } from './cgroups.ts';
@@ -165,6 +166,12 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
   /** new → starting → idle ⇄ busy, idle ⇄ paused, → exited / destroyed. */
   get status(): State {
     return this.state;
+  }
+
+  /** What it started as: its entry (a restored V8 snapshot, a zygote) or, running the agent, cold. */
+  get startKind(): StartPathKind {
+    const kind = this.launcher.entry.kind;
+    return kind === 'agent' ? 'cold' : kind;
   }
 
   /** The process spawned (a wrapper such as bwrap or QEMU), once started. */
