@@ -500,7 +500,7 @@ export class SnapshotSandbox implements Sandbox {
     return this.#current.pid;
   }
 
-  /** The sandbox that runs the instance (a SnapshotProcessSandbox/SnapshotContainerSandbox, or the cold one). */
+  /** The sandbox that runs the instance (a RuntimeProcess restoring the blob, or the cold one). */
   get inner(): Sandbox {
     return this.#current;
   }
