@@ -1,6 +1,7 @@
 // What every benchmark shares: timing, a printed table, a JSON file under out/bench/, and the
 // machine it ran on (figures are only comparable as ratios within one run on one machine).
 
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname } from 'node:path';
@@ -36,3 +37,31 @@ export function writeJson(path: string, data: unknown): void {
   writeFileSync(path, JSON.stringify({ ...(data as object), machine: machine(), date: new Date().toISOString() }, null, 2) + '\n');
   process.stdout.write(`\nwrote ${path}\n`);
 }
+
+/**
+ * The baseline of every cold start: spawns node that requires the bundle, runs init() and the
+ * handler (with the context's getRemainingTimeMs, as the agent gives it) and prints the answer;
+ * ms from the spawn to the answer.
+ */
+export function directNodeStart(bundle: string): Promise<number> {
+  const script = `const m=require(${JSON.stringify(bundle)});Promise.resolve(m.init&&m.init()).then(()=>m.handler({name:'bench'},{getRemainingTimeMs:()=>30000})).then(r=>process.stdout.write(${JSON.stringify(ANSWER)}+JSON.stringify(r)))`;
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    // The environment a sandbox gives, not this process's (NODE_EXTRA_CA_CERTS alone, parsed at
+    // every node start, costs tens of milliseconds and would flatter any comparison with it).
+    const env = { PATH: '/usr/local/bin:/usr/bin:/bin', NODE_ENV: 'production' };
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'], env });
+    // The answer follows whatever the function logged first.
+    let seen = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      if (seen.includes(ANSWER)) return;
+      seen += chunk;
+      if (seen.includes(ANSWER)) resolve(performance.now() - start);
+    });
+    child.once('exit', (code) => code !== 0 && reject(new Error(`node exited ${code}`)));
+  });
+}
+
+/** What directNodeStart's script writes before its answer. */
+const ANSWER = '\u0000answer:';

@@ -7,13 +7,12 @@
 //
 //   node --import tsx bench/platform.ts [--requests 2000] [--colds 5] [--out out/bench/platform.json]
 
-import { spawn } from 'node:child_process';
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
-import { median, printTable, writeJson } from './lib.ts';
+import { directNodeStart, median, printTable, writeJson } from './lib.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -77,17 +76,6 @@ async function bareServer(): Promise<{ url: string; close: () => void }> {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => server.close() };
-}
-
-/** Spawns node that requires the bundle, runs init() and the handler, prints the answer: ms to the answer. */
-function directNodeStart(bundle: string): Promise<number> {
-  const script = `const m=require(${JSON.stringify(bundle)});Promise.resolve(m.init&&m.init()).then(()=>m.handler({name:'bench'},{})).then(r=>process.stdout.write(JSON.stringify(r)))`;
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.once('data', () => resolve(performance.now() - start));
-    child.once('exit', (code) => code !== 0 && reject(new Error(`node exited ${code}`)));
-  });
 }
 
 async function main(): Promise<void> {
