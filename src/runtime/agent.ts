@@ -18,8 +18,6 @@
 // Must stay the first import: it takes the clock reading that ends the runtime's boot.
 import { agentFirstLineMs } from './boot-clock.ts';
 
-import { spawn } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as net from 'node:net';
@@ -28,6 +26,7 @@ import { Duplex, Writable } from 'node:stream';
 import { inspect } from 'node:util';
 
 import {
+  builtin,
   compileBundle,
   dropPrivileges,
   type ModuleInternals,
@@ -69,6 +68,7 @@ let session: AgentSession;
 function openChannel(): net.Socket | Duplex {
   if (!fs.fstatSync(PROTOCOL_FD).isCharacterDevice()) return new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
   startGuestHelper();
+  const { spawn } = builtin<typeof import('node:child_process')>('node:child_process');
   const reader = spawn('/bin/cat', [], { stdio: [PROTOCOL_FD, 'pipe', 'ignore'] });
   const writable = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -95,6 +95,7 @@ let guestHelper: GuestHelper | undefined;
 const GUEST_HELPER = '/thaw/guest-helper';
 function startGuestHelper(): void {
   if (!fs.existsSync(GUEST_HELPER)) return;
+  const { spawn } = builtin<typeof import('node:child_process')>('node:child_process');
   const child = spawn(GUEST_HELPER, [], { stdio: ['pipe', 'pipe', 'ignore'] });
   const waiting: ((line: string) => void)[] = [];
   onLines(child.stdout!, (line) => waiting.shift()?.(line));
@@ -160,7 +161,7 @@ async function reseedAfterClone(msg: Extract<HostMessage, { type: 'restored' }>,
     await helper.call(`reseed ${msg.seed}`);
     if (Number.isFinite(msg.epochMs)) {
       await helper.call(`time ${hostNowMs() + 2 * 3_600_000}`);
-      crypto.randomBytes(1);
+      builtin<typeof import('node:crypto')>('node:crypto').randomBytes(1);
       await helper.call(`time ${hostNowMs()}`);
     }
   } else {
