@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startCluster, until } from '../helpers/cluster.ts';
+import { advertised, startCluster, until } from '../helpers/cluster.ts';
 import { NatsServer, natsServerMissing } from '../helpers/nats-server.ts';
+import { ClusterNode } from '../../src/platform/cluster/node.ts';
 import { describeAsyncInvocations } from './async-suite.ts';
 import { E2E_FIXTURES, EXAMPLES, ThawServer } from './harness.ts';
 
@@ -56,6 +57,60 @@ describe('cluster mode', { skip: natsServerMissing, timeout: 300_000 }, () => {
     assert.deepEqual(done.attemptLog.map((a: any) => a.attempt), [1, 2]);
     for (const a of done.attemptLog) assert.match(a.node, /^node-[012]$/);
     assert.equal(done.attemptLog[0].error.kind, 'error');
+  });
+
+  it('--cluster-routing round-robin, the baseline chbl is measured against, spreads one function over every invoker', async () => {
+    const { nodes: rr } = await startCluster(nats, 2, ['--cluster-routing', 'round-robin']);
+    try {
+      assert.equal((await rr[0]!.deploy(join(EXAMPLES, 'hello'), { name: 'hello' })).status, 201);
+      for (const node of rr) await until(async () => (await node.request('GET', '/functions/hello')).status === 200);
+      const ranOn: Record<string, number> = {};
+      for (let i = 0; i < 4; i++) {
+        const res = await rr[0]!.invoke('hello', { name: `rr${i}` });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        const node = (await rr[0]!.request('GET', `/invocations/${res.headers.get('x-thaw-invocation-id')}`)).body.node;
+        ranOn[node] = (ranOn[node] ?? 0) + 1;
+      }
+      // Blind of warm instances: each request to the next node in turn (chbl kept them on one, above).
+      assert.deepEqual(ranOn, { 'node-0': 2, 'node-1': 2 });
+    } finally {
+      await Promise.all(rr.map((n) => n.stop()));
+    }
+  });
+
+  it('a function in the installed layout (a dependency, "thaw": {"bundle": false}) runs on an invoker that did not deploy it: its tree travels through the object store', async () => {
+    const prefix = `inst${process.pid}`;
+    // Containers: --isolation process runs functions as uid 65534, which cannot reach src/ inside a
+    // data dir only root may enter (mkdtemp's 0700), where a container mounts the version at /code.
+    const start = (id: string, role: string) =>
+      ThawServer.start(['--cluster', nats.url, '--node-id', id, '--role', role, '--cluster-ttl', '1s', '--isolation', 'container', '--cluster-prefix', prefix]);
+    const [gateway, invoker] = await Promise.all([start('gw', 'gateway'), start('inv', 'both')]);
+    try {
+      // The gateway runs the deploy (install, layout, load check) but never a function: it must run on `inv`.
+      const deployed = await gateway.deploy(join(E2E_FIXTURES, 'installed-dep'), { name: 'installed-dep' });
+      assert.equal(deployed.status, 201, JSON.stringify(deployed.body));
+      assert.equal(deployed.body.version.layout, 'installed');
+      await until(async () => (await invoker.request('GET', '/functions/installed-dep')).status === 200, 60_000, 'adopted by the invoker');
+      const adopted = (await invoker.request('GET', '/functions/installed-dep')).body.versions[0];
+      assert.equal(adopted.layout, 'installed');
+      assert.match(adopted.layoutReason, /"thaw.bundle" in package.json is false \(its installed tree, \d+ bytes, SHA-256 [0-9a-f]{12}, fetched from the cluster's object store\)/);
+      await until(async () => (await advertised(gateway)).includes('inv'), 30_000, "the invoker's advert");
+      const res = await gateway.invoke('installed-dep', { name: 'b' });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.greeting, 'Hello from the installed tree, b!', 'the dependency read its own file, next to it in node_modules');
+      assert.equal(res.body.from, '/code/src/vendor/fixture-greeting/index.js', 'loaded from the version folder (node_modules/fixture-greeting is a link to it)');
+      const record = (await gateway.request('GET', `/invocations/${res.headers.get('x-thaw-invocation-id')}`)).body;
+      assert.equal(record.node, 'inv');
+    } finally {
+      await Promise.all([gateway.stop(), invoker.stop()]);
+    }
+  });
+
+  it('an unknown --cluster-routing is refused before connecting, naming the routers', async () => {
+    await assert.rejects(
+      ClusterNode.connect({ url: nats.url, nodeId: 'x', role: 'both', routing: 'nearest', dataDir: '/nonexistent' }),
+      (e: any) => e.code === 'ERR_INVALID_OPTION' && /--cluster-routing: expected chbl, random, round-robin, got 'nearest'/.test(e.message),
+    );
   });
 });
 

@@ -48,6 +48,7 @@ const SERVE_OPTIONS = {
   'cluster-ttl': { type: 'string' },
   'cluster-prefix': { type: 'string' },
   'cluster-ack-wait': { type: 'string' },
+  'cluster-routing': { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
@@ -91,7 +92,9 @@ Cluster mode (NATS JetStream; see docs/cluster.md):
                         clusters can share one NATS server)
   --cluster-ack-wait DUR  async jobs held by a node silent for this long go to another node
                         (default 30s; shorter: sooner after a crash, but a stalled node's runs may
-                        be run again)`;
+                        be run again)
+  --cluster-routing R   where this node sends sync invocations: chbl (bounded-load consistent
+                        hashing, warm-aware; default), random or round-robin (baselines)`;
 
 export async function serveCommand(argv: string[], options: { debug?: boolean } = {}): Promise<number> {
   const { values } = parseOptions(argv, SERVE_OPTIONS, 'serve');
@@ -176,7 +179,7 @@ export async function serveCommand(argv: string[], options: { debug?: boolean } 
 }
 
 async function joinCluster(values: ReturnType<typeof parseOptions<typeof SERVE_OPTIONS>>['values'], dataDir: string, port: number, policy: Partial<AsyncPolicy>): Promise<ClusterNode | undefined> {
-  for (const option of ['node-id', 'role', 'cluster-credentials', 'cluster-ttl', 'cluster-prefix', 'cluster-ack-wait'] as const) {
+  for (const option of ['node-id', 'role', 'cluster-credentials', 'cluster-ttl', 'cluster-prefix', 'cluster-ack-wait', 'cluster-routing'] as const) {
     if (values[option] !== undefined && values.cluster === undefined) throw invalidOption(`--${option}`, 'applies to cluster mode only (--cluster nats://HOST:PORT)');
   }
   if (values.cluster === undefined) return undefined;
@@ -190,6 +193,7 @@ async function joinCluster(values: ReturnType<typeof parseOptions<typeof SERVE_O
     prefix: values['cluster-prefix'],
     ttlMs: values['cluster-ttl'] === undefined ? undefined : parseDuration(values['cluster-ttl'], '--cluster-ttl'),
     ackWaitMs: values['cluster-ack-wait'] === undefined ? undefined : parseDuration(values['cluster-ack-wait'], '--cluster-ack-wait'),
+    routing: values['cluster-routing'],
     dataDir,
     asyncPolicy: policy,
     onWarning: (message) => say(`thaw: warning: ${message}`),

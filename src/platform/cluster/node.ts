@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { Kvm, type KV } from '@nats-io/kv';
 import { WallClock } from '../../core/clock.ts';
 import { ThawError } from '../../core/errors.ts';
-import type { NodeView, RoutedFunction } from '../../core/policy.ts';
-import { BoundedLoadRouting } from '../../policies/placement/index.ts';
+import type { NodeView, RoutedFunction, RoutingPolicy } from '../../core/policy.ts';
+import { createRouting, ROUTING_POLICIES } from '../../policies/placement/index.ts';
 import type { FunctionVersion } from '../function.ts';
 import type { Platform, PlatformCluster } from '../platform.ts';
 import { DEFAULT_ASYNC_POLICY, type AsyncPolicy } from '../store/async-queue.ts';
@@ -40,6 +40,8 @@ export interface ClusterNodeOptions {
   prefix?: string;
   /** Membership TTL, ms (default 3000). */
   ttlMs?: number;
+  /** The router of sync invocations: chbl (default), random or round-robin (the baselines it is measured against). */
+  routing?: string;
   /** CH-BL's ε (default 0.25). */
   epsilon?: number;
   dataDir: string;
@@ -71,7 +73,7 @@ export class ClusterNode implements PlatformCluster {
   readonly queue: JetStreamAsyncQueue;
   readonly records: ClusterRecords;
   readonly blobs: ObjectStoreBlobStore;
-  readonly router: BoundedLoadRouting;
+  readonly router: RoutingPolicy;
   #platform: Platform | undefined;
   #membership: Membership | undefined;
   #registry: FunctionRegistry | undefined;
@@ -82,19 +84,21 @@ export class ClusterNode implements PlatformCluster {
   #advertTimer: NodeJS.Timeout | undefined;
   #lastAdvert = '';
 
-  private constructor(options: ClusterNodeOptions, connection: ClusterConnection, queue: JetStreamAsyncQueue, records: ClusterRecords, blobs: ObjectStoreBlobStore) {
+  private constructor(options: ClusterNodeOptions, router: RoutingPolicy, connection: ClusterConnection, queue: JetStreamAsyncQueue, records: ClusterRecords, blobs: ObjectStoreBlobStore) {
     this.options = options;
+    this.router = router;
     this.connection = connection;
     this.queue = queue;
     this.records = records;
     this.blobs = blobs;
-    this.router = new BoundedLoadRouting({ epsilon: options.epsilon });
   }
 
   /** Connects and opens the cluster's queue, records and object store (before the platform opens). */
   static async connect(options: ClusterNodeOptions): Promise<ClusterNode> {
     if (options.ackWaitMs !== undefined && !(options.ackWaitMs >= 500)) throw new ThawError('ERR_INVALID_OPTION', `--cluster-ack-wait: at least 500ms, got ${options.ackWaitMs} ms`);
     if (!NODE_ID.test(options.nodeId)) throw new ThawError('ERR_INVALID_OPTION', `--node-id: 1–63 letters, digits, '-' or '_', starting with a letter or digit, got '${options.nodeId}'`);
+    if (options.routing !== undefined && !ROUTING_POLICIES.includes(options.routing)) throw new ThawError('ERR_INVALID_OPTION', `--cluster-routing: expected ${ROUTING_POLICIES.join(', ')}, got '${options.routing}'`);
+    const router = createRouting(options.routing ?? 'chbl', { chbl: { epsilon: options.epsilon } });
     const connection = await ClusterConnection.open({
       url: options.url,
       name: `thaw ${options.nodeId}`,
@@ -112,7 +116,7 @@ export class ClusterNode implements PlatformCluster {
         onChange: (job, outcome) => recordJob?.(job, outcome),
       });
       const blobs = await ObjectStoreBlobStore.open(connection, join(options.dataDir, 'cluster', 'blobs'));
-      const node = new ClusterNode(options, connection, queue, records, blobs);
+      const node = new ClusterNode(options, router, connection, queue, records, blobs);
       recordJob = (job, outcome) => node.recordJob(job, outcome);
       return node;
     } catch (error) {
@@ -289,9 +293,13 @@ export class ClusterNode implements PlatformCluster {
     const key = `${fn.functionName}@${fn.version}`;
     const routed: RoutedFunction = { id: key, memoryMb: fn.memoryMb };
     const nodes: Array<NodeView<RoutedFunction>> = [];
-    for (const { advert } of view.invokers()) {
-      if (excluded.has(advert.id)) continue;
-      const sent = this.#sent.get(advert.id);
+    for (const { advert: published } of view.invokers()) {
+      if (excluded.has(published.id)) continue;
+      // This node's own state is read live, not from its last advert (up to 50 ms and a NATS round
+      // trip old): a burst arriving here would otherwise all see the same idle instance.
+      const self = published.id === this.options.nodeId && this.#platform !== undefined;
+      const advert = self ? { ...published, ...this.#poolState() } : published;
+      const sent = self ? undefined : this.#sent.get(advert.id);
       nodes.push({
         name: advert.id,
         capacityMb: advert.capacityMb,
@@ -322,20 +330,21 @@ export class ClusterNode implements PlatformCluster {
     return controller.signal;
   }
 
-  #advert(): NodeAdvert {
-    const platform = this.#platform!;
-    const server = platform.invoker.pool.servers[0]!;
+  /** What this invoker's pool holds now: its load, memory and idle instances per function. */
+  #poolState(): Pick<NodeAdvert, 'load' | 'capacityMb' | 'freeMb' | 'reclaimableMb' | 'idle'> {
+    const server = this.#platform!.invoker.pool.servers[0]!;
     const idle: Record<string, number> = {};
     for (const group of server.groups.values()) if (group.idleCount > 0) idle[group.fn.id] = group.idleCount;
+    return { load: server.load, capacityMb: server.capacityMb, freeMb: server.freeMb, reclaimableMb: server.reclaimableMb, idle };
+  }
+
+  #advert(): NodeAdvert {
     const snapshots: string[] = [];
-    for (const info of platform.store.functions.list()) {
+    for (const info of this.#platform!.store.functions.list()) {
       const latest = info.latest;
       if (latest?.snapshotStatus?.startsWith('ready')) snapshots.push(`${latest.functionName}@${latest.version}`);
     }
-    return {
-      id: this.options.nodeId, load: server.load, capacityMb: server.capacityMb, freeMb: server.freeMb, reclaimableMb: server.reclaimableMb,
-      idle, snapshots, zygotes: [],
-    };
+    return { id: this.options.nodeId, ...this.#poolState(), snapshots, zygotes: [] };
   }
 
   /** An async job changed (the queue says): its record, for the whole cluster. */
