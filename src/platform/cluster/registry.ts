@@ -9,10 +9,16 @@
 // object store and the version in the bucket. Every node watches the bucket from its start (so a
 // node joining later replays every deploy) and adopts each version it lacks: it fetches the bundle,
 // verified against its SHA-256, into its own functions folder and records the version under the
-// same number. Only the bundle travels: on an adopting node a version starts cold or from a
-// snapshot built there; zygote starts, which need the installed packages, fall back to those.
+// same number. A bundled version shares its bundle alone: on an adopting node it starts cold or
+// from a snapshot built there; zygote starts, which need the installed packages, fall back to those.
+// A version in the installed layout (deploy/layout.ts: a native addon, files read next to a module,
+// "thaw": {"bundle": false}) runs from its folder's src/ and node_modules: the whole folder travels,
+// as one tar archive in the object store (installed-tree.ts), verified by its SHA-256 on fetch, and
+// the adopting node's version record says so (its layoutReason). The nodes must then share an OS,
+// a CPU architecture and a Node ABI, as any copy of a compiled addon must.
 
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { BlobStore } from '../accelerators/v8-snapshot/blob-store.ts';
@@ -20,9 +26,15 @@ import { BUNDLE_FILE, functionDir } from '../deploy/deploy.ts';
 import type { FunctionVersion, NewFunctionVersion } from '../function.ts';
 import type { Store } from '../store/store.ts';
 import type { ClusterConnection } from './connection.ts';
+import { packTree, unpackTree } from './installed-tree.ts';
 
 /** A version as the cluster knows it: everything but this node's paths. */
-export type SharedVersion = Omit<NewFunctionVersion, 'codeDir' | 'bundlePath'> & { functionName: string; version: number };
+export type SharedVersion = Omit<NewFunctionVersion, 'codeDir' | 'bundlePath'> & {
+  functionName: string;
+  version: number;
+  /** The installed layout's folder (bundle.cjs, src/ with its node_modules): a tar archive in the object store. */
+  tree?: { sha256: string; bytes: number };
+};
 
 export interface RegistryHooks {
   /** A version deployed elsewhere is now recorded here: retire the previous, activate it. */
@@ -59,8 +71,10 @@ export class FunctionRegistry {
   /** Shares a version deployed on this node with the cluster. */
   async published(version: FunctionVersion): Promise<void> {
     await this.#blobs.put({ file: version.bundlePath });
-    const { codeDir: _, bundlePath: __, snapshotStatus: ___, snapshotUpdatedAt: ____, createdAt: _____, ...shared } = version;
-    await this.#kv.put(`${version.functionName}.v${version.version}`, JSON.stringify(shared satisfies SharedVersion));
+    const { codeDir: _, bundlePath: __, snapshotStatus: ___, snapshotUpdatedAt: ____, createdAt: _____, ...settings } = version;
+    const shared: SharedVersion = settings;
+    if (version.layout === 'installed') shared.tree = await this.#shareTree(version.codeDir);
+    await this.#kv.put(`${version.functionName}.v${version.version}`, JSON.stringify(shared));
     await this.#kv.delete(`${version.functionName}.removed`).catch(() => undefined);
   }
 
@@ -83,6 +97,17 @@ export class FunctionRegistry {
 
   close(): void {
     this.#watcher?.stop();
+  }
+
+  /** Puts a version's folder in the object store as one archive (the same bytes for the same tree). */
+  async #shareTree(codeDir: string): Promise<{ sha256: string; bytes: number }> {
+    const archive = await packTree(codeDir, join(this.#store.dataDir, 'cluster'));
+    try {
+      const { address, bytes } = await this.#blobs.put({ file: archive });
+      return { sha256: address, bytes };
+    } finally {
+      rmSync(archive, { force: true });
+    }
   }
 
   async #watch(): Promise<void> {
@@ -118,15 +143,26 @@ export class FunctionRegistry {
     }
     const shared = entry.json<SharedVersion>();
     if (this.#store.functions.getVersion(name, shared.version)) return; // deployed here, or adopted already
-    // Only bundle.cjs travels through the object store; an installed layout's loader alone would fail on every start.
-    if (shared.layout === 'installed') throw new Error(`version ${shared.version} runs from its installed node_modules (${shared.layoutReason ?? 'installed layout'}), which are not shared across the cluster yet; not adopted`);
-    const path = await this.#blobs.get(shared.bundleSha256);
     const dir = join(functionDir(this.#store.dataDir, name), String(shared.version));
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true, mode: 0o755 });
-    renameSync(path, join(dir, BUNDLE_FILE));
+    const { functionName: _, version: number, tree, ...settings } = shared;
+    if (shared.layout === 'installed') {
+      // An installed layout's loader alone would fail on every start: its folder travels whole.
+      if (!tree) throw new Error(`version ${number} runs from its installed node_modules (${shared.layoutReason ?? 'installed layout'}) but its node shared only the bundle (a thaw before installed trees were shared); deploy it again; not adopted`);
+      const archive = await this.#blobs.get(tree.sha256);
+      try {
+        await unpackTree(archive, dir);
+      } finally {
+        rmSync(archive, { force: true });
+      }
+      const loader = createHash('sha256').update(readFileSync(join(dir, BUNDLE_FILE))).digest('hex');
+      if (loader !== shared.bundleSha256) throw new Error(`version ${number}: the installed tree ${tree.sha256.slice(0, 12)} holds a bundle.cjs hashing to ${loader.slice(0, 12)}, not ${shared.bundleSha256.slice(0, 12)}; not adopted`);
+      settings.layoutReason = `${shared.layoutReason ?? 'installed layout'} (its installed tree, ${tree.bytes} bytes, SHA-256 ${tree.sha256.slice(0, 12)}, fetched from the cluster's object store)`;
+    } else {
+      renameSync(await this.#blobs.get(shared.bundleSha256), join(dir, BUNDLE_FILE));
+    }
     const previous = this.#store.functions.get(name)?.latest?.version ?? null;
-    const { functionName: _, version: number, ...settings } = shared;
     const version = this.#store.functions.publish(name, (next) => {
       // Versions are numbered by the node that deployed them; a node that missed one (a removal and
       // a redeploy raced) keeps its own count and says so.
