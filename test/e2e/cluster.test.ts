@@ -3,6 +3,8 @@
 // and reads its records; the async suite the single node passes (async-suite.ts) passes here too.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { advertised, startCluster, until } from '../helpers/cluster.ts';
@@ -104,6 +106,13 @@ describe('cluster mode', { skip: natsServerMissing, timeout: 300_000 }, () => {
     } finally {
       await Promise.all([gateway.stop(), invoker.stop()]);
     }
+  });
+
+  it('--cluster-replicas 3 against one nats-server is refused, saying one server keeps one replica', async () => {
+    await assert.rejects(
+      ClusterNode.connect({ url: nats.url, nodeId: 'r3', role: 'both', replicas: 3, prefix: 'replicas3', dataDir: mkdtempSync(join(tmpdir(), 'thaw-replicas-')) }),
+      (e: any) => e.code === 'ERR_CLUSTER' && /--cluster-replicas 3: .*one nats-server keeps one replica/.test(e.message),
+    );
   });
 
   it('an unknown --cluster-routing is refused before connecting, naming the routers', async () => {

@@ -49,6 +49,7 @@ const SERVE_OPTIONS = {
   'cluster-prefix': { type: 'string' },
   'cluster-ack-wait': { type: 'string' },
   'cluster-routing': { type: 'string' },
+  'cluster-replicas': { type: 'string' },
 } as const;
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples', import.meta.url));
@@ -94,7 +95,9 @@ Cluster mode (NATS JetStream; see docs/cluster.md):
                         (default 30s; shorter: sooner after a crash, but a stalled node's runs may
                         be run again)
   --cluster-routing R   where this node sends sync invocations: chbl (bounded-load consistent
-                        hashing, warm-aware; default), random or round-robin (baselines)`;
+                        hashing, warm-aware; default), random or round-robin (baselines)
+  --cluster-replicas N  copies JetStream keeps of each stream and bucket thaw creates (default 1;
+                        more needs a NATS cluster of at least N servers)`;
 
 export async function serveCommand(argv: string[], options: { debug?: boolean } = {}): Promise<number> {
   const { values } = parseOptions(argv, SERVE_OPTIONS, 'serve');
@@ -179,7 +182,7 @@ export async function serveCommand(argv: string[], options: { debug?: boolean } 
 }
 
 async function joinCluster(values: ReturnType<typeof parseOptions<typeof SERVE_OPTIONS>>['values'], dataDir: string, port: number, policy: Partial<AsyncPolicy>): Promise<ClusterNode | undefined> {
-  for (const option of ['node-id', 'role', 'cluster-credentials', 'cluster-ttl', 'cluster-prefix', 'cluster-ack-wait', 'cluster-routing'] as const) {
+  for (const option of ['node-id', 'role', 'cluster-credentials', 'cluster-ttl', 'cluster-prefix', 'cluster-ack-wait', 'cluster-routing', 'cluster-replicas'] as const) {
     if (values[option] !== undefined && values.cluster === undefined) throw invalidOption(`--${option}`, 'applies to cluster mode only (--cluster nats://HOST:PORT)');
   }
   if (values.cluster === undefined) return undefined;
@@ -194,6 +197,7 @@ async function joinCluster(values: ReturnType<typeof parseOptions<typeof SERVE_O
     ttlMs: values['cluster-ttl'] === undefined ? undefined : parseDuration(values['cluster-ttl'], '--cluster-ttl'),
     ackWaitMs: values['cluster-ack-wait'] === undefined ? undefined : parseDuration(values['cluster-ack-wait'], '--cluster-ack-wait'),
     routing: values['cluster-routing'],
+    replicas: numberOption(values['cluster-replicas'], '--cluster-replicas', 1, (n) => Number.isInteger(n) && n >= 1 && n <= 5),
     dataDir,
     asyncPolicy: policy,
     onWarning: (message) => say(`thaw: warning: ${message}`),

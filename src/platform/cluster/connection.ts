@@ -28,6 +28,8 @@ export interface ClusterConnectOptions {
   prefix?: string;
   /** How long to wait for the first connection before giving up, ms (default 5000). */
   timeoutMs?: number;
+  /** Copies JetStream keeps of each stream and bucket thaw creates (default 1; more needs a NATS cluster of as many servers). */
+  replicas?: number;
   /** Told when the connection drops and comes back. */
   onStatus?: (status: 'disconnected' | 'reconnected', detail: string) => void;
 }
@@ -77,8 +79,11 @@ export class ClusterConnection {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly prefix: string;
+  /** Replicas of every stream and bucket thaw creates. */
+  readonly replicas: number;
 
-  private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, prefix: string) {
+  private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, prefix: string, replicas: number) {
+    this.replicas = replicas;
     this.nc = nc;
     this.js = js;
     this.jsm = jsm;
@@ -87,6 +92,8 @@ export class ClusterConnection {
 
   static async open(options: ClusterConnectOptions): Promise<ClusterConnection> {
     const prefix = options.prefix ?? 'thaw';
+    const replicas = options.replicas ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new ThawError('ERR_INVALID_OPTION', `--cluster-replicas: an integer from 1 to 5 (JetStream's limit), got ${options.replicas}`);
     if (!/^[A-Za-z][A-Za-z0-9-]{0,30}$/.test(prefix)) throw new ThawError('ERR_INVALID_OPTION', `cluster prefix must be a letter then letters, digits or '-', got '${prefix}'`);
     const authenticator: Authenticator[] = [];
     const c = options.credentials;
@@ -114,7 +121,7 @@ export class ClusterConnection {
       void nc.close();
       throw new ThawError('ERR_CLUSTER', `the NATS server at ${options.url} has no JetStream (start it with -js): ${error.message}`);
     });
-    const connection = new ClusterConnection(nc, jetstream(nc), jsm, prefix);
+    const connection = new ClusterConnection(nc, jetstream(nc), jsm, prefix, replicas);
     if (options.onStatus) void connection.#watchStatus(options.onStatus);
     return connection;
   }

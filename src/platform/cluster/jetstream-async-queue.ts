@@ -106,14 +106,14 @@ export class JetStreamAsyncQueue implements AsyncQueue {
   static async open(connection: ClusterConnection, options: JetStreamAsyncQueueOptions): Promise<JetStreamAsyncQueue> {
     const kvm = new Kvm(connection.nc);
     const [jobs, dead, idempotency] = await Promise.all([
-      kvm.create(connection.name('jobs'), { history: 1, description: 'thaw: async invocation jobs' }),
-      kvm.create(connection.name('dead'), { history: 1, description: 'thaw: dead letters (job ids)' }),
-      kvm.create(connection.name('idempotency'), { history: 1, ttl: options.policy.idempotencyWindowMs, description: 'thaw: Idempotency-Keys' }),
+      kvm.create(connection.name('jobs'), { history: 1, replicas: connection.replicas, description: 'thaw: async invocation jobs' }),
+      kvm.create(connection.name('dead'), { history: 1, replicas: connection.replicas, description: 'thaw: dead letters (job ids)' }),
+      kvm.create(connection.name('idempotency'), { history: 1, replicas: connection.replicas, ttl: options.policy.idempotencyWindowMs, description: 'thaw: Idempotency-Keys' }),
     ]);
     const stream = connection.name('async');
     const subject = connection.subject('async', 'run');
     const ackWaitMs = options.ackWaitMs ?? 30_000;
-    await connection.jsm.streams.add({ name: stream, subjects: [subject], retention: RetentionPolicy.Workqueue, duplicate_window: DUPLICATE_WINDOW_MS * 1e6 }).catch(async (error: Error) => {
+    await connection.jsm.streams.add({ name: stream, subjects: [subject], retention: RetentionPolicy.Workqueue, num_replicas: connection.replicas, duplicate_window: DUPLICATE_WINDOW_MS * 1e6 }).catch(async (error: Error) => {
       if (!/already in use|exists/i.test(error.message)) throw error;
     });
     await connection.jsm.consumers

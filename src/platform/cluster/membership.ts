@@ -168,8 +168,8 @@ export class Membership {
     const ttlMs = options.ttlMs ?? 3000;
     const kvm = new Kvm(connection.nc);
     const [members, adverts] = await Promise.all([
-      kvm.create(connection.name('members'), { ttl: ttlMs, history: 1 }),
-      kvm.create(connection.name('adverts'), { ttl: ttlMs, history: 1 }),
+      kvm.create(connection.name('members'), { ttl: ttlMs, history: 1, replicas: connection.replicas }),
+      kvm.create(connection.name('adverts'), { ttl: ttlMs, history: 1, replicas: connection.replicas }),
     ]);
     const membership = new Membership(options, members, adverts);
     await membership.#start();

@@ -42,6 +42,8 @@ export interface ClusterNodeOptions {
   ttlMs?: number;
   /** The router of sync invocations: chbl (default), random or round-robin (the baselines it is measured against). */
   routing?: string;
+  /** Replicas of the streams and buckets this node creates (default 1). */
+  replicas?: number;
   /** CH-BL's ε (default 0.25). */
   epsilon?: number;
   dataDir: string;
@@ -103,6 +105,7 @@ export class ClusterNode implements PlatformCluster {
       url: options.url,
       name: `thaw ${options.nodeId}`,
       prefix: options.prefix,
+      replicas: options.replicas,
       credentials: options.credentialsFile ? readCredentials(options.credentialsFile) : undefined,
       onStatus: (status, detail) => options.onWarning?.(`cluster: ${status === 'disconnected' ? 'lost the NATS server' : 'reconnected to'} ${detail}`),
     });
@@ -121,6 +124,9 @@ export class ClusterNode implements PlatformCluster {
       return node;
     } catch (error) {
       await connection.close();
+      if (connection.replicas > 1 && /replica/i.test((error as Error).message)) {
+        throw new ThawError('ERR_CLUSTER', `--cluster-replicas ${connection.replicas}: the NATS server refused (${(error as Error).message}); one nats-server keeps one replica: run a NATS cluster of at least ${connection.replicas} servers, or leave --cluster-replicas at 1`);
+      }
       throw error;
     }
   }
@@ -129,7 +135,7 @@ export class ClusterNode implements PlatformCluster {
   async attach(platform: Platform, httpUrl: string): Promise<void> {
     this.#platform = platform;
     const { nodeId, role } = this.options;
-    this.#leases = await new Kvm(this.connection.nc).create(this.connection.name('leases'), { history: 1, ttl: 3600_000, description: 'thaw: timer trigger leases' });
+    this.#leases = await new Kvm(this.connection.nc).create(this.connection.name('leases'), { history: 1, replicas: this.connection.replicas, ttl: 3600_000, description: 'thaw: timer trigger leases' });
     this.#registry = await FunctionRegistry.open(this.connection, this.blobs, platform.store, {
       adopted: (version, previous) => platform.adopt(version, previous),
       removed: (name) => platform.remove(name, true),

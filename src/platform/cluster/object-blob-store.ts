@@ -27,7 +27,7 @@ export class ObjectStoreBlobStore implements BlobStore {
 
   /** `dir`: this node's folder for the verified copies get() returns. */
   static async open(connection: ClusterConnection, dir: string): Promise<ObjectStoreBlobStore> {
-    const objects = await new Objm(connection.nc).create(connection.name('blobs'), { description: 'thaw: content-addressed bundles and snapshot blobs (SHA-256 names)' });
+    const objects = await new Objm(connection.nc).create(connection.name('blobs'), { replicas: connection.replicas, description: 'thaw: content-addressed bundles and snapshot blobs (SHA-256 names)' });
     await mkdir(dir, { recursive: true, mode: 0o755 });
     return new ObjectStoreBlobStore(objects, dir);
   }

@@ -23,7 +23,7 @@ export class ClusterRecords {
   }
 
   static async open(connection: ClusterConnection, retentionMs = DEFAULT_RECORD_RETENTION_MS): Promise<ClusterRecords> {
-    const kv = await new Kvm(connection.nc).create(connection.name('records'), { history: 1, ttl: retentionMs, description: 'thaw: invocation records' });
+    const kv = await new Kvm(connection.nc).create(connection.name('records'), { history: 1, replicas: connection.replicas, ttl: retentionMs, description: 'thaw: invocation records' });
     return new ClusterRecords(kv);
   }
 

@@ -62,7 +62,7 @@ export class FunctionRegistry {
   }
 
   static async open(connection: ClusterConnection, blobs: BlobStore, store: Store, hooks: RegistryHooks): Promise<FunctionRegistry> {
-    const kv = await new Kvm(connection.nc).create(connection.name('functions'), { history: 1, description: 'thaw: deployed function versions' });
+    const kv = await new Kvm(connection.nc).create(connection.name('functions'), { history: 1, replicas: connection.replicas, description: 'thaw: deployed function versions' });
     const registry = new FunctionRegistry(kv, blobs, store, hooks);
     await registry.#watch();
     return registry;
