@@ -1,15 +1,20 @@
 // Isolate starts against thaw's cold container starts, and thaw's isolates beside workerd serving the
 // same functions directly — every figure beside its baseline, measured in the same run:
-//  1. cold starts of examples/hello and examples/deps-heavy over HTTP through one `thaw serve`: each
-//     example deployed twice, `--start cold` and `--start isolate`, the two scaled to zero and started
-//     alternately run by run; time to first response at the client, p50/p95, and the ratio cold /
-//     isolate. Goals (issue 15): hello ≥ 15×, deps-heavy ≥ 5×.
+//  1. cold starts of examples/hello and examples/deps-heavy over HTTP: each example deployed twice to
+//     one `thaw serve`, `--start cold` and `--start isolate`, and once more `--start isolate` to a
+//     second `thaw serve --isolate-spares 0` (every isolate start evaluates the bundle); the three
+//     scaled to zero and started in turn, the order rotating run by run; time to first response at
+//     the client, p50/p95, the ratio cold / isolate, and how many isolate starts took the version's
+//     spare (loaded ahead by the host: its import phase is 0 in the record). Goals (issue 15):
+//     hello ≥ 15×, deps-heavy ≥ 5×. Before every measured start the bench waits --settle ms (the
+//     same for all three), so the background work one start leaves (a spare's refill, a container's
+//     teardown) does not land on the next variant's start.
 //  2. workerd (npm `workerd`, Cloudflare's runtime, nodejs_compat) serving the same bundles: a warm
 //     request to a statically configured worker, and a cold one — a new isolate of the same code per
 //     request through its dynamic worker loader — against thaw's warm and cold isolate invocations:
 //     thaw's overhead on top = thaw − workerd.
 //
-//   node --import tsx bench/isolate.ts [--runs 20] [--requests 500] [--isolation auto] [--out out/bench/isolate.json]
+//   node --import tsx bench/isolate.ts [--runs 20] [--requests 500] [--settle 3000] [--isolation auto] [--out out/bench/isolate.json]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -28,11 +33,14 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '20' },
     requests: { type: 'string', default: '500' },
     isolation: { type: 'string', default: 'auto' },
+    settle: { type: 'string', default: '3000' },
     out: { type: 'string', default: 'out/bench/isolate.json' },
   },
 });
 const RUNS = Number(args.runs);
 const REQUESTS = Number(args.requests);
+const SETTLE_MS = Number(args.settle);
+if (!(Number.isInteger(SETTLE_MS) && SETTLE_MS >= 0)) throw new Error('--settle must be an integer ≥ 0 (ms)');
 if (!(Number.isInteger(RUNS) && RUNS >= 2)) throw new Error('--runs must be an integer ≥ 2');
 if (!(Number.isInteger(REQUESTS) && REQUESTS >= 10)) throw new Error('--requests must be an integer ≥ 10');
 const FUNCTIONS = [
@@ -157,7 +165,9 @@ async function startWorkerd(bundles: Record<string, string>): Promise<Workerd> {
 // ----------------------------------------------------------------------------------------------- main
 
 async function main(): Promise<void> {
-  const thaw = await ThawServer.start(['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '8GB']);
+  const serveArgs = ['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '8GB'];
+  const thaw = await ThawServer.start(serveArgs);
+  const noSpares = await ThawServer.start([...serveArgs, '--isolate-spares', '0']);
   let workerd: Workerd | undefined;
   try {
     const bundles: Record<string, string> = {};
@@ -166,44 +176,73 @@ async function main(): Promise<void> {
         const r = await thaw.deploy(join(EXAMPLES, f.name), { name: `${f.name}-${start}`, start });
         if (r.status !== 201) throw new Error(`deploy ${f.name} --start ${start}: ${JSON.stringify(r.body)}`);
       }
+      const r = await noSpares.deploy(join(EXAMPLES, f.name), { name: `${f.name}-isolate`, start: 'isolate' });
+      if (r.status !== 201) throw new Error(`deploy ${f.name} --start isolate (no spares): ${JSON.stringify(r.body)}`);
       const version = (await thaw.request('GET', `/functions/${f.name}-cold`)).body.versions.at(-1);
       bundles[f.name] = readFileSync(resolve(thaw.dataDir, version.codeDir, 'bundle.cjs'), 'utf8');
     }
     const isolation = (await thaw.request('GET', '/healthz')).body.isolation;
-    const invoke = (name: string, event: unknown) => post(`${thaw.url}/functions/${name}/invoke`, JSON.stringify(event));
+    const invoke = (name: string, event: unknown, server = thaw) => post(`${server.url}/functions/${name}/invoke`, JSON.stringify(event));
 
     // The isolate host is long-running: its own start is not any function's cold start.
-    for (const f of FUNCTIONS) await expectOk(await invoke(`${f.name}-isolate`, f.event), `${f.name}-isolate`);
+    for (const f of FUNCTIONS) {
+      await expectOk(await invoke(`${f.name}-isolate`, f.event), `${f.name}-isolate`);
+      await expectOk(await invoke(`${f.name}-isolate`, f.event, noSpares), `${f.name}-isolate (no spares)`);
+    }
 
     // 1. Cold starts: container vs isolate, alternating, each after scaling to zero.
     const cold: Record<string, unknown> = {};
     const coldRows: Array<Array<string | number>> = [];
     for (const f of FUNCTIONS) {
-      const times: Record<'cold' | 'isolate', number[]> = { cold: [], isolate: [] };
+      type Variant = 'cold' | 'isolate' | 'isolateNoSpare';
+      const variants: Variant[] = ['cold', 'isolate', 'isolateNoSpare'];
+      const times: Record<Variant, number[]> = { cold: [], isolate: [], isolateNoSpare: [] };
+      let fromSpare = 0;
       for (let i = 0; i < RUNS; i++) {
-        for (const start of i % 2 === 0 ? (['cold', 'isolate'] as const) : (['isolate', 'cold'] as const)) {
-          await thaw.advance(11 * 60_000); // past the 10 min keep-alive: the next start is new
-          const r = await invoke(`${f.name}-${start}`, f.event);
-          await expectOk(r, `${f.name}-${start}`);
+        for (const variant of [...variants.slice(i % 3), ...variants.slice(0, i % 3)]) {
+          const server = variant === 'isolateNoSpare' ? noSpares : thaw;
+          const start = variant === 'cold' ? 'cold' : 'isolate';
+          await server.advance(11 * 60_000); // past the 10 min keep-alive: the next start is new
+          await new Promise((settled) => setTimeout(settled, SETTLE_MS));
+          const r = await invoke(`${f.name}-${start}`, f.event, server);
+          await expectOk(r, `${f.name}-${variant}`);
           const kind = r.headers['x-thaw-start-kind'];
-          if (kind !== start) throw new Error(`${f.name}-${start}: expected a ${start} start, got ${kind}`);
-          times[start].push(r.ms);
+          if (kind !== start) throw new Error(`${f.name}-${variant}: expected a ${start} start, got ${kind}`);
+          times[variant].push(r.ms);
+          if (variant === 'isolate') {
+            const record = (await thaw.request('GET', `/invocations/${r.headers['x-thaw-invocation-id']}`)).body;
+            if (record.importMs === 0) fromSpare += 1;
+          }
         }
       }
+      const p = (v: Variant, q: number) => quantile(times[v], q);
       const row = {
-        coldP50: quantile(times.cold, 0.5),
-        coldP95: quantile(times.cold, 0.95),
-        isolateP50: quantile(times.isolate, 0.5),
-        isolateP95: quantile(times.isolate, 0.95),
-        ratioP50: quantile(times.cold, 0.5) / quantile(times.isolate, 0.5),
+        coldP50: p('cold', 0.5),
+        coldP95: p('cold', 0.95),
+        isolateP50: p('isolate', 0.5),
+        isolateP95: p('isolate', 0.95),
+        ratioP50: p('cold', 0.5) / p('isolate', 0.5),
+        fromSpare,
+        isolateNoSpareP50: p('isolateNoSpare', 0.5),
+        isolateNoSpareP95: p('isolateNoSpare', 0.95),
+        ratioNoSpareP50: p('cold', 0.5) / p('isolateNoSpare', 0.5),
         goal: f.goal,
       };
       cold[f.name] = row;
-      coldRows.push([f.name, `${row.coldP50.toFixed(1)} / ${row.coldP95.toFixed(1)}`, `${row.isolateP50.toFixed(1)} / ${row.isolateP95.toFixed(1)}`, `${row.ratioP50.toFixed(1)}×`, `≥ ${f.goal}×`, row.ratioP50 >= f.goal ? 'met' : 'not met']);
+      coldRows.push([
+        f.name,
+        `${row.coldP50.toFixed(1)} / ${row.coldP95.toFixed(1)}`,
+        `${row.isolateP50.toFixed(1)} / ${row.isolateP95.toFixed(1)}`,
+        `${row.ratioP50.toFixed(1)}×`,
+        `${fromSpare}/${RUNS}`,
+        `${row.isolateNoSpareP50.toFixed(1)} / ${row.isolateNoSpareP95.toFixed(1)}`,
+        `${row.ratioNoSpareP50.toFixed(1)}×`,
+        `≥ ${f.goal}× — ${row.ratioP50 >= f.goal ? 'met' : 'not met'}`,
+      ]);
     }
     printTable(
-      `Cold starts over HTTP, time to first response, ms (${RUNS} runs each, alternating; sandboxes: ${isolation.backend})`,
-      ['function', 'container p50 / p95', 'isolate p50 / p95', 'container / isolate', 'goal', ''],
+      `Cold starts over HTTP, time to first response, ms (${RUNS} runs each, order rotating, ${SETTLE_MS} ms settle before each; sandboxes: ${isolation.backend})`,
+      ['function', 'container p50 / p95', 'isolate p50 / p95', 'container / isolate', 'from a spare', 'isolate, no spares p50 / p95', 'container / no spares', 'goal'],
       coldRows,
     );
 
@@ -270,11 +309,12 @@ async function main(): Promise<void> {
       ['function', 'workerd cold (loader)', 'thaw isolate cold', 'thaw − workerd', 'workerd warm', 'thaw isolate warm', 'thaw − workerd', 'note'],
       sideRows,
     );
-    writeJson(args.out!, { runs: RUNS, requests: REQUESTS, isolation, cold, workerd: side });
+    writeJson(args.out!, { runs: RUNS, requests: REQUESTS, settleMs: SETTLE_MS, isolation, cold, workerd: side });
   } finally {
     workerd?.child.kill('SIGKILL');
     if (workerd) rmSync(workerd.dir, { recursive: true, force: true });
     await thaw.stop();
+    await noSpares.stop();
     agent.destroy();
   }
 }

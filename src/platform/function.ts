@@ -46,7 +46,7 @@ export interface NewFunctionVersion extends VersionSettings {
   layoutReason?: string | null;
 }
 
-/** An immutable deployed version. Only `snapshotStatus` changes after it is recorded. */
+/** An immutable deployed version. Only `snapshotStatus` and `isolateStatus` change after it is recorded. */
 export interface FunctionVersion extends NewFunctionVersion {
   layout: CodeLayout;
   layoutReason: string | null;
@@ -56,6 +56,8 @@ export interface FunctionVersion extends NewFunctionVersion {
   /** Free text for the snapshot work: e.g. `ready`, `building`, or why it fell back to a cold start. */
   snapshotStatus: string | null;
   snapshotUpdatedAt: number | null;
+  /** For start isolate or auto: `compatible`, or `container: <why>` (it starts in a container instead). */
+  isolateStatus: string | null;
 }
 
 /** A deployed function version, as the invoker and the start paths need it: its settings, where its code is. */

@@ -54,6 +54,8 @@ export interface PlatformOptions {
   scheduler?: Scheduler;
   /** Pre-warm policies by name (`fft`: IceBreaker's predictor), carried out on the platform's clock. */
   prewarm?: string[];
+  /** Versions the isolate host keeps a spare isolate loaded ahead for (default 4; 0: none). */
+  isolateSpares?: number;
   /** When function snapshots are built: at deploy (default) or after a version's first cold start. */
   snapshotWhen?: 'deploy' | 'first-cold-start';
   /** OTLP/HTTP endpoint spans of invocations and their phases are exported to; none: no tracing. */
@@ -144,7 +146,7 @@ export class Platform {
     // V8 isolates in one long-running host, for the versions whose preference is isolate or auto
     // (not inside a microVM: the host is a process beside thaw).
     if (!backend.isolation.backend.startsWith('microvm')) {
-      paths.push(new IsolateStartPath({ backend, dataDir: store.dataDir, onWarning: options.onWarning }));
+      paths.push(new IsolateStartPath({ backend, dataDir: store.dataDir, spares: options.isolateSpares, status: store.functions, onWarning: options.onWarning }));
     }
     this.invoker = new Invoker({
       backend,

@@ -37,6 +37,7 @@ const SERVE_OPTIONS = {
   'time-scale': { type: 'string' },
   prewarm: { type: 'string' },
   'snapshot-when': { type: 'string' },
+  'isolate-spares': { type: 'string' },
   restore: { type: 'string' },
   'traffic-seed': { type: 'string' },
   otlp: { type: 'string' },
@@ -74,6 +75,8 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --retry-delay DUR     back-off before an async retry, doubled per retry up to 5m (default 1s)
   --max-event-age DUR   async invocations not run within this long are dead letters (default 6h)
   --snapshot-when WHEN  build function snapshots at deploy (default) or first-cold-start
+  --isolate-spares N    versions the isolate host keeps one isolate loaded ahead for, so
+                        their next isolate start skips the imports (default 4; 0 none)
   --examples            deploy the functions in examples/ at start (unless already deployed)
   --otlp URL            export OpenTelemetry spans of invocations and their phases over
                         OTLP/HTTP (e.g. http://127.0.0.1:4318); default: no tracing
@@ -135,6 +138,7 @@ export async function serveCommand(argv: string[], options: { debug?: boolean } 
     trafficSeed: values['traffic-seed'] === undefined ? undefined : numberOption(values['traffic-seed'], '--traffic-seed', 0, Number.isSafeInteger),
     scheduler,
     snapshotWhen: snapshotWhen(values['snapshot-when']),
+    isolateSpares: values['isolate-spares'] === undefined ? undefined : numberOption(values['isolate-spares'], '--isolate-spares', 4, (n) => Number.isInteger(n) && n >= 0),
     prewarm: values.prewarm ? values.prewarm.split(',').map((p) => checkPrewarm(p.trim())) : undefined,
     onWarning: (message) => say(`thaw: warning: ${message}`),
   });

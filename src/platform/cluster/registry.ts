@@ -71,7 +71,7 @@ export class FunctionRegistry {
   /** Shares a version deployed on this node with the cluster. */
   async published(version: FunctionVersion): Promise<void> {
     await this.#blobs.put({ file: version.bundlePath });
-    const { codeDir: _, bundlePath: __, snapshotStatus: ___, snapshotUpdatedAt: ____, createdAt: _____, ...settings } = version;
+    const { codeDir: _, bundlePath: __, snapshotStatus: ___, snapshotUpdatedAt: ____, createdAt: _____, isolateStatus: ______, ...settings } = version;
     const shared: SharedVersion = settings;
     if (version.layout === 'installed') shared.tree = await this.#shareTree(version.codeDir);
     await this.#kv.put(`${version.functionName}.v${version.version}`, JSON.stringify(shared));

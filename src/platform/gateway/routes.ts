@@ -478,7 +478,7 @@ async function invoke({ platform, res, params, query, headers, body }: RouteCont
   return sendJson(res, ERRORS[code].status, { error: { code, kind, message: record.error?.message ?? 'the invocation failed', invocationId: record.id } });
 }
 
-function summarizeFunction(info: { name: string; latestVersion: number | null; versionCount: number; latest?: { memoryMb: number; timeoutMs: number; start: string; snapshotStatus: string | null } }) {
+function summarizeFunction(info: { name: string; latestVersion: number | null; versionCount: number; latest?: { memoryMb: number; timeoutMs: number; start: string; snapshotStatus: string | null; isolateStatus: string | null } }) {
   return {
     name: info.name,
     latestVersion: info.latestVersion,
@@ -487,5 +487,6 @@ function summarizeFunction(info: { name: string; latestVersion: number | null; v
     timeoutMs: info.latest?.timeoutMs,
     start: info.latest?.start,
     snapshotStatus: info.latest?.snapshotStatus ?? null,
+    isolateStatus: info.latest?.isolateStatus ?? null,
   };
 }

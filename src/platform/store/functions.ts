@@ -45,6 +45,7 @@ interface VersionRow {
   created_at: number;
   snapshot_status: string | null;
   snapshot_updated_at: number | null;
+  isolate_status: string | null;
 }
 
 const FUNCTION_COLUMNS = `f.name, f.latest_version, f.created_at, f.updated_at, f.removed_at,
@@ -142,11 +143,17 @@ export class FunctionRepository {
     return rows.map((r) => this.#version(r));
   }
 
-  /** Sets the one mutable field of a version: the snapshot status or fallback reason. */
+  /** Sets a version's snapshot status or fallback reason (mutable, as is its isolate status). */
   setSnapshotStatus(name: string, version: number, status: string | null): void {
     const r = this.#ctx.db
       .prepare('UPDATE function_versions SET snapshot_status = ?, snapshot_updated_at = ? WHERE function_name = ? AND version = ?')
       .run(status, this.#ctx.now(), name, version);
+    if (r.changes === 0) throw new ThawError('ERR_NOT_FOUND', `function '${name}' has no version ${version}`);
+  }
+
+  /** Sets whether a version runs in an isolate, or why it starts in a container instead (mutable too). */
+  setIsolateStatus(name: string, version: number, status: string | null): void {
+    const r = this.#ctx.db.prepare('UPDATE function_versions SET isolate_status = ? WHERE function_name = ? AND version = ?').run(status, name, version);
     if (r.changes === 0) throw new ThawError('ERR_NOT_FOUND', `function '${name}' has no version ${version}`);
   }
 
@@ -210,6 +217,7 @@ export class FunctionRepository {
       createdAt: r.created_at,
       snapshotStatus: r.snapshot_status,
       snapshotUpdatedAt: r.snapshot_updated_at,
+      isolateStatus: r.isolate_status,
     };
   }
 }

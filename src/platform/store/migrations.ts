@@ -228,6 +228,14 @@ export const MIGRATIONS: readonly Migration[] = [
       BEGIN SELECT RAISE(ABORT, 'function versions are immutable'); END;
     `,
   },
+  {
+    version: 7,
+    description: 'function_versions: whether the version runs in an isolate, or why it starts in a container',
+    sql: `
+      -- accelerators/isolate/start-path.ts: 'compatible', or 'container: <reason>' (mutable, like snapshot_status).
+      ALTER TABLE function_versions ADD COLUMN isolate_status TEXT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

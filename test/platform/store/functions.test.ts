@@ -35,7 +35,7 @@ describe('FunctionRepository', () => {
       layout: 'installed', layoutReason: 'a native addon',
     });
     const v = store.functions.publish('f', spec);
-    assert.deepEqual({ ...v }, { ...spec, functionName: 'f', version: 1, createdAt: new TestClock().t, snapshotStatus: null, snapshotUpdatedAt: null });
+    assert.deepEqual({ ...v }, { ...spec, functionName: 'f', version: 1, createdAt: new TestClock().t, snapshotStatus: null, snapshotUpdatedAt: null, isolateStatus: null });
   });
 
   it('refuses to change or delete a version, except its snapshot status', () => {

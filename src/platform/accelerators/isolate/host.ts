@@ -20,11 +20,20 @@ interface Live {
   isolate: IvmTypes.Isolate;
   context: IvmTypes.Context;
   invoke: IvmTypes.Reference;
+  /** The start that made it, until its first invocation has answered: then its version's spare is refilled. */
+  refill?: CreateRequest;
   /** Why the host disposed of it (a limit), so the answer in flight can say so. */
   killedFor?: { kind: 'timeout' | 'oom'; message: string };
 }
 
+type CreateRequest = Extract<HostRequest, { op: 'create' }>;
+
 const isolates = new Map<string, Live>();
+/**
+ * Each version's bundle, as thaw sent it once (a deps-heavy bundle is megabytes: sending and parsing
+ * it as JSON on every start cost more than the start).
+ */
+const sources = new Map<string, string>();
 /** V8's code cache per function version: a second isolate of the same version skips the parse. */
 const codeCache = new Map<string, IvmTypes.ExternalCopy<ArrayBuffer>>();
 
@@ -63,16 +72,19 @@ function failure(live: Live, error: unknown): { kind: 'error' | 'timeout' | 'oom
   return { kind: 'error', message, fatal: false };
 }
 
-async function create(req: Extract<HostRequest, { op: 'create' }>): Promise<void> {
-  const t0 = performance.now();
+/**
+ * A new isolate with the prelude and the function's bundle evaluated (its imports done), under the
+ * function's limits; init() has not run. Throws with the isolate disposed of.
+ */
+async function load(req: CreateRequest, code: string): Promise<{ live: Live; importStart: number }> {
   const isolate = new ivm.Isolate({ memoryLimit: Math.max(8, req.memoryMb) });
-  const context = await isolate.createContext();
-  const global = context.global;
-  await global.set('globalThis', global.derefInto());
-  await global.set('__thaw_random', new ivm.Callback((n: number) => randomBytes(Math.min(65536, Math.max(0, n | 0))).toString('hex')));
-  const live: Live = { isolate, context, invoke: undefined as unknown as IvmTypes.Reference };
-  isolates.set(req.isolate, live);
+  const live: Live = { isolate, context: undefined as unknown as IvmTypes.Context, invoke: undefined as unknown as IvmTypes.Reference };
   try {
+    const context = await isolate.createContext();
+    live.context = context;
+    const global = context.global;
+    await global.set('globalThis', global.derefInto());
+    await global.set('__thaw_random', new ivm.Callback((n: number) => randomBytes(Math.min(65536, Math.max(0, n | 0))).toString('hex')));
     let fireRef: IvmTypes.Reference | undefined;
     await global.set(
       '__thaw_timer',
@@ -85,9 +97,9 @@ async function create(req: Extract<HostRequest, { op: 'create' }>): Promise<void
     await (await isolate.compileScript(PRELUDE, { filename: 'thaw:prelude' })).run(context);
     fireRef = await global.get('__thaw_fire', { reference: true });
     live.invoke = await global.get('__thaw_invoke', { reference: true });
-    const tImport = performance.now();
+    const importStart = performance.now();
     const cached = codeCache.get(req.cacheKey);
-    const source = `(function (exports, require, module, __filename, __dirname) {${req.code}\n})`;
+    const source = `(function (exports, require, module, __filename, __dirname) {${code}\n})`;
     const script = (await isolate.compileScript(source, { filename: 'file:///code/bundle.cjs', cachedData: cached, produceCachedData: !cached })) as IvmTypes.Script & IvmTypes.CachedDataResult;
     if (!cached && script.cachedData) codeCache.set(req.cacheKey, script.cachedData);
     const defineRef = await global.get('__thaw_define', { reference: true });
@@ -95,19 +107,104 @@ async function create(req: Extract<HostRequest, { op: 'create' }>): Promise<void
       const factory = (await script.run(context, { reference: true })) as IvmTypes.Reference;
       await defineRef.apply(undefined, [JSON.stringify(req.env), factory.derefInto()]);
     });
-    const tInit = performance.now();
-    const initRef = await global.get('__thaw_init', { reference: true });
-    const init = JSON.parse(await limited(live, req.cpuLimitMs, req.timeoutMs, () => initRef.apply(undefined, [], { result: { promise: true } }) as Promise<string>)) as {
+    return { live, importStart };
+  } catch (error) {
+    const f = failure(live, error);
+    if (!isolate.isDisposed) isolate.dispose();
+    throw Object.assign(error instanceof Error ? error : new Error(String(error)), { failure: f });
+  }
+}
+
+// Spares: for a version whose starts ask for them (`spares` > 0), the host keeps one isolate loaded
+// ahead — a fresh isolate of its own, bundle evaluated, init() not run — and the next start of that
+// version takes it instead of evaluating the bundle again (the imports are most of a deps-heavy
+// start). It is refilled in the background once the instance a start made (or took) has answered its
+// first invocation, so the refill does not compete with that request for the CPU. A spare
+// is per version (never another function's), evaluated under the version's own limits, and each
+// spare ran the bundle's top level itself, so values drawn there (an instance id, a random seed)
+// differ between instances as they do between containers — nothing is copied from one instance to
+// another, as a heap snapshot would. V8 startup snapshots (ivm.Isolate.createSnapshot) were tried
+// first: on Node 20 (V8 11.3) a restored heap loses one-character identifiers (lodash's `_`: "_ is
+// not defined"), and its build runs the code with no limits in the host itself.
+interface Spare {
+  /** The version's settings it was loaded with: a start with other settings does not take it. */
+  memoryMb: number;
+  envJson: string;
+  loaded?: Live;
+  /** Settles when it has loaded (or failed to). */
+  settled: Promise<void>;
+}
+const spares = new Map<string, Spare>();
+
+/** The loaded spare of this version with these settings, taken out of the spares; else undefined. */
+function takeSpare(req: CreateRequest): Live | undefined {
+  const spare = spares.get(req.cacheKey);
+  if (!spare?.loaded) return undefined;
+  if (spare.memoryMb !== req.memoryMb || spare.envJson !== JSON.stringify(req.env)) {
+    dropSpare(req.cacheKey); // loaded with other settings: the refill after this start loads one with these
+    return undefined;
+  }
+  spares.delete(req.cacheKey);
+  return spare.loaded.isolate.isDisposed ? undefined : spare.loaded;
+}
+
+function dropSpare(cacheKey: string): void {
+  const spare = spares.get(cacheKey);
+  spares.delete(cacheKey);
+  if (spare?.loaded && !spare.loaded.isolate.isDisposed) spare.loaded.isolate.dispose();
+}
+
+/** Loads a spare for this version in the background, unless one is loaded or loading; at most req.spares versions keep one (the least recently refilled is dropped first). */
+function refillSpare(req: CreateRequest): void {
+  if (!(req.spares > 0) || spares.has(req.cacheKey)) return;
+  const spare: Spare = { memoryMb: req.memoryMb, envJson: JSON.stringify(req.env), settled: Promise.resolve() };
+  spares.set(req.cacheKey, spare);
+  while (spares.size > req.spares) dropSpare(spares.keys().next().value!);
+  const code = sources.get(req.cacheKey);
+  if (code === undefined) return;
+  spare.settled = load(req, code).then(
+    ({ live }) => {
+      if (spares.get(req.cacheKey) === spare) spare.loaded = live;
+      else live.isolate.dispose(); // forgotten (retired) while it loaded
+    },
+    // The start that needs it will load the bundle itself, and report its error.
+    () => {
+      if (spares.get(req.cacheKey) === spare) spares.delete(req.cacheKey);
+    },
+  );
+}
+
+async function create(req: CreateRequest): Promise<void> {
+  const t0 = performance.now();
+  if (req.code !== undefined) sources.set(req.cacheKey, req.code);
+  const code = sources.get(req.cacheKey);
+  if (code === undefined) return send({ id: req.id, ok: false, needCode: true, error: { kind: 'exit', message: `the host has no code of ${req.cacheKey}` } });
+  let live = takeSpare(req);
+  const fromSpare = live !== undefined;
+  let tImport = performance.now();
+  let tInit = tImport;
+  try {
+    if (!live) {
+      const loaded = await load(req, code);
+      live = loaded.live;
+      tImport = loaded.importStart;
+      tInit = performance.now();
+    }
+    isolates.set(req.isolate, live);
+    const initRef = await live.context.global.get('__thaw_init', { reference: true });
+    const current = live;
+    const init = JSON.parse(await limited(current, req.cpuLimitMs, req.timeoutMs, () => initRef.apply(undefined, [], { result: { promise: true } }) as Promise<string>)) as {
       ok: boolean;
       error?: { name?: string; message: string; stack?: string };
     };
     if (!init.ok) throw Object.assign(new Error(init.error!.message), { name: init.error!.name ?? 'Error', stack: init.error!.stack, fromFunction: true });
     const tReady = performance.now();
-    send({ id: req.id, ok: true, timings: { sandboxMs: tImport - t0, importMs: tInit - tImport, initMs: tReady - tInit } });
+    live.refill = req;
+    send({ id: req.id, ok: true, spare: fromSpare, timings: { sandboxMs: tImport - t0, importMs: tInit - tImport, initMs: tReady - tInit } });
   } catch (error) {
-    const f = failure(live, error);
+    const f = (error as { failure?: ReturnType<typeof failure> }).failure ?? (live ? failure(live, error) : { kind: 'error' as const, message: String(error), fatal: true });
     isolates.delete(req.isolate);
-    if (!isolate.isDisposed) isolate.dispose();
+    if (live && !live.isolate.isDisposed) live.isolate.dispose();
     send({ id: req.id, ok: false, error: { kind: f.kind === 'error' ? 'init' : f.kind, name: (error as Error)?.name, message: f.message, stack: (error as Error)?.stack } });
   }
 }
@@ -129,15 +226,35 @@ async function invoke(req: Extract<HostRequest, { op: 'invoke' }>): Promise<void
     const f = failure(live, error);
     if (f.fatal) isolates.delete(req.isolate);
     send({ id: req.id, ok: false, error: { kind: f.kind, message: f.message }, durationMs: performance.now() - t0, fatal: f.fatal });
+  } finally {
+    refillAfter(live);
   }
+}
+
+/** Refills the version's spare after the instance's first invocation (or its end, if it never had one). */
+function refillAfter(live: Live): void {
+  const made = live.refill;
+  live.refill = undefined;
+  if (made) refillSpare(made);
 }
 
 function dispose(req: Extract<HostRequest, { op: 'dispose' }>): void {
   const live = isolates.get(req.isolate);
   isolates.delete(req.isolate);
   if (live && !live.isolate.isDisposed) live.isolate.dispose();
-  if (req.forget) codeCache.delete(req.forget);
+  if (live) refillAfter(live);
+  if (req.forget) {
+    codeCache.delete(req.forget);
+    sources.delete(req.forget);
+    dropSpare(req.forget);
+  }
   send({ id: req.id, ok: true });
+}
+
+/** Answers once this version's spare, if one is loading, has settled: whether one is ready now. */
+async function spareReady(req: Extract<HostRequest, { op: 'spare' }>): Promise<void> {
+  await spares.get(req.cacheKey)?.settled;
+  send({ id: req.id, ok: true, spare: spares.get(req.cacheKey)?.loaded !== undefined });
 }
 
 function heap(req: Extract<HostRequest, { op: 'heap' }>): void {
@@ -149,7 +266,7 @@ function heap(req: Extract<HostRequest, { op: 'heap' }>): void {
 
 onMessages<HostRequest>(process.stdin, serve, (line) => process.stderr.write(`isolate host: not a JSON request: ${line.slice(0, 200)}\n`));
 function serve(req: HostRequest): void {
-  const run = req.op === 'create' ? create(req) : req.op === 'invoke' ? invoke(req) : req.op === 'dispose' ? dispose(req) : req.op === 'heap' ? heap(req) : undefined;
+  const run = req.op === 'create' ? create(req) : req.op === 'invoke' ? invoke(req) : req.op === 'dispose' ? dispose(req) : req.op === 'heap' ? heap(req) : req.op === 'spare' ? spareReady(req) : undefined;
   if (run === undefined) send({ id: (req as { id: number }).id, ok: false, error: { kind: 'exit', message: `unknown op ${JSON.stringify((req as { op?: unknown }).op)}` } });
   else void Promise.resolve(run).catch((error: Error) => send({ id: req.id, ok: false, error: { kind: 'exit', message: `isolate host: ${error.message}` } }));
 }

@@ -19,6 +19,8 @@ export interface IsolateSandboxOptions {
   cpuLimitMs: number;
   /** The function's timeout, ms (bounds the start too). */
   timeoutMs: number;
+  /** Versions the host keeps a spare loaded ahead for (0: none; host.ts). */
+  spares: number;
   /** The container sandbox to start instead when the isolate cannot serve. */
   fallback: () => Sandbox;
   onFallback: (reason: string) => void;
@@ -30,6 +32,8 @@ export class IsolateSandbox implements Sandbox {
   /** How it really started: 'isolate', or 'cold' after falling back to a container. */
   startedAs: 'isolate' | 'cold' | undefined;
   fallbackReason: string | undefined;
+  /** It took the version's spare (its bundle was evaluated before this start, in the background). */
+  fromSpare = false;
   #inner: Sandbox | undefined;
   #live = false;
   #exit!: (info: ExitInfo) => void;
@@ -53,24 +57,30 @@ export class IsolateSandbox implements Sandbox {
   async start(): Promise<StartTimings> {
     const { host, spec } = this.options;
     const t0 = performance.now();
-    let answer;
-    try {
-      answer = await host.request({
+    const create = (code?: string) =>
+      host.request({
         op: 'create',
         isolate: this.id,
         cacheKey: this.options.cacheKey,
-        code: this.options.code,
+        ...(code === undefined ? {} : { code }),
         env: spec.env,
         memoryMb: spec.memoryMb,
         cpuLimitMs: this.options.cpuLimitMs,
         timeoutMs: this.options.timeoutMs,
+        spares: this.options.spares,
       });
+    let answer;
+    try {
+      // The host keeps each version's code: it is sent only when the host asks (its first start here).
+      answer = await create();
+      if (answer.needCode) answer = await create(this.options.code);
     } catch (error) {
       answer = { id: 0, ok: false, error: { kind: 'exit' as const, message: (error as Error).message } };
     }
     if (answer.ok && answer.timings) {
       this.startedAs = 'isolate';
       this.#live = true;
+      this.fromSpare = answer.spare === true;
       // The host's exit ends this isolate with it.
       void host.exited.then(() => this.#ended({ code: null, signal: 'SIGKILL', oom: false }));
       // The request's round trip (JSON over the host's pipe) is part of this sandbox's start.

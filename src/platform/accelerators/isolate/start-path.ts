@@ -24,8 +24,18 @@ export interface IsolateStartPathOptions {
   cpuLimitMs?: number;
   /** Run the host under bubblewrap where it works (default true). */
   bubblewrap?: boolean;
+  /**
+   * How many versions the host keeps a spare isolate for — loaded ahead, bundle evaluated — so their
+   * next start skips the imports (default 4; 0: none). Each spare holds the version's heap outside the
+   * Pool's memory accounting.
+   */
+  spares?: number;
+  /** Where a version's verdict is recorded (its isolateStatus: `thaw ls --json`, GET /functions/NAME). */
+  status?: { setIsolateStatus(name: string, version: number, status: string | null): void };
   onWarning?: (message: string) => void;
 }
+
+const DEFAULT_SPARES = 4;
 
 interface VersionState {
   verdict: Compatibility;
@@ -68,24 +78,35 @@ export class IsolateStartPath implements StartPath {
       code: state.code,
       cpuLimitMs: this.options.cpuLimitMs ?? fn.timeoutMs,
       timeoutMs: fn.timeoutMs,
+      spares: this.options.spares ?? DEFAULT_SPARES,
       fallback: () => this.options.backend.create(spec),
       onFallback: (reason) => {
         state.verdict = { compatible: false, reason };
         state.code = undefined;
+        this.#record(fn, state.verdict);
         this.#warnOnce(fn, reason);
       },
     });
   }
 
   onDeploy(fn: DeployedFunction): void {
+    if (fn.start !== 'isolate' && fn.start !== 'auto') return;
+    const verdict = this.compatibility(fn);
+    this.#record(fn, verdict);
     // The host starts with the first version that may use it, so the first isolate does not wait for it.
-    if (!this.unavailable && (fn.start === 'isolate' || fn.start === 'auto') && this.compatibility(fn).compatible) {
-      this.host.start().catch((error: Error) => this.options.onWarning?.(`isolate host: ${error.message}`));
-    }
+    if (verdict.compatible) this.host.start().catch((error: Error) => this.options.onWarning?.(`isolate host: ${error.message}`));
   }
 
   onRetire(fn: DeployedFunction): void {
     this.#versions.delete(keyOf(fn));
+    // Its code cache and spare go with it (a host that is not running holds neither).
+    if (this.host.pid !== undefined) void this.host.request({ op: 'dispose', isolate: '', forget: keyOf(fn) }).catch(() => undefined);
+  }
+
+  /** Waits until the host's spare of `fn`, if one is loading, has loaded; whether one is ready. */
+  async spareReady(fn: DeployedFunction): Promise<boolean> {
+    if (this.host.pid === undefined) return false;
+    return (await this.host.request({ op: 'spare', cacheKey: keyOf(fn) })).spare === true;
   }
 
   close(): Promise<void> {
@@ -106,6 +127,15 @@ export class IsolateStartPath implements StartPath {
       this.#versions.set(key, state);
     }
     return state;
+  }
+
+  /** Records the version's verdict where users read it; a store that cannot take it is said, not thrown. */
+  #record(fn: DeployedFunction, verdict: Compatibility): void {
+    try {
+      this.options.status?.setIsolateStatus(fn.name, fn.version, verdict.compatible ? 'compatible' : `container: ${verdict.reason}`);
+    } catch (error) {
+      this.options.onWarning?.(`${keyOf(fn)}: could not record the isolate status: ${(error as Error).message}`);
+    }
   }
 
   #warnOnce(fn: DeployedFunction, reason: string): void {
