@@ -1,13 +1,18 @@
 // A zygote's package folder: <root>/sets/<hash>/ with a package.json naming the set's packages at
 // their exact versions and node_modules/ installed by npm, the way a deploy installs a function's
-// dependencies (`npm install --omit=dev --ignore-scripts`: no install scripts run). Zygotes import
+// dependencies: `npm install --omit=dev --ignore-scripts`, then the install scripts (node-gyp
+// builds such as better-sqlite3's) in the deploy's install sandbox. Without them a native package
+// imports fine in the zygote and fails in the function at first use (its addon was never built), so
+// where they cannot run the install fails and the set is disabled with the reason. Zygotes import
 // from here, never from a function's folder: no tenant's files ever enter a zygote. Shared read-only
 // by every zygote of the set; installed once (a marker file records a finished install).
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { ThawError } from '../../../core/errors.ts';
 import { installDependencies } from '../../deploy/install.ts';
+import { runInstallScripts } from '../../deploy/install-scripts.ts';
 import { lockedPackages } from '../../deploy/variant.ts';
 import { describeSet, packagesHash, type PackageSet } from './tree.ts';
 
@@ -19,10 +24,15 @@ export interface NpmInstallerOptions {
   timeoutMs?: number;
 }
 
-/** The deploy pipeline's npm install (shared npm cache, no scripts). */
+/** The deploy pipeline's npm install (shared npm cache), then its sandboxed install scripts. */
 export function npmInstaller(options: NpmInstallerOptions = {}): PackageInstaller {
   return async (dir) => {
-    await installDependencies(dir, { npmCommand: options.npmCommand ?? 'npm', timeoutMs: options.timeoutMs ?? 5 * 60_000 });
+    const timeoutMs = options.timeoutMs ?? 5 * 60_000;
+    await installDependencies(dir, { npmCommand: options.npmCommand ?? 'npm', timeoutMs });
+    const scripts = await runInstallScripts(dir, { timeoutMs });
+    if (!scripts.ran && scripts.packages.length > 0) {
+      throw new ThawError('ERR_DEPLOY_FAILED', `${scripts.packages.join(', ')} need their install scripts, which did not run: ${scripts.reason}`);
+    }
   };
 }
 

@@ -14,7 +14,7 @@
 import { execFile as execFileCb } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -295,7 +295,8 @@ export async function functionInitrd(image: GuestImage, cacheDir: string, codeDi
   const files = ['bundle.cjs', 'bundle.cjs.map'].filter((f) => existsSync(join(codeDir, f)));
   if (!files.includes('bundle.cjs')) throw new MicroVmError('ERR_VM_CODE', `${codeDir} holds no bundle.cjs`);
   // The installed layout: bundle.cjs loads src/, so the whole tree (its node_modules too) goes in.
-  const tree = isInstalledLoader(await readFile(join(codeDir, 'bundle.cjs'), 'utf8')) ? await treeEntries(codeDir, 'src') : [];
+  const installed = isInstalledLoader(await readFile(join(codeDir, 'bundle.cjs'), 'utf8')) ? await treeEntries(codeDir, 'src') : [];
+  const tree = [...installed, ...(await addonLibraries(codeDir, installed))];
   for (const name of Object.keys(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new MicroVmError('ERR_VM_CODE', `environment variable name ${JSON.stringify(name)} cannot be passed to a microVM`);
   }
@@ -325,6 +326,41 @@ export async function functionInitrd(image: GuestImage, cacheDir: string, codeDi
   await pipeline(createReadStream(codeCpio), w);
   await rm(codeCpio, { force: true });
   await rename(tmp, out);
+  return out;
+}
+
+/**
+ * The host libraries the tree's native addons load that the base image does not hold (sharp's
+ * libvips needs libresolv, which node does not), at their host paths, with their folders: `ldd` of
+ * each `.node` file lists what the loader maps, the tree's own libraries (found through the addon's
+ * `$ORIGIN` run path) excluded, since they travel with the tree.
+ */
+async function addonLibraries(codeDir: string, tree: CpioEntry[]): Promise<CpioEntry[]> {
+  const addons = tree.filter((e) => e.kind === 'file' && e.fromHost !== undefined && e.name.endsWith('.node'));
+  if (addons.length === 0) return [];
+  const inBase = new Set(await sharedLibraries(process.execPath));
+  const root = `${await realpath(codeDir)}/`;
+  const libs = new Set<string>();
+  for (const addon of addons) {
+    let found: string[];
+    try {
+      found = await sharedLibraries(addon.fromHost!);
+    } catch {
+      continue; // not a loadable object here (another platform's build): it would fail on the host too
+    }
+    for (const lib of found) if (!inBase.has(lib) && !(await realpath(lib)).startsWith(root)) libs.add(lib);
+  }
+  const out: CpioEntry[] = [];
+  const dirs = new Set<string>();
+  for (const lib of [...libs].sort()) {
+    const parts = lib.slice(1).split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const d = parts.slice(0, i).join('/');
+      if (!dirs.has(d)) out.push({ name: d, kind: 'dir', mode: 0o755 });
+      dirs.add(d);
+    }
+    out.push({ name: lib.slice(1), kind: 'file', mode: 0o755, fromHost: lib });
+  }
   return out;
 }
 
