@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 
 import type { CgroupDriver } from './cgroups.ts';
+import { CodeViews } from './code-view.ts';
 import { type Launcher, makePrivateDir, nodeArguments, type RunAs, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
 import { DEFAULT_LOG_LIMIT_BYTES } from './logs.ts';
 import { type ResolvedRuntimeOptions, RuntimeProcess } from './runtime-process.ts';
@@ -79,22 +80,27 @@ export function resolveProcessOptions(options: ProcessBackendOptions): ResolvedP
 export class ProcessLauncher implements Launcher {
   readonly backend = 'process';
   #tmpDir: string | undefined;
+  /** The code folder as the agent loads it (a view when the user cannot reach spec.codeDir: see code-view.ts). */
+  #codeDir: string;
 
   constructor(
     private readonly spec: SandboxSpec,
     private readonly options: ResolvedProcessOptions,
     readonly entry: RuntimeEntry,
+    private readonly codeViews?: CodeViews,
   ) {
     if (entry.kind === 'snapshot' && !isAbsolute(entry.blobPath)) throw new TypeError(`blobPath must be absolute, got ${JSON.stringify(entry.blobPath)}`);
+    this.#codeDir = spec.codeDir;
   }
 
   bundlePathForAgent(): string {
-    return join(this.spec.codeDir, 'bundle.cjs');
+    return join(this.#codeDir, 'bundle.cjs');
   }
 
-  /** Its private TMPDIR. */
+  /** Its private TMPDIR; the code folder's view when the agent needs one. */
   async prepare(): Promise<void> {
     this.#tmpDir = await makePrivateDir(this.options.tmpRoot, this.spec.instanceId, this.options.runAs);
+    if (this.entry.kind === 'agent' && this.codeViews) this.#codeDir = await this.codeViews.forCodeDir(this.spec.codeDir);
   }
 
   command(handle: RuntimeHandle): SpawnCommand {
@@ -109,7 +115,7 @@ export class ProcessLauncher implements Launcher {
       file: this.options.nodePath,
       args: nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.options.runAs),
       env: runtimeEnvironment(this.spec, home),
-      cwd: this.spec.codeDir,
+      cwd: this.#codeDir,
     };
   }
 
@@ -125,10 +131,17 @@ export class ProcessBackend implements ZygoteCapableBackend {
   readonly name: string = 'process';
   readonly isolation: IsolationReport;
   protected readonly options: ResolvedProcessOptions;
+  readonly #codeViews: CodeViews;
 
   constructor(options: ProcessBackendOptions) {
     this.options = resolveProcessOptions(options);
     this.isolation = options.isolation ?? processIsolationReport(this.options, []);
+    this.#codeViews = new CodeViews(join(this.options.tmpRoot, '.code-views'), this.options.runAs);
+  }
+
+  /** Removes the code views it made. */
+  async close(): Promise<void> {
+    await this.#codeViews.close();
   }
 
   create(spec: SandboxSpec): RuntimeProcess {
@@ -137,7 +150,7 @@ export class ProcessBackend implements ZygoteCapableBackend {
 
   /** An instance running `entry` (a V8 snapshot's restore: see v8-snapshot/launch.ts). */
   createWith(spec: SandboxSpec, entry: RuntimeEntry): RuntimeProcess {
-    return new RuntimeProcess(spec, this.options, new ProcessLauncher(spec, this.options, entry));
+    return new RuntimeProcess(spec, this.options, new ProcessLauncher(spec, this.options, entry, this.#codeViews));
   }
 
   /** The resolved options its sandboxes are made with (the snapshot builder runs as they do). */
