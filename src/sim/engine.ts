@@ -52,6 +52,12 @@ export interface SimulationOptions {
   observer?: SimObserver;
   /** Pre-warming policies (IceBreaker, provisioned concurrency), run in order after a keep-alive policy that pre-warms (hybrid). */
   prewarm?: readonly PrewarmPolicy[];
+  /**
+   * How long a new instance of `fn` starting at `timeMs` takes, ms at speed 1 (default: its
+   * function's coldStartMs). Called once per start: thaw replay takes the starts the platform
+   * measured around that time.
+   */
+  startTimeMs?: (fn: FunctionSpec, timeMs: number) => number;
 }
 
 export type { InvocationOutcome } from '../core/executor.ts';
@@ -81,6 +87,7 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
 
   /** Starts an invocation at the clock's time, or returns false if no instance can be had. */
   const routing = options.routing;
+  const startTimeOf = options.startTimeMs ?? ((fn: FunctionSpec) => fn.coldStartMs);
   const start = (fn: FunctionSpec, durationMs: number): boolean => {
     let server: Server | undefined;
     if (routing) {
@@ -92,7 +99,7 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
     const now = clock.now();
     const speed = instance.server.speed;
     const cold = instance.startKind === 'cold';
-    const startMs = cold ? fn.coldStartMs / speed : 0;
+    const startMs = cold ? startTimeOf(fn, now) / speed : 0;
     const execMs = durationMs / speed;
     metrics.started(fn.index, cold, startMs, execMs, now, instance.server);
     observer?.invocation?.(fn, now, instance.startKind === 'cold' ? 'cold' : 'warm', instance.server);
@@ -110,7 +117,7 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
     functions: () => functions,
     observer,
     startAhead: (instance) => {
-      const startMs = instance.fn.coldStartMs / instance.server.speed;
+      const startMs = startTimeOf(instance.fn, clock.now()) / instance.server.speed;
       metrics.prewarmStarted(instance, startMs);
       completions.push(clock.now() + startMs, instance);
     },

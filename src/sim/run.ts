@@ -3,7 +3,7 @@
 
 import { invalidOption } from '../core/errors.ts';
 import type { PrewarmPolicy } from '../core/prewarm.ts';
-import type { Trace } from '../core/trace.ts';
+import type { FunctionSpec, Trace } from '../core/trace.ts';
 import type { PlacementPolicy, RoutingPolicy } from '../core/policy.ts';
 import { createKeepAlive } from '../policies/keepalive/index.ts';
 import type { HybridHistogramOptions } from '../policies/keepalive/hybrid-histogram.ts';
@@ -49,6 +49,8 @@ export interface RunSpec {
   tiers?: TierSpec[];
   /** A name for the point in reports (sweeps of settings rather than sizes). */
   label?: string;
+  /** Each new instance's start time, ms (default: its function's coldStartMs). In-process runs only: a function does not reach sweep workers. */
+  startTimeMs?: (fn: FunctionSpec, timeMs: number) => number;
 }
 
 export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: number) => void): SimResult {
@@ -72,7 +74,8 @@ export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: n
     timelineIntervalMs: spec.timelineIntervalMs,
     capacityController: sizing && { observe: (fn, t, cold) => sizing.observe(fn, t, cold, servers) },
     onProgress,
-    describe: { ...spec },
+    startTimeMs: spec.startTimeMs,
+    describe: { ...spec, startTimeMs: undefined },
   });
   if (sizing) {
     result.dynamicSizing = {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { deployedMemoryMb, sliceTrace } from '../../src/cli/commands/replay-run.ts';
-import { measuredTrace, platformByFunction, simulateSlice, sliceTraceOf, withMeasuredStartCosts, type PlatformInvocation } from '../../src/cli/commands/replay-sim.ts';
+import { measuredTrace, nearestInTime, noiseBand, platformByFunction, simulateSlice, sliceTraceOf, withMeasuredStartCosts, type PlatformInvocation } from '../../src/cli/commands/replay-sim.ts';
 import { openTrace } from '../../src/sim/traces/index.ts';
 
 const sample = fileURLToPath(new URL('../../data/traces/azure2019/invitro_sample_500fn_8h', import.meta.url));
@@ -19,7 +19,7 @@ const arrivals = [
   { fn: 0, time: 60_000, durationMs: 100 },
   { fn: 1, time: 61_000, durationMs: 100 },
 ];
-const ran = (outcome: PlatformInvocation['outcome'], sentMs: number, startMs: number, execMs: number, platformMs: number): PlatformInvocation => ({ outcome, startKind: outcome === 'warm' ? 'warm' : 'cold', sentMs, startMs, execMs, queueMs: 0, platformMs });
+const ran = (outcome: PlatformInvocation['outcome'], sentMs: number, startMs: number, execMs: number, platformMs: number): PlatformInvocation => ({ outcome, startKind: outcome === 'warm' ? 'warm' : 'cold', sentMs, startMs, execMs, queueMs: 0, platformMs, overheadMs: 2 });
 
 describe('thaw replay: the simulated side', () => {
   it('simulates each function with the memory it is deployed with (64 MB at least, whole MB)', () => {
@@ -59,5 +59,27 @@ describe('thaw replay: the simulated side', () => {
     const t = withMeasuredStartCosts(trace, arrivals, costs, { r0: 'isolate' }, 10);
     assert.deepEqual(t.functions.map((f) => f.coldStartMs), [400, 20_000]);
     assert.equal(withMeasuredStartCosts(trace, arrivals, costs, { r0: 'cold' }, 10).functions[0]!.coldStartMs, 2_500);
+  });
+
+  it('draws a start near in time: the k measured starts nearest the simulated one', () => {
+    const starts = [0, 100, 200, 300, 400].map((time) => ({ time, ms: time + 1 }));
+    assert.deepEqual(nearestInTime(starts, 210, 2).map((s) => s.time), [200, 300]);
+    assert.deepEqual(nearestInTime(starts, 190, 2).map((s) => s.time), [100, 200]);
+    assert.deepEqual(nearestInTime(starts, -50, 3).map((s) => s.time), [0, 100, 200]);
+    assert.deepEqual(nearestInTime(starts, 999, 3).map((s) => s.time), [200, 300, 400]);
+    assert.deepEqual(nearestInTime(starts.slice(0, 1), 999, 3).map((s) => s.time), [0]);
+  });
+
+  it('gives a seeded band of the measured simulation under the platform\'s own jitter', () => {
+    const trace = sliceTraceOf('t', fns, arrivals, 120_000);
+    const invocations = [ran('cold', 1, 300, 12, 3), ran('warm', 6_001, 0, 11, 1), ran('cold', 6_101, 500, 10, 1)];
+    for (const model of ['independent', 'nearest'] as const) {
+      const band = noiseBand(trace, arrivals, invocations, 10, { policy: 'ttl', memoryMb: 4096 }, model, 5, 7);
+      assert.equal(band.model, model);
+      assert.equal(band.replicates, 5);
+      // Plenty of memory and a 10-minute window: whatever the jitter, r0 is warm the second time.
+      assert.deepEqual([band.cold.mean, band.cold.sd, band.warm.mean], [2, 0, 1]);
+      assert.deepEqual(noiseBand(trace, arrivals, invocations, 10, { policy: 'ttl', memoryMb: 4096 }, model, 5, 7), band);
+    }
   });
 });

@@ -21,12 +21,15 @@ import { START_COST_KINDS, type StartCostKind, type StartCosts } from '../../sim
 import {
   diffOf,
   measuredTrace,
+  noiseBand,
+  START_MODELS,
   platformByFunction,
   REPLAY_TIMEOUT_MS,
   simulateSlice,
   sliceTraceOf,
   withMeasuredStartCosts,
   type Arrival,
+  type NoiseBand,
   type PlatformInvocation,
   type ReplayDiff,
   type ReplaySide,
@@ -50,9 +53,11 @@ export interface ReplayOptions {
   /** Also simulate the trace with the start costs the platform measured (per start kind). */
   calibrate?: boolean;
   onProgress?: (message: string) => void;
+  /** Also return every arrival and what the platform did with it (event-log diffs, offline noise studies). */
+  keepInvocations?: boolean;
 }
 
-export type { PlatformInvocation, ReplayDiff, ReplaySide, SideCounts } from './replay-sim.ts';
+export type { NoiseBand, PlatformInvocation, ReplayDiff, ReplaySide, SideCounts } from './replay-sim.ts';
 
 export interface ReplayResult {
   slice: { trace: string; functions: string[]; minutes: number; invocations: number; speedup: number; policy: string; memoryMb: number; firstArrivalMs: number; lastArrivalMs: number };
@@ -66,11 +71,13 @@ export interface ReplayResult {
    * measured one. What is left between this and the platform is the platform's timing noise, not
    * the trace's start costs (the agreement figure).
    */
-  measured: { simulator: ReplaySide; diff: ReplayDiff };
+  measured: { simulator: ReplaySide; diff: ReplayDiff; bands: NoiseBand[] };
   /** --calibrate: the trace simulated again with the start costs the platform measured per start kind. */
   calibrated?: { simulator: ReplaySide; diff: ReplayDiff; startCosts: StartCosts; startKinds: Record<string, string> };
   /** Per function: what each side did. */
   byFunction: { id: string; memoryMb: number; invocations: number; platform: SideCounts; simulator: SideCounts; measured: SideCounts }[];
+  /** keepInvocations: the slice (functions, arrivals in trace time) and the platform's answer to each arrival. */
+  invocations?: { functions: FunctionSpec[]; arrivals: Arrival[]; platform: PlatformInvocation[] };
 }
 
 /** The slice: N functions with arrivals in the first `minutes`, renumbered, each its own app. */
@@ -188,7 +195,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
       platform,
       simulator: simulator.side,
       diff: diffOf(platform, simulator.side),
-      measured: { simulator: measured.side, diff: diffOf(platform, measured.side) },
+      measured: { simulator: measured.side, diff: diffOf(platform, measured.side), bands: START_MODELS.map((model) => noiseBand(trace, arrivals, run.invocations, o.speedup, sim, model)) },
       byFunction: trace.functions.map((f, i) => ({
         id: f.id,
         memoryMb: f.memoryMb,
@@ -198,6 +205,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
         measured: measured.byFunction[i]!,
       })),
     };
+    if (o.keepInvocations) result.invocations = { functions: [...trace.functions], arrivals, platform: run.invocations };
     if (startCosts) {
       const kinds = newStartKinds(trace, arrivals, run.invocations);
       const calibrated = simulateSlice(withMeasuredStartCosts(trace, arrivals, startCosts, kinds, o.speedup), sim).side;
@@ -291,15 +299,17 @@ async function fire(url: string, trace: Trace, arrivals: Arrival[], speedup: num
   const fail = (k: number, why: string) => {
     result.failed++;
     result.failures[why] = (result.failures[why] ?? 0) + 1;
-    result.invocations[k] = { outcome: 'failed', sentMs: sentMs[k]!, startMs: 0, execMs: 0, queueMs: 0, platformMs: 0 };
+    result.invocations[k] = { outcome: 'failed', sentMs: sentMs[k]!, startMs: 0, execMs: 0, queueMs: 0, platformMs: 0, overheadMs: 0 };
   };
   const send = (a: Arrival, k: number): Promise<void> =>
     fetch(`${url}/functions/${trace.functions[a.fn]!.id}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ms: a.durationMs / speedup }) }).then(async (r) => {
+      const roundTripMs = performance.now() - t0 - sentMs[k]!;
       const body = await r.text();
       const startKind = r.headers.get('x-thaw-start-kind') ?? undefined;
       const timing = phasesOf(r.headers.get('server-timing') ?? '');
       const record = (outcome: PlatformInvocation['outcome'], startMs = 0): void => {
-        result.invocations[k] = { outcome, startKind, sentMs: sentMs[k]!, startMs, execMs: timing.exec ?? 0, queueMs: timing.queue ?? 0, platformMs: timing.platform ?? 0 };
+        const overheadMs = timing.total === undefined ? 0 : Math.max(0, roundTripMs - timing.total);
+        result.invocations[k] = { outcome, startKind, sentMs: sentMs[k]!, startMs, execMs: timing.exec ?? 0, queueMs: timing.queue ?? 0, platformMs: timing.platform ?? 0, overheadMs };
       };
       if (r.status === 503) {
         result.dropped++;

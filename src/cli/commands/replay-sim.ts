@@ -3,6 +3,7 @@
 // with what the platform measured (when each request was sent, how long each held its instance,
 // what each function's starts cost), and the comparison of the two sides, in total and per function.
 
+import { seededRandom } from '../../core/random.ts';
 import type { FunctionSpec, Trace } from '../../core/trace.ts';
 import { runSimulation } from '../../sim/run.ts';
 import type { StartCosts } from '../../sim/calibration.ts';
@@ -52,6 +53,8 @@ export interface PlatformInvocation {
   queueMs: number;
   /** The rest of the time the instance was held: thaw's own work around the start and the call. */
   platformMs: number;
+  /** The round trip as the client saw it less the platform's own total: HTTP, the gateway, the wait to be read. */
+  overheadMs: number;
 }
 
 /**
@@ -68,8 +71,8 @@ export interface SliceSimOptions {
 }
 
 /** The slice through the simulator, queueing as the platform does. */
-export function simulateSlice(trace: Trace, o: SliceSimOptions): { side: ReplaySide; byFunction: SideCounts[] } {
-  const r = runSimulation(trace, { policy: o.policy, memoryMb: o.memoryMb, ttlMs: o.ttlMs, unplaceable: 'queue', queueTimeoutMs: REPLAY_TIMEOUT_MS });
+export function simulateSlice(trace: Trace, o: SliceSimOptions, startTimeMs?: (fn: FunctionSpec, timeMs: number) => number): { side: ReplaySide; byFunction: SideCounts[] } {
+  const r = runSimulation(trace, { policy: o.policy, memoryMb: o.memoryMb, ttlMs: o.ttlMs, unplaceable: 'queue', queueTimeoutMs: REPLAY_TIMEOUT_MS, startTimeMs });
   const t = r.summary;
   return {
     side: { invocations: t.invocations, cold: t.cold, warm: t.warm, dropped: t.dropped, failed: 0, coldStartRatio: t.coldStartRatio, idleMemoryGBs: t.wastedMemoryGBs },
@@ -101,26 +104,124 @@ export function platformByFunction(trace: Trace, arrivals: readonly Arrival[], i
  * median measured start (the median over every function's starts where it never started). A
  * request that did not run keeps its trace duration.
  */
-export function measuredTrace(trace: Trace, arrivals: readonly Arrival[], invocations: readonly PlatformInvocation[], speedup: number): { trace: Trace; arrivals: Arrival[] } {
-  const startsByFn = trace.functions.map((): number[] => []);
-  const all: number[] = [];
-  arrivals.forEach((a, k) => {
-    const inv = invocations[k]!;
-    if (inv.outcome === 'cold') {
-      startsByFn[a.fn]!.push(inv.startMs * speedup);
-      all.push(inv.startMs * speedup);
-    }
-  });
-  const overall = median(all);
-  const functions: FunctionSpec[] = trace.functions.map((f, i) => ({ ...f, coldStartMs: median(startsByFn[i]!) ?? overall ?? f.coldStartMs }));
+export function measuredTrace(trace: Trace, arrivals: readonly Arrival[], invocations: readonly PlatformInvocation[], speedup: number): { trace: Trace; arrivals: Arrival[]; starts: TimedStart[][] } {
+  const starts = measuredStarts(trace, arrivals, invocations, speedup);
+  const overall = median(starts.flat().map((s) => s.ms));
+  const functions: FunctionSpec[] = trace.functions.map((f, i) => ({ ...f, coldStartMs: median(starts[i]!.map((s) => s.ms)) ?? overall ?? f.coldStartMs }));
   const measured = arrivals.map((a, k) => {
     const inv = invocations[k]!;
     const ran = inv.outcome === 'cold' || inv.outcome === 'warm';
     return { fn: a.fn, time: inv.sentMs * speedup, durationMs: ran ? (inv.execMs + inv.platformMs) * speedup : a.durationMs };
   });
-  // Requests leave in arrival order; equal send times keep it.
-  for (let k = 1; k < measured.length; k++) if (measured[k]!.time < measured[k - 1]!.time) measured[k]!.time = measured[k - 1]!.time;
-  return { trace: sliceTraceOf(trace.name, functions, measured, trace.spanMs), arrivals: measured };
+  inOrder(measured);
+  return { trace: sliceTraceOf(trace.name, functions, measured, trace.spanMs), arrivals: measured, starts };
+}
+
+/** A start the platform measured: when its request was sent and what the start cost, trace ms. */
+export interface TimedStart {
+  time: number;
+  ms: number;
+}
+
+/** Each function's measured starts in the order they were sent, trace ms. */
+function measuredStarts(trace: Trace, arrivals: readonly Arrival[], invocations: readonly PlatformInvocation[], speedup: number): TimedStart[][] {
+  const starts = trace.functions.map((): TimedStart[] => []);
+  arrivals.forEach((a, k) => {
+    const inv = invocations[k]!;
+    if (inv.outcome === 'cold') starts[a.fn]!.push({ time: inv.sentMs * speedup, ms: inv.startMs * speedup });
+  });
+  for (const xs of starts) xs.sort((x, y) => x.time - y.time);
+  return starts;
+}
+
+/** Requests leave in arrival order: a time before the previous one's becomes it. */
+function inOrder(arrivals: Arrival[]): void {
+  for (let k = 1; k < arrivals.length; k++) if (arrivals[k]!.time < arrivals[k - 1]!.time) arrivals[k]!.time = arrivals[k - 1]!.time;
+}
+
+/** Mean, spread and range of one count over a band's replicates. */
+export interface BandStat {
+  min: number;
+  max: number;
+  mean: number;
+  sd: number;
+}
+
+/**
+ * How a replicate draws each simulated start's cost from the measured ones:
+ * - `independent`: any of its function's measured starts, each draw on its own;
+ * - `nearest`: one of the measured starts nearest in time to the simulated one (its function's,
+ *   or any function's where it has none) — the machine's load at that moment, which independent
+ *   draws lose: concurrent starts on a loaded machine are slower together.
+ */
+export type StartModel = 'independent' | 'nearest';
+export const START_MODELS: readonly StartModel[] = ['independent', 'nearest'];
+
+/** The spread of the simulator's counts under the platform's own timing jitter. */
+export interface NoiseBand {
+  model: StartModel;
+  replicates: number;
+  cold: BandStat;
+  warm: BandStat;
+  dropped: BandStat;
+}
+
+/** How many measured starts nearest in time a `nearest` draw picks among. */
+const NEAREST_K = 3;
+
+/**
+ * The measured simulation again `replicates` times, each with the timing the platform showed but
+ * did not repeat: every start's cost drawn from the measured starts (by `model`; the median stands
+ * for them in the measured simulation), and every request reaching the invoker somewhere within
+ * its measured HTTP overhead after it was sent. The spread of the counts is what timing jitter
+ * alone moves them by: the tolerance an agreement check can justify. Seeded, so a run repeats.
+ */
+export function noiseBand(trace: Trace, arrivals: readonly Arrival[], invocations: readonly PlatformInvocation[], speedup: number, o: SliceSimOptions, model: StartModel = 'nearest', replicates = 20, seed = 1): NoiseBand {
+  const base = measuredTrace(trace, arrivals, invocations, speedup);
+  const all = base.starts.flat().sort((x, y) => x.time - y.time);
+  const random = seededRandom(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const startCost = (fn: FunctionSpec, timeMs: number): number => {
+    const own = base.starts[fn.index]!;
+    const pool = own.length ? own : all;
+    if (pool.length === 0) return fn.coldStartMs;
+    return model === 'independent' ? pick(pool).ms : pick(nearestInTime(pool, timeMs, NEAREST_K)).ms;
+  };
+  const counts: SideCounts[] = [];
+  for (let r = 0; r < replicates; r++) {
+    const jittered = base.arrivals.map((a, k) => ({ ...a, time: a.time + random() * Math.max(0, invocations[k]!.overheadMs) * speedup }));
+    jittered.sort((x, y) => x.time - y.time);
+    const t = sliceTraceOf(trace.name, [...base.trace.functions], jittered, trace.spanMs);
+    counts.push(simulateSlice(t, o, startCost).side);
+  }
+  const stat = (get: (c: SideCounts) => number): BandStat => {
+    const xs = counts.map(get);
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+    return { min: Math.min(...xs), max: Math.max(...xs), mean, sd };
+  };
+  return { model, replicates, cold: stat((c) => c.cold), warm: stat((c) => c.warm), dropped: stat((c) => c.dropped) };
+}
+
+/** The `k` starts of `sorted` (by time) nearest to `timeMs`. */
+export function nearestInTime(sorted: readonly TimedStart[], timeMs: number, k: number): TimedStart[] {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]!.time < timeMs) lo = mid + 1;
+    else hi = mid;
+  }
+  // Grow a window [left, right) outwards from the insertion point, nearer side first.
+  let left = lo;
+  let right = lo;
+  while (right - left < Math.min(k, sorted.length)) {
+    if (left === 0) right++;
+    else if (right === sorted.length) left--;
+    else if (timeMs - sorted[left - 1]!.time <= sorted[right]!.time - timeMs) left--;
+    else right++;
+  }
+  return sorted.slice(left, right);
 }
 
 /**

@@ -27,7 +27,7 @@ export const REPLAY_HELP = `thaw replay [options]         a trace slice through 
                         function and start kind, and show how the prediction moves
   --export-costs FILE   with --calibrate: write those start costs as a start-costs file
                         (thaw sim --start-costs FILE reads it)
-  --json                print {"slice", "platform", "simulator", "measured", "diff", "byFunction", ...}`;
+  --json                print {"slice", "platform", "simulator", "measured" (with its noise bands), "diff", "byFunction", ...}`;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(
@@ -98,6 +98,7 @@ export function replayTable(r: ReplayResult): string {
   return [
     `${s.trace}: ${s.invocations} invocations, ${s.policy}, ${s.memoryMb} MB, speed-up ${s.speedup}`,
     table,
+    ...r.measured.bands.map((b) => `sim with measured times, ${b.model} start draws (${b.replicates} seeded replicates): cold ${b.cold.mean.toFixed(1)} ± ${b.cold.sd.toFixed(1)} (${b.cold.min}–${b.cold.max})`),
     `platform: ${p.invocationsPerSecond.toFixed(1)} invocations/s over ${(p.wallMs / 1000).toFixed(1)} s, mean cold start ${p.meanColdStartMs.toFixed(1)} ms (wall), requests sent ${p.meanLateMs.toFixed(2)} ms late on average${p.failed ? `, ${p.failed} failed (${Object.entries(p.failures).map(([why, n]) => `${why}: ${n}`).join(', ')})` : ''}`,
   ].join('\n');
 }
