@@ -144,17 +144,114 @@ export class InvocationRepository {
     return this.get(id)!;
   }
 
-  /** Records an invocation and its outcome at once (e.g. a sync invocation, after it finished). */
+  /**
+   * Records an invocation and its outcome at once (a sync invocation, after it ran). The row is
+   * built here and written behind: rows recorded in one turn of the event loop are inserted in one
+   * transaction (one commit, one fsync, instead of one per invocation) just after it, and every read
+   * or write of this repository writes them first, so a record is never missing from a read. On
+   * close the store writes them too; a crash of the process may lose the last turn's rows (the
+   * answers of those invocations were just sent; docs/platform.md, "Recording").
+   */
   record(init: NewInvocation, outcome: InvocationOutcome): InvocationRecord {
-    return this.#ctx.db.transaction(() => {
-      const id = this.#insert({ ...init, status: 'running', startedAt: init.startedAt ?? outcome.startedAt });
-      return this.finish(id, outcome);
-    })();
+    const { db, now, ids, limits } = this.#ctx;
+    if (!INVOCATION_MODES.includes(init.mode)) {
+      throw new ThawError('ERR_INVALID_OPTION', `invocation mode must be one of ${INVOCATION_MODES.join(', ')}, got ${String(init.mode)}`);
+    }
+    checkOutcome(outcome);
+    const version = init.version ?? this.#latestVersion(init.functionName);
+    let memoryMb = outcome.memoryMb ?? init.memoryMb;
+    if (memoryMb === undefined) {
+      const row = db.prepare('SELECT memory_mb FROM function_versions WHERE function_name = ? AND version = ?').get(init.functionName, version) as
+        | { memory_mb: number }
+        | undefined;
+      if (!row) throw new ThawError('ERR_NOT_FOUND', `function '${init.functionName}' has no version ${version}`);
+      memoryMb = row.memory_mb;
+    }
+    const t = outcome.timings ?? {};
+    const phases = PHASES.map((p) => nonNegative(t[p], p));
+    const billed = billedMs(outcome.billedDurationMs ?? billableDurationMs(t));
+    const result = encodeResult(outcome.result, limits.resultBytes);
+    const out = keepHeadAndTail(outcome.stdout ?? '', limits.logBytes);
+    const err = keepHeadAndTail(outcome.stderr ?? '', limits.logBytes);
+    const created = now();
+    const row: InvocationRow = {
+      id: init.id ?? ids.next(created),
+      function_name: init.functionName,
+      version,
+      mode: init.mode,
+      status: outcome.status,
+      start_kind: outcome.startKind ?? init.startKind ?? null,
+      instance_id: outcome.instanceId ?? init.instanceId ?? null,
+      queue_ms: phases[0]!,
+      sandbox_ms: phases[1]!,
+      runtime_boot_ms: phases[2]!,
+      import_ms: phases[3]!,
+      init_ms: phases[4]!,
+      exec_ms: phases[5]!,
+      platform_ms: phases[6]!,
+      total_ms: outcome.totalMs ?? phases.reduce((a, b) => a + b, 0),
+      memory_mb: memoryMb,
+      billed_ms: billed,
+      billed_gb_s: billedGbSeconds(memoryMb, billed),
+      created_at: init.createdAt ?? created,
+      started_at: outcome.startedAt ?? init.startedAt ?? created,
+      finished_at: outcome.finishedAt ?? now(),
+      error_kind: outcome.error?.kind ?? null,
+      error_message: outcome.error?.message ?? null,
+      result_json: result.json,
+      result_truncated: result.truncated ? 1 : 0,
+      stdout: out.text,
+      stderr: err.text,
+      logs_truncated: out.truncated || err.truncated ? 1 : 0,
+      attempts: init.attempts ?? 1,
+    };
+    if (this.#pending.length === 0) setImmediate(this.#flushSoon);
+    this.#pending.push(row);
+    return toRecord(row, outcome.result);
+  }
+
+  /** The database, with every row record() kept written first: what every other method reads and writes through. */
+  get #written(): StoreContext['db'] {
+    this.flush();
+    return this.#ctx.db;
+  }
+
+  /** Rows recorded but not yet written (see record()). */
+  readonly #pending: InvocationRow[] = [];
+  readonly #flushSoon = (): void => {
+    if (!this.#ctx.db.open) return; // closed: the store flushed before closing
+    try {
+      this.flush();
+    } catch (error) {
+      process.stderr.write(`thaw: writing invocation records failed: ${(error as Error).message}\n`);
+    }
+  };
+
+  /** Writes the rows record() kept, in one transaction; a row the database refuses is reported and skipped, never the rest. */
+  flush(): void {
+    if (this.#pending.length === 0) return;
+    const rows = this.#pending.splice(0);
+    const insert = this.#ctx.db.prepare(INSERT_ROW);
+    try {
+      this.#ctx.db.transaction(() => {
+        for (const row of rows) insert.run(row);
+      })();
+    } catch {
+      const failures: string[] = [];
+      for (const row of rows) {
+        try {
+          insert.run(row);
+        } catch (error) {
+          if (!(error as Error).message.includes('UNIQUE')) failures.push(`${row.id}: ${(error as Error).message}`);
+        }
+      }
+      if (failures.length > 0) throw new ThawError('ERR_INTERNAL', `${failures.length} invocation record(s) not written: ${failures.slice(0, 3).join('; ')}`);
+    }
   }
 
   /** Marks a queued invocation as running (the async queue calls this when a job is claimed). */
   markRunning(id: string, fields: { attempts?: number; startedAt?: number; startKind?: StartKind; instanceId?: string } = {}): void {
-    const r = this.#ctx.db
+    const r = this.#written
       .prepare(
         `UPDATE invocations SET status = 'running', started_at = ?, attempts = COALESCE(?, attempts),
            start_kind = COALESCE(?, start_kind), instance_id = COALESCE(?, instance_id)
@@ -166,7 +263,7 @@ export class InvocationRepository {
 
   /** A finished async invocation runs again (its job was redriven): queued, outcome cleared. */
   requeue(id: string): void {
-    const r = this.#ctx.db
+    const r = this.#written
       .prepare(
         `UPDATE invocations SET status = 'queued', started_at = NULL, finished_at = NULL, attempts = 0, error_kind = NULL, error_message = NULL,
            result_json = NULL, result_truncated = 0, total_ms = NULL, billed_ms = NULL, billed_gb_s = NULL
@@ -178,17 +275,13 @@ export class InvocationRepository {
 
   /** Writes the outcome of an unfinished invocation. */
   finish(id: string, outcome: InvocationOutcome): InvocationRecord {
-    const { db, now, limits } = this.#ctx;
+    const { now, limits } = this.#ctx;
+    const db = this.#written;
     const current = db.prepare('SELECT status, memory_mb, started_at FROM invocations WHERE id = ?').get(id) as
       | { status: string; memory_mb: number; started_at: number | null }
       | undefined;
     if (!current || (current.status !== 'queued' && current.status !== 'running')) throw this.#notUnfinished(id);
-    if (outcome.status !== 'succeeded' && outcome.status !== 'failed') {
-      throw new ThawError('ERR_INVALID_OPTION', `invocation outcome status must be 'succeeded' or 'failed', got ${String(outcome.status)}`);
-    }
-    if (outcome.startKind !== undefined && !START_KINDS.includes(outcome.startKind)) {
-      throw new ThawError('ERR_INVALID_OPTION', `invocation start kind must be one of ${START_KINDS.join(', ')}, got ${String(outcome.startKind)}`);
-    }
+    checkOutcome(outcome);
     const t = outcome.timings ?? {};
     const phases = PHASES.map((p) => nonNegative(t[p], p));
     const totalMs = outcome.totalMs ?? phases.reduce((a, b) => a + b, 0);
@@ -213,7 +306,7 @@ export class InvocationRepository {
   }
 
   get(id: string): InvocationRecord | undefined {
-    const row = this.#ctx.db.prepare('SELECT * FROM invocations WHERE id = ?').get(id) as InvocationRow | undefined;
+    const row = this.#written.prepare('SELECT * FROM invocations WHERE id = ?').get(id) as InvocationRow | undefined;
     return row && toRecord(row);
   }
 
@@ -225,16 +318,16 @@ export class InvocationRepository {
 
   /** The newest `limit` invocations of a function, newest first. */
   latest(functionName: string, limit = 20): InvocationRecord[] {
-    const rows = this.#ctx.db
+    const rows = this.#written
       .prepare('SELECT * FROM invocations WHERE function_name = ? ORDER BY id DESC LIMIT ?')
       .all(functionName, positiveInt(limit, 'limit')) as InvocationRow[];
-    return rows.map(toRecord);
+    return rows.map((r) => toRecord(r));
   }
 
   /** The newest `limit` invocations of every function, newest first. */
   recent(limit = 50): InvocationRecord[] {
-    const rows = this.#ctx.db.prepare('SELECT * FROM invocations ORDER BY id DESC LIMIT ?').all(positiveInt(limit, 'limit')) as InvocationRow[];
-    return rows.map(toRecord);
+    const rows = this.#written.prepare('SELECT * FROM invocations ORDER BY id DESC LIMIT ?').all(positiveInt(limit, 'limit')) as InvocationRow[];
+    return rows.map((r) => toRecord(r));
   }
 
   /**
@@ -243,7 +336,7 @@ export class InvocationRepository {
    */
   startKindSeries(options: { since: number; bucketMs: number }): Array<{ bucket: number; startKind: StartKind; count: number }> {
     const bucketMs = positiveInt(options.bucketMs, 'bucketMs');
-    const rows = this.#ctx.db
+    const rows = this.#written
       .prepare(
         `SELECT CAST(created_at / ? AS INTEGER) * ? AS bucket, start_kind, COUNT(*) AS n FROM invocations
          WHERE created_at >= ? AND start_kind IS NOT NULL AND status IN ('succeeded', 'failed')
@@ -256,7 +349,7 @@ export class InvocationRepository {
   /** A function's output, newest first; pass the oldest id seen as `before` for the next page. */
   logs(functionName: string, options: { limit?: number; before?: string } = {}): LogEntry[] {
     const limit = positiveInt(options.limit ?? 50, 'limit');
-    const rows = this.#ctx.db
+    const rows = this.#written
       .prepare(
         `SELECT id, version, status, created_at, finished_at, stdout, stderr, logs_truncated, error_kind, error_message
          FROM invocations WHERE function_name = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?`,
@@ -281,7 +374,7 @@ export class InvocationRepository {
    */
   stats(functionName: string, options: { since?: number; window?: number } = {}): FunctionStats {
     const window = positiveInt(options.window ?? 10_000, 'window');
-    const rows = this.#ctx.db
+    const rows = this.#written
       .prepare(
         `SELECT start_kind, status, total_ms, billed_gb_s, ${Object.values(PHASE_COLUMNS).join(', ')}
          FROM invocations WHERE function_name = ? AND status IN ('succeeded', 'failed') AND created_at >= ?
@@ -306,7 +399,7 @@ export class InvocationRepository {
 
   /** Billed GB-s of finished invocations, per function (one function, or all), since `since`. */
   billedGbSeconds(options: { functionName?: string; since?: number } = {}): Map<string, number> {
-    const rows = this.#ctx.db
+    const rows = this.#written
       .prepare(
         `SELECT function_name, SUM(billed_gb_s) AS gbs FROM invocations
          WHERE (? IS NULL OR function_name = ?) AND finished_at IS NOT NULL AND created_at >= ? GROUP BY function_name`,
@@ -316,7 +409,8 @@ export class InvocationRepository {
   }
 
   #insert(init: NewInvocation): string {
-    const { db, now, ids } = this.#ctx;
+    const { now, ids } = this.#ctx;
+    const db = this.#written;
     if (!INVOCATION_MODES.includes(init.mode)) {
       throw new ThawError('ERR_INVALID_OPTION', `invocation mode must be one of ${INVOCATION_MODES.join(', ')}, got ${String(init.mode)}`);
     }
@@ -352,10 +446,26 @@ export class InvocationRepository {
   }
 
   #notUnfinished(id: string): ThawError {
-    const row = this.#ctx.db.prepare('SELECT status FROM invocations WHERE id = ?').get(id) as { status: string } | undefined;
+    const row = this.#written.prepare('SELECT status FROM invocations WHERE id = ?').get(id) as { status: string } | undefined;
     return row
       ? new ThawError('ERR_INVALID_STATE', `invocation ${id} is already ${row.status}`)
       : new ThawError('ERR_NOT_FOUND', `no invocation with id '${id}'`);
+  }
+}
+
+const ROW_COLUMNS = [
+  'id', 'function_name', 'version', 'mode', 'status', 'start_kind', 'instance_id', 'queue_ms', 'sandbox_ms', 'runtime_boot_ms', 'import_ms',
+  'init_ms', 'exec_ms', 'platform_ms', 'total_ms', 'memory_mb', 'billed_ms', 'billed_gb_s', 'created_at', 'started_at', 'finished_at',
+  'error_kind', 'error_message', 'result_json', 'result_truncated', 'stdout', 'stderr', 'logs_truncated', 'attempts',
+] as const satisfies ReadonlyArray<keyof InvocationRow>;
+const INSERT_ROW = `INSERT INTO invocations (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map((c) => '@' + c).join(', ')})`;
+
+function checkOutcome(outcome: InvocationOutcome): void {
+  if (outcome.status !== 'succeeded' && outcome.status !== 'failed') {
+    throw new ThawError('ERR_INVALID_OPTION', `invocation outcome status must be 'succeeded' or 'failed', got ${String(outcome.status)}`);
+  }
+  if (outcome.startKind !== undefined && !START_KINDS.includes(outcome.startKind)) {
+    throw new ThawError('ERR_INVALID_OPTION', `invocation start kind must be one of ${START_KINDS.join(', ')}, got ${String(outcome.startKind)}`);
   }
 }
 
@@ -382,7 +492,8 @@ function group(startKind: StartKind | 'all', rows: InvocationRow[]): StartKindSt
   };
 }
 
-function toRecord(r: InvocationRow): InvocationRecord {
+/** `result`: the value itself when the caller has it (record()), instead of parsing result_json back. */
+function toRecord(r: InvocationRow, result?: unknown): InvocationRecord {
   return {
     id: r.id,
     functionName: r.function_name,
@@ -406,7 +517,7 @@ function toRecord(r: InvocationRow): InvocationRecord {
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     error: toError(r.error_kind, r.error_message),
-    result: r.result_json === null ? undefined : JSON.parse(r.result_json),
+    result: r.result_json === null ? undefined : result !== undefined ? result : JSON.parse(r.result_json),
     resultTruncated: r.result_truncated === 1,
     stdout: r.stdout,
     stderr: r.stderr,

@@ -106,10 +106,11 @@ export class Store {
     return this.db.transaction(fn).immediate();
   }
 
-  /** Checkpoints the WAL into the main file and closes. Idempotent. */
+  /** Writes the records still kept, checkpoints the WAL into the main file and closes. Idempotent. */
   close(): void {
     if (!this.db.open) return;
     try {
+      this.invocations.flush(); // the records written behind (InvocationRepository.record)
       this.db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
       this.db.close();
