@@ -174,6 +174,26 @@ describe('thaw serve, end to end', { timeout: 240_000 }, () => {
   });
 });
 
+describe('sync invocation records across a restart', { timeout: 120_000 }, () => {
+  it('are all there after thaw stops right after answering (they are written behind, in batches)', async () => {
+    const first = await ThawServer.start();
+    try {
+      assert.equal((await first.deploy(join(EXAMPLES, 'hello'), { name: 'hello' })).status, 201);
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => first.invoke('hello', { name: `r${i}` })));
+      const ids = answers.map((a) => a.headers.get('x-thaw-invocation-id')!);
+      await first.stop();
+      const second = await ThawServer.start([], first.dataDir);
+      try {
+        for (const id of ids) assert.equal((await second.request('GET', `/invocations/${id}`)).body.status, 'succeeded', id);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.stop();
+    }
+  });
+});
+
 describe('async invocations across a restart', { timeout: 120_000 }, () => {
   it('are persisted before the 202, survive thaw being killed, and are retried then failed when instances crash', async () => {
     const first = await ThawServer.start(['--max-attempts', '3']);

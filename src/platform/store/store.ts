@@ -1,7 +1,10 @@
 // The platform's state: one SQLite database, `thaw.db`, in the data directory, in WAL mode (readers
 // never block the writer). Repositories: functions and versions, aliases, invocation records, the
 // async queue, and the platform's own cost. Every call is synchronous (better-sqlite3): a write has been
-// committed when the call returns.
+// committed when the call returns — except a finished sync invocation's record, written behind in
+// a batch just after the event-loop turn that recorded it (InvocationRepository.record); every read
+// writes the batch first, close() writes it, and so does the process's 'exit' (a thrown error or
+// process.exit() included; a SIGKILL or power cut loses that last turn's records).
 //
 // Durability: synchronous=FULL by default, so a committed job survives a power cut, not just a
 // crash of thaw; 'normal' trades that (a crash of thaw still loses nothing) for cheaper commits.
@@ -86,7 +89,9 @@ export class Store {
       db.pragma('foreign_keys = ON');
       reusePreparedStatements(db);
       const migrated = migrate(db, options.now ?? Date.now, options.migrations ?? MIGRATIONS);
-      return new Store(dir, db, options, migrated);
+      const store = new Store(dir, db, options, migrated);
+      flushOnExit(store);
+      return store;
     } catch (err) {
       db.close();
       throw err;
@@ -109,11 +114,30 @@ export class Store {
   /** Writes the records still kept, checkpoints the WAL into the main file and closes. Idempotent. */
   close(): void {
     if (!this.db.open) return;
+    OPEN_STORES.delete(this);
     try {
       this.invocations.flush(); // the records written behind (InvocationRepository.record)
       this.db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
       this.db.close();
+    }
+  }
+}
+
+/** Stores not yet closed: the process's 'exit' writes their kept invocation records (one listener for all). */
+const OPEN_STORES = new Set<Store>();
+let exitListening = false;
+function flushOnExit(store: Store): void {
+  if (!exitListening) process.on('exit', flushOpenStores);
+  exitListening = true;
+  OPEN_STORES.add(store);
+}
+function flushOpenStores(): void {
+  for (const store of OPEN_STORES) {
+    try {
+      if (store.isOpen) store.invocations.flush();
+    } catch (error) {
+      process.stderr.write(`thaw: writing invocation records at exit failed: ${(error as Error).message}\n`);
     }
   }
 }

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import { ThawError } from '../../../src/core/errors.ts';
-import { billedGbSeconds, billedMs, percentile, summarize } from '../../../src/platform/store/index.ts';
+import { billedGbSeconds, billedMs, percentile, Store, summarize } from '../../../src/platform/store/index.ts';
 import type { StartKind } from '../../../src/platform/store/types.ts';
 import { openStore, tempDir, TestClock, versionSpec } from './helpers.ts';
 
@@ -190,6 +195,84 @@ describe('InvocationRepository', () => {
     store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded', timings: { execMs: 1000 } });
     store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded', timings: { execMs: 1000 } });
     assert.deepEqual([...store.invocations.billedGbSeconds()], [['f', 1]]);
+  });
+});
+
+describe('InvocationRepository: records written behind', () => {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  /** What another connection sees: the rows actually committed to thaw.db. */
+  const committed = (store: Store) => {
+    const other = new Database(store.dbPath, { readonly: true });
+    try {
+      return (other.prepare('SELECT id FROM invocations ORDER BY id').all() as Array<{ id: string }>).map((r) => r.id);
+    } finally {
+      other.close();
+    }
+  };
+
+  it('writes the records of one event-loop turn together just after it, without a read asking', async () => {
+    const { store } = setup();
+    const ids = [0, 1, 2].map(() => store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded' }).id);
+    assert.deepEqual(committed(store), [], 'kept for the end of the turn');
+    await turn();
+    assert.deepEqual(committed(store), [...ids].sort());
+  });
+
+  it('every read sees a record made in the same turn: get, latest, logs, stats, billing', () => {
+    const { store } = setup();
+    const r = store.invocations.record(
+      { functionName: 'f', mode: 'sync' },
+      { status: 'succeeded', startKind: 'warm', timings: { execMs: 1000 }, stdout: 'hi\n', result: { n: 1 } },
+    );
+    assert.deepEqual(store.invocations.get(r.id), r, 'the record read back is the one record() returned');
+    assert.deepEqual(store.invocations.latest('f').map((x) => x.id), [r.id]);
+    assert.deepEqual(store.invocations.recent().map((x) => x.id), [r.id]);
+    assert.equal(store.invocations.logs('f')[0]!.stdout, 'hi\n');
+    assert.equal(store.invocations.stats('f').all.count, 1);
+    assert.deepEqual([...store.invocations.billedGbSeconds()], [['f', 0.5]]);
+  });
+
+  it('close() writes the records kept: a reopened store has them', () => {
+    const dir = tempDir();
+    const clock = new TestClock();
+    const store = Store.open(dir, { now: clock.now, synchronous: 'normal' });
+    store.functions.publish('f', versionSpec());
+    const id = store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded', result: 'kept' }).id;
+    store.close();
+    const again = openStore(dir, clock);
+    assert.equal(again.invocations.get(id)?.result, 'kept');
+  });
+
+  it('a process that exits (process.exit or a thrown error) in the turn it recorded still writes the record', () => {
+    for (const ending of ['process.exit(3)', "throw new Error('crash')"]) {
+      const dir = tempDir();
+      const storeUrl = pathToFileURL(join(import.meta.dirname, '../../../src/platform/store/index.ts')).href;
+      const script = join(dir, 'exit.ts');
+      writeFileSync(
+        script,
+        `import { Store } from ${JSON.stringify(storeUrl)};
+const store = Store.open(${JSON.stringify(dir)}, { synchronous: 'normal' });
+store.functions.publish('f', ${JSON.stringify(versionSpec())});
+console.log(store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded', result: 'survived' }).id);
+${ending};
+`,
+      );
+      const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8' });
+      assert.notEqual(child.status, 0, `${ending}: the child failed on purpose (${child.stderr})`);
+      const id = child.stdout.trim();
+      assert.match(id, /\S/, `${ending}: the child printed the record's id (${child.stderr})`);
+      assert.equal(openStore(dir, new TestClock()).invocations.get(id)?.result, 'survived', ending);
+    }
+  });
+
+  it('a row the database refuses is reported and the others of its batch are written', () => {
+    const { store } = setup();
+    const first = store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded' });
+    store.invocations.flush();
+    store.invocations.record({ id: first.id, functionName: 'f', mode: 'sync' }, { status: 'succeeded' }); // the same id again
+    const other = store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded' });
+    assert.throws(() => store.invocations.flush(), (e: unknown) => e instanceof ThawError && e.code === 'ERR_INTERNAL' && e.message.includes(first.id));
+    assert.deepEqual(committed(store), [first.id, other.id].sort());
   });
 });
 
