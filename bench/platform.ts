@@ -9,9 +9,11 @@
 
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
+import { topSelfTime, type SelfTimeEntry } from './cpu-profile.ts';
 import { directNodeStart, median, printTable, writeJson } from './lib.ts';
 
 const { values: args } = parseArgs({
@@ -24,6 +26,8 @@ const { values: args } = parseArgs({
     'warm-only': { type: 'boolean', default: false },
     // --source: thaw serve from src/ through tsx (default: dist/, what `thaw serve` runs; npm run build).
     source: { type: 'boolean', default: false },
+    // --cpu-prof DIR: profile the server (node --cpu-prof); prints its top self-time entries during the warm load.
+    'cpu-prof': { type: 'string' },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -82,10 +86,30 @@ async function bareServer(): Promise<{ url: string; close: () => void }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => server.close() };
 }
 
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** The server's top self-time entries during the warm loads (its profile is written when it exits). */
+function printProfile(dir: string, pid: number, windows: Array<[number, number]>): SelfTimeEntry[] {
+  const file = readdirSync(dir).find((f) => f.includes(`.${pid}.`) && f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no CPU profile of the server (pid ${pid}) in ${dir}`);
+  const [from, to] = [windows[0]![0], windows.at(-1)![1]];
+  const { entries, busyMs, idleMs } = topSelfTime(join(dir, file), 20, from, to);
+  printTable(
+    `The server's self time during the warm loads (${join(dir, file)}; busy ${busyMs.toFixed(0)} ms, idle ${idleMs.toFixed(0)} ms)`,
+    ['self %', 'self ms', 'function'],
+    entries.map((e) => [e.percent.toFixed(1), e.ms.toFixed(0), e.name]),
+  );
+  return entries;
+}
+
 async function main(): Promise<void> {
   // The harness sets THAW_FROM_SOURCE=1 for tests; a benchmark measures dist/ unless --source.
-  const env = { ...process.env, THAW_FROM_SOURCE: args.source ? '1' : '0' };
-  const thaw = await ThawServer.start(['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '4GB'], undefined, env);
+  const env: NodeJS.ProcessEnv = { ...process.env, THAW_FROM_SOURCE: args.source ? '1' : '0' };
+  const profileDir = args['cpu-prof'] && resolve(args['cpu-prof']);
+  const loadWindows: Array<[number, number]> = []; // monotonic µs of thaw's warm loads, for the profile
+  const thaw = await ThawServer.start(['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '4GB'], undefined, env, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
   try {
     for (const name of EXAMPLE_NAMES) {
       // hello may run 64 at once, so concurrency 32 measures the platform, not its concurrency limit.
@@ -103,7 +127,9 @@ async function main(): Promise<void> {
     const warm: Record<string, unknown> = {};
     for (const concurrency of [1, 32]) {
       const base = await load(bare.url, REQUESTS, concurrency);
+      const from = monotonicUs();
       const t = await load(helloUrl, REQUESTS, concurrency);
+      loadWindows.push([from, monotonicUs()]);
       const records = (await thaw.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string }>;
       const recent = records.filter((r) => r.startKind === 'warm').slice(0, Math.min(REQUESTS, 1000));
       const overhead = recent.map((r) => r.totalMs - r.execMs);
@@ -139,7 +165,9 @@ async function main(): Promise<void> {
     );
 
     if (args['warm-only']) {
-      writeJson(args.out!, { requests: REQUESTS, isolation, warm });
+      await thaw.stop();
+      const profile = profileDir ? printProfile(profileDir, thaw.process.pid!, loadWindows) : undefined;
+      writeJson(args.out!, { requests: REQUESTS, isolation, warm, profile });
       return;
     }
     // 2. Cold starts, phase by phase, against spawning node on the same bundle.

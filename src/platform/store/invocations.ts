@@ -146,11 +146,12 @@ export class InvocationRepository {
 
   /**
    * Records an invocation and its outcome at once (a sync invocation, after it ran). The row is
-   * built here and written behind: rows recorded in one turn of the event loop are inserted in one
-   * transaction (one commit, one fsync, instead of one per invocation) just after it, and every read
-   * or write of this repository writes them first, so a record is never missing from a read. The
-   * store writes them on close and at the process's 'exit' too; only a SIGKILL or a power cut can
-   * lose the last turn's rows (the answers of those invocations were just sent).
+   * built here and written behind: rows recorded within RECORD_BATCH_MS of the first one kept go
+   * into SQLite in one transaction (one commit for many invocations, instead of one each; at most
+   * RECORD_BATCH_ROWS wait), and every read or write of this repository writes them first, so a
+   * record is never missing from a read. The store writes them on close and at the process's 'exit'
+   * too; only a SIGKILL or a power cut can lose the rows of the last RECORD_BATCH_MS (the answers
+   * of those invocations were just sent).
    */
   record(init: NewInvocation, outcome: InvocationOutcome): InvocationRecord {
     const { db, now, ids, limits } = this.#ctx;
@@ -205,8 +206,9 @@ export class InvocationRepository {
       logs_truncated: out.truncated || err.truncated ? 1 : 0,
       attempts: init.attempts ?? 1,
     };
-    if (this.#pending.length === 0) setImmediate(this.#flushSoon);
+    if (this.#pending.length === 0) this.#timer = setTimeout(this.#flushSoon, RECORD_BATCH_MS).unref();
     this.#pending.push(row);
+    if (this.#pending.length >= RECORD_BATCH_ROWS) this.#flushSoon();
     return toRecord(row, outcome.result);
   }
 
@@ -216,8 +218,16 @@ export class InvocationRepository {
     return this.#ctx.db;
   }
 
-  /** Rows recorded but not yet written (see record()). */
+  /** Rows recorded but not yet written (see record()), the timer that writes them, who waits for that. */
   readonly #pending: InvocationRow[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #waiters: Array<() => void> = [];
+
+  /** Resolves once the records kept so far are written (at once if none is kept). */
+  whenWritten(): Promise<void> {
+    if (this.#pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
   readonly #flushSoon = (): void => {
     if (!this.#ctx.db.open) return; // closed: the store flushed before closing
     try {
@@ -230,7 +240,17 @@ export class InvocationRepository {
   /** Writes the rows record() kept, in one transaction; a row the database refuses is reported and skipped, never the rest. */
   flush(): void {
     if (this.#pending.length === 0) return;
+    clearTimeout(this.#timer);
     const rows = this.#pending.splice(0);
+    const waiters = this.#waiters.splice(0);
+    try {
+      this.#insertRows(rows);
+    } finally {
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  #insertRows(rows: InvocationRow[]): void {
     const insert = this.#ctx.db.prepare(INSERT_ROW);
     try {
       this.#ctx.db.transaction(() => {
@@ -452,6 +472,10 @@ export class InvocationRepository {
       : new ThawError('ERR_NOT_FOUND', `no invocation with id '${id}'`);
   }
 }
+
+/** How long a record waits to be written with others (see record()), and how many may wait. */
+const RECORD_BATCH_MS = 10;
+export const RECORD_BATCH_ROWS = 256;
 
 const ROW_COLUMNS = [
   'id', 'function_name', 'version', 'mode', 'status', 'start_kind', 'instance_id', 'queue_ms', 'sandbox_ms', 'runtime_boot_ms', 'import_ms',

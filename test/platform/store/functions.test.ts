@@ -102,4 +102,34 @@ describe('FunctionRepository', () => {
     assert.equal(store.invocations.get(job.id)?.status, 'failed');
     assert.equal(store.queue.claim(), undefined);
   });
+
+  it('reads are served from memory yet never stale: writes here, writes by another connection, a rolled-back publish', () => {
+    const dir = tempDir();
+    const clock = new TestClock();
+    const store = openStore(dir, clock);
+    store.functions.publish('f', versionSpec({ memoryMb: 128 }));
+    assert.equal(store.functions.require('f').latest?.memoryMb, 128);
+    store.functions.publish('f', versionSpec({ memoryMb: 256 }));
+    assert.equal(store.functions.latest('f')?.version, 2, 'a publish here is seen');
+    store.functions.setSnapshotStatus('f', 2, 'ready');
+    assert.equal(store.functions.getVersion('f', 2)?.snapshotStatus, 'ready');
+
+    const other = openStore(dir, clock); // a second thaw on the same data dir
+    other.functions.publish('f', versionSpec({ memoryMb: 512 }));
+    assert.equal(store.functions.latest('f')?.memoryMb, 512, "another connection's publish is seen");
+    assert.equal(store.functions.require('f').versionCount, 3);
+    other.functions.remove('f');
+    assert.equal(store.functions.get('f'), undefined, "another connection's remove is seen");
+
+    store.functions.publish('g', versionSpec());
+    assert.throws(() =>
+      store.transaction(() => {
+        store.functions.publish('g', versionSpec({ memoryMb: 1024 }));
+        assert.equal(store.functions.latest('g')?.version, 2, 'seen inside its transaction');
+        throw new Error('roll back');
+      }),
+    );
+    assert.equal(store.functions.latest('g')?.version, 1, 'the rolled-back version is not kept');
+    assert.throws(() => ((store.functions.latest('g')!.env as Record<string, string>).X = '1'), TypeError, 'what callers share cannot be changed');
+  });
 });

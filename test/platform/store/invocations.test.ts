@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { ThawError } from '../../../src/core/errors.ts';
 import { billedGbSeconds, billedMs, percentile, Store, summarize } from '../../../src/platform/store/index.ts';
+import { RECORD_BATCH_ROWS } from '../../../src/platform/store/invocations.ts';
 import type { StartKind } from '../../../src/platform/store/types.ts';
 import { openStore, tempDir, TestClock, versionSpec } from './helpers.ts';
 
@@ -199,7 +200,6 @@ describe('InvocationRepository', () => {
 });
 
 describe('InvocationRepository: records written behind', () => {
-  const turn = () => new Promise((resolve) => setImmediate(resolve));
   /** What another connection sees: the rows actually committed to thaw.db. */
   const committed = (store: Store) => {
     const other = new Database(store.dbPath, { readonly: true });
@@ -210,12 +210,18 @@ describe('InvocationRepository: records written behind', () => {
     }
   };
 
-  it('writes the records of one event-loop turn together just after it, without a read asking', async () => {
+  it('writes records kept together soon after, without a read asking', async () => {
     const { store } = setup();
     const ids = [0, 1, 2].map(() => store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded' }).id);
-    assert.deepEqual(committed(store), [], 'kept for the end of the turn');
-    await turn();
+    assert.deepEqual(committed(store), [], 'kept, to be written with others');
+    await store.invocations.whenWritten();
     assert.deepEqual(committed(store), [...ids].sort());
+  });
+
+  it('a full batch is written at once', () => {
+    const { store } = setup();
+    for (let i = 0; i < RECORD_BATCH_ROWS; i++) store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded' });
+    assert.equal(committed(store).length, RECORD_BATCH_ROWS);
   });
 
   it('every read sees a record made in the same turn: get, latest, logs, stats, billing', () => {
