@@ -44,6 +44,26 @@ describe('thaw replay', () => {
     assert.equal(result.byFunction.reduce((n: number, f: { platform: { cold: number } }) => n + f.platform.cold, 0), result.platform.cold);
   });
 
+  // The agreement check (issue 11 item 4). The simulator, run with what the platform measured (when
+  // each request left, how long it held its instance, what its function's starts cost), must count
+  // the platform's cold starts within AGREEMENT_COLD_STARTS. Why 3: this slice (the first 10
+  // functions, 10 minutes, 1 GB: evictions happen) replayed 6 times at speed-ups 30 and 60 on a
+  // loaded 2-core machine (load 6–11) gave 14–24 platform cold starts, the measured simulation
+  // differed by at most 1, and its noise band (seeded start-cost and arrival jitter) had an sd of at
+  // most 2.1. The count the trace's own start times predict is not asserted: on a loaded machine a
+  // start costs far more than the trace says, and the platform's count moved 14–24 with it.
+  const AGREEMENT_COLD_STARTS = 3;
+  it('agrees with the simulator run with the platform\'s measured times, within the noise measured', { timeout: 300_000 }, () => {
+    const r = spawnSync(process.execPath, [bin, 'replay', '--trace', sample, '--functions', '10', '--minutes', '10', '--speedup', '30', '--memory', '1GB', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.platform.failed, 0, JSON.stringify(result.platform.failures));
+    const platform = result.platform.cold;
+    const measured = result.measured.simulator.cold;
+    assert.ok(Math.abs(platform - measured) <= AGREEMENT_COLD_STARTS, `platform ${platform} cold starts, simulator with measured times ${measured}`);
+    assert.deepEqual(result.measured.bands.map((b: { model: string }) => b.model), ['independent', 'nearest']);
+  });
+
   it('refuses bad options before starting anything', () => {
     const r = spawnSync(process.execPath, [bin, 'replay', '--policy', 'nope'], { encoding: 'utf8' });
     assert.equal(r.status, 2);

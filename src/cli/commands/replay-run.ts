@@ -337,12 +337,18 @@ async function fire(url: string, trace: Trace, arrivals: Arrival[], speedup: num
       result.lateMs += now - arrivals[i]!.time / speedup;
       const k = i++;
       sentMs[k] = now;
-      pending.push(send(arrivals[k]!, k).catch((error: Error) => fail(k, error.message)));
+      pending.push(send(arrivals[k]!, k).catch((error: Error) => fail(k, failureOf(error))));
     }
   }
   await Promise.all(pending);
   result.wallMs = performance.now() - t0;
   return result;
+}
+
+/** Why a request got no answer: fetch's message and its cause's code (ECONNRESET, UND_ERR_SOCKET, ...), which says who gave up. */
+function failureOf(error: Error): string {
+  const cause = error.cause as { code?: string; message?: string } | undefined;
+  return cause ? `${error.message}: ${cause.code ?? cause.message ?? 'unknown cause'}` : error.message;
 }
 
 /** The error code of a failed answer's body ({"error": {"code"}}), or ''. */
