@@ -3,6 +3,8 @@
 // requires the same bundle, runs init() and the handler (bench/lib.ts directNodeStart). The ratio
 // is issue 15's goal for cold starts (within 1.3× of spawning node directly); the phases say where
 // thaw's part goes: the sandbox phase (of it, creating the cgroup), the runtime's boot, the import.
+// `container (stem)` starts each instance in a stem (stem-pool.ts: a container and cgroup made
+// ahead); the pool refills between runs (as it does in the background between cold starts).
 //
 //   node --import tsx bench/sandbox-start.ts [--runs 11] [--out out/bench/sandbox-start.json]
 
@@ -13,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { createSandboxBackend, detectIsolation, type IsolationMode } from '../src/platform/sandbox/index.ts';
+import type { LeanContainerBackend } from '../src/platform/sandbox/bubblewrap.ts';
 import type { SandboxBackend, StartTimings } from '../src/platform/sandbox/types.ts';
 import { directNodeStart, median, printTable, writeJson } from './lib.ts';
 
@@ -32,6 +35,7 @@ interface Sample {
 
 let seq = 0;
 async function coldStart(backend: SandboxBackend): Promise<Sample> {
+  await (backend as Partial<LeanContainerBackend>).stems?.filled();
   seq += 1;
   const id = `bench-start-${process.pid}-${seq}`;
   const sandbox = backend.create({ instanceId: id, functionName: 'hello', version: 1, codeDir: CODE_DIR, memoryMb: 128, env: {}, network: false });
@@ -52,6 +56,11 @@ async function main(): Promise<void> {
     const detected = await detectIsolation();
     const modes: IsolationMode[] = ['process', ...(detected.container.ok && detected.cgroups.driver ? (['container'] as const) : [])];
     const backends = await Promise.all(modes.map((isolation) => createSandboxBackend({ isolation, dataDir })));
+    const labels = backends.map((b) => b.name);
+    if (modes.includes('container')) {
+      backends.push(await createSandboxBackend({ isolation: 'container', dataDir, stemPoolSize: 1 }));
+      labels.push('container (stem)');
+    }
     const direct: number[] = [];
     const samples = backends.map(() => [] as Sample[]);
     // One warm-up of each (the agent bundle, page cache), then interleaved runs.
@@ -66,7 +75,7 @@ async function main(): Promise<void> {
       const s = samples[i]!;
       const phase = (f: (t: StartTimings) => number) => median(s.map((x) => f(x.timings)));
       return {
-        backend: b.name,
+        backend: labels[i]!,
         totalMs: median(s.map((x) => x.totalMs)),
         ratio: median(s.map((x) => x.totalMs)) / directMs,
         sandboxMs: phase((t) => t.sandboxMs),

@@ -39,6 +39,8 @@ export interface PlatformOptions {
   isolation?: IsolationMode;
   /** isolation microvm: how instances are restored from VM snapshots (default faasnap). */
   restore?: RestoreMode;
+  /** Containers: stems (pre-made containers in pre-made cgroups) kept waiting for cold starts, per kind. Default 0 (none; thaw serve: 2). */
+  stemPool?: number;
   /** Idle instances are paused after this long, ms; Infinity never. Default 1000. */
   pauseAfterMs?: number;
   /** Async invocations run at once (default 2 × cores). */
@@ -196,7 +198,7 @@ export class Platform {
     try {
       const backend =
         options.backend ??
-        (await createSandboxBackend({ isolation: options.isolation ?? 'auto', dataDir: options.dataDir, microvm: { restore: options.restore, log: options.onWarning, status: store.functions } }));
+        (await createSandboxBackend({ isolation: options.isolation ?? 'auto', dataDir: options.dataDir, stemPoolSize: options.stemPool, microvm: { restore: options.restore, log: options.onWarning, status: store.functions } }));
       const platform = new Platform(store, backend, {
         ...options,
         keepAlive: options.keepAlive ?? 'ttl',

@@ -38,6 +38,7 @@ const SERVE_OPTIONS = {
   prewarm: { type: 'string' },
   'snapshot-when': { type: 'string' },
   'isolate-spares': { type: 'string' },
+  'stem-pool': { type: 'string' },
   restore: { type: 'string' },
   'traffic-seed': { type: 'string' },
   otlp: { type: 'string' },
@@ -70,6 +71,8 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --isolation MODE      auto (lean containers if the machine can), container, process,
                         microvm (a QEMU microVM per instance, restored from VM snapshots)
   --restore MODE        microvm: restore VM snapshots lazy, reap or faasnap (default faasnap)
+  --stem-pool N         containers: empty containers kept made ahead, in cgroups of their own,
+                        for cold starts (default 2; 0 disables)
   --pause-after DUR     pause idle instances after this long (default 1s; 0 disables)
   --max-attempts N      attempts of an async invocation, the first included (default 3)
   --retry-delay DUR     back-off before an async retry, doubled per retry up to 5m (default 1s)
@@ -138,6 +141,7 @@ export async function serveCommand(argv: string[], options: { debug?: boolean } 
     trafficSeed: values['traffic-seed'] === undefined ? undefined : numberOption(values['traffic-seed'], '--traffic-seed', 0, Number.isSafeInteger),
     scheduler,
     snapshotWhen: snapshotWhen(values['snapshot-when']),
+    stemPool: numberOption(values['stem-pool'], '--stem-pool', 2, (n) => Number.isInteger(n) && n >= 0 && n <= 64),
     isolateSpares: values['isolate-spares'] === undefined ? undefined : numberOption(values['isolate-spares'], '--isolate-spares', 4, (n) => Number.isInteger(n) && n >= 0),
     prewarm: values.prewarm ? values.prewarm.split(',').map((p) => checkPrewarm(p.trim())) : undefined,
     onWarning: (message) => say(`thaw: warning: ${message}`),

@@ -23,6 +23,7 @@ import { seccompFilterFile } from './seccomp.ts';
 import { type Launcher, nodeArguments, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
 import { type ProcessBackendOptions, type ResolvedProcessOptions, resolveProcessOptions } from './process.ts';
 import { deferredTimer, RuntimeProcess, signalName } from './runtime-process.ts';
+import { StemLauncher, StemPool } from './stem-pool.ts';
 import type { IsolationReport, SandboxSpec, ZygoteBoot, ZygoteCapableBackend } from './types.ts';
 
 export const AGENT_PATH_INSIDE = '/runtime/agent.cjs';
@@ -58,6 +59,8 @@ export interface LeanContainerOptions extends ProcessBackendOptions {
    * null or absent: such functions share the host's network namespace.
    */
   networks?: NetworkNamespaces | null;
+  /** Stems kept waiting for cold instances (stem-pool.ts); 0 or absent: none. */
+  stemPoolSize?: number;
 }
 
 export interface LeanContainerDetection {
@@ -372,13 +375,31 @@ export class BubblewrapLauncher implements Launcher {
   }
 
   command(handle: RuntimeHandle): SpawnCommand {
-    const env = { ...runtimeEnvironment(this.spec, '/tmp'), PATH: '/usr/bin:/bin' };
-    const seccomp = seccompOnFd4(this.lean.tmpRoot);
+    const node = this.nodeCommand(handle);
+    return this.bwrapCommand([node.file, ...node.args]);
+  }
+
+  /** node with the agent (or a zygote, a restore), as run inside the container, in its environment. */
+  nodeCommand(handle: RuntimeHandle): SpawnCommand {
     const paths = { agentPath: AGENT_PATH_INSIDE, bundlePath: this.bundlePathForAgent(), zygoteDir: ZYGOTE_DIR_INSIDE, blobPath: SNAPSHOT_BLOB_INSIDE };
-    const node = nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.lean.runAs);
+    const args = nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.lean.runAs);
+    return { file: this.lean.nodePath, args, env: { ...runtimeEnvironment(this.spec, '/tmp'), PATH: '/usr/bin:/bin' }, cwd: CODE_DIR_INSIDE };
+  }
+
+  /**
+   * A stem's command (stem-pool.ts): the same container, with the host's shell `shell` bound
+   * read-only at `shellInside`, running `shellInside ...shellArgs` instead of node.
+   */
+  stemCommand(shell: string, shellInside: string, shellArgs: string[]): SpawnCommand {
+    return this.bwrapCommand([shellInside, ...shellArgs], ['--perms', '0755', '--dir', dirname(shellInside), '--ro-bind', shell, shellInside]);
+  }
+
+  /** bwrap (in the sandbox's network namespace) around `inside`, under the seccomp filter. */
+  private bwrapCommand(inside: string[], extraMounts: string[] = []): SpawnCommand {
+    const seccomp = seccompOnFd4(this.lean.tmpRoot);
     return {
-      ...this.inNetwork(this.lean.bwrapPath, [...this.bwrapArgs(), ...seccomp.args, '--', this.lean.nodePath, ...node]),
-      env,
+      ...this.inNetwork(this.lean.bwrapPath, [...this.bwrapArgs(), ...extraMounts, ...seccomp.args, '--', ...inside]),
+      env: { ...runtimeEnvironment(this.spec, '/tmp'), PATH: '/usr/bin:/bin' },
       cwd: this.spec.codeDir,
       extraFds: seccomp.extraFds,
     };
@@ -472,14 +493,23 @@ export class LeanContainerBackend implements ZygoteCapableBackend {
     const networks = options.networks ?? null;
     this.options = { ...base, bwrapPath: d.bwrapPath, systemArgs: d.systemArgs, tmpSizeBytes: tmpSizeMb * 1024 * 1024, networks };
     this.isolation = options.isolation ?? containerIsolationReport(base.cgroups, base.runAs !== null, [], networks ? undefined : 'network namespaces not configured');
+    const stems = options.stemPoolSize ?? 0;
+    this.stems = stems > 0 ? new StemPool(this.options, { size: stems }) : null;
+    this.stems?.refill();
   }
 
-  /** Removes the pool of network namespaces made ahead of need. */
+  /** Stems waiting for cold instances (null: no pool). */
+  readonly stems: StemPool | null;
+
+  /** Removes the stems and the network namespaces made ahead of need. */
   async close(): Promise<void> {
+    await this.stems?.close();
     await this.options.networks?.close();
   }
 
+  /** A cold instance: in a stem when the pool has one, else in a container made now. */
   create(spec: SandboxSpec): RuntimeProcess {
+    if (this.stems) return new RuntimeProcess(spec, this.options, new StemLauncher(spec, this.options, this.stems));
     return this.createWith(spec, { kind: 'agent' });
   }
 

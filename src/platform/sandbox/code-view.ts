@@ -116,7 +116,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** A copy of `from`'s tree at `to`: hard links for files, the same symlinks, folders 0755. */
-async function linkTree(from: string, to: string): Promise<void> {
+export async function linkTree(from: string, to: string): Promise<void> {
   await mkdir(to, { mode: 0o755 });
   await chmod(to, 0o755);
   for (const entry of await readdir(from, { withFileTypes: true })) {
@@ -129,7 +129,7 @@ async function linkTree(from: string, to: string): Promise<void> {
 }
 
 /** A hard link of a world-readable file (same bytes, no copy); otherwise, or across file systems, a 0644 copy. */
-async function linkEntry(from: string, to: string): Promise<void> {
+export async function linkEntry(from: string, to: string): Promise<void> {
   const s = await stat(from);
   if ((s.mode & 0o004) !== 0) {
     const linked = await link(from, to).then(

@@ -44,6 +44,11 @@ export interface SandboxBackendOptions {
   nodePath?: string;
   /** Network namespaces made ahead of need for functions with network access (default 2; 0: each on demand). */
   networkPoolSize?: number;
+  /**
+   * Containers: stems (pre-made containers in pre-made cgroups, see stem-pool.ts) kept waiting for
+   * cold instances, per kind (without network access; with, once asked for). Default 0 (none).
+   */
+  stemPoolSize?: number;
   /** isolation microvm: the restore mode of VM snapshots (default faasnap), progress lines. */
   microvm?: Pick<MicroVmBackendOptions, 'restore' | 'snapshots' | 'log' | 'status'>;
 }
@@ -115,6 +120,7 @@ export async function createSandboxBackend(options: SandboxBackendOptions): Prom
       detection: detected.container as LeanContainerDetection & { ok: true },
       tmpSizeMb: options.tmpSizeMb,
       networks,
+      stemPoolSize: options.stemPoolSize,
       isolation: containerIsolationReport(cgroups, runAs !== null, [...reaped, ...notes], net.ok ? undefined : `${net.reason}${net.install ? `; install with: ${net.install}` : ''}`),
     });
   }

@@ -12,7 +12,10 @@
 import { chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import type { ChildProcess } from 'node:child_process';
+
 import type { AgentStartTimings, HostMessage } from '../../runtime/protocol.ts';
+import type { InstanceCgroup } from './cgroups.ts';
 import type { ExitInfo, SandboxSpec, ZygoteBoot } from './types.ts';
 
 export interface RunAs {
@@ -53,6 +56,21 @@ export interface RuntimeHandle {
   sendToAgent(message: HostMessage): void;
 }
 
+/**
+ * A runtime's process spawned ahead of need and waiting in its sandbox and cgroup (a stem: see
+ * stem-pool.ts), with the pipes RuntimeProcess expects (stdin for its script; stdout, stderr, fd 3).
+ */
+export interface WaitingRuntime {
+  readonly child: ChildProcess;
+  /** Its exit, recorded since it was spawned. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly cgroup: InstanceCgroup | undefined;
+  /** The instance takes it over: its cgroup and process are the instance's to kill and remove. */
+  handOver(): void;
+  /** Runs the runtime (node with the agent) inside it. */
+  run(cmd: SpawnCommand): void;
+}
+
 export interface Launcher {
   /** Which backend's isolation this is ('process', 'container', 'microvm'). */
   readonly backend: string;
@@ -61,6 +79,8 @@ export interface Launcher {
   bundlePathForAgent(): string;
   /** Before the cgroup is made and the runtime spawned: folders, a network namespace, an initrd. */
   prepare(): Promise<void>;
+  /** After prepare(): a runtime already waiting (its limits are set, then command() runs in it); undefined: spawn one. */
+  takeWaiting?(): WaitingRuntime | undefined;
   /** The program to spawn (the runtime process places itself in the cgroup first, then execs it). */
   command(handle: RuntimeHandle): SpawnCommand;
   /** Releases what prepare() took. Never throws. */

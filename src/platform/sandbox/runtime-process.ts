@@ -14,7 +14,8 @@
 // writes no core file into the code directory. The move itself is the expensive part (measured
 // ~10 ms here, the same for one hierarchy or four: the kernel waits out an RCU grace period when a
 // task changes cgroup). A pool of cgroups with a stem process already inside, forked or exec'd on
-// demand, would take it off the start path (SOCK's observation that reusing cgroups is cheaper).
+// demand, takes it off the start path (SOCK's observation that reusing cgroups is cheaper): a
+// launcher may hand over such a waiting runtime (takeWaiting; the stems of stem-pool.ts).
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -89,7 +90,7 @@ export function describeExit(info: { code: number | null; signal: string | null 
 }
 
 /** Writes its pid into each cgroup.procs given before `--`, then execs the rest. */
-const PLACE_AND_EXEC = 'ulimit -c 0 2>/dev/null; while [ "$#" -gt 0 ] && [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+export const PLACE_AND_EXEC = 'ulimit -c 0 2>/dev/null; while [ "$#" -gt 0 ] && [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 /** The shell's exit status when it could not enter the cgroup. */
 const EXIT_CGROUP_PLACEMENT = 125;
 
@@ -226,7 +227,18 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
       try {
         await assertDirectory(this.spec.codeDir);
         await this.launcher.prepare();
-        if (this.options.cgroups) {
+        // A runtime already waiting in its sandbox and cgroup (a stem): only the function's limits to set.
+        const waiting = this.launcher.takeWaiting?.();
+        if (waiting) {
+          const c0 = epochNow();
+          await waiting.cgroup?.configure({ memoryMb: this.spec.memoryMb, cpuShares: this.spec.cpuShares, cpuQuota: this.spec.cpuQuota ?? null, pidsMax: this.options.pidsMax });
+          cgroupMs = epochNow() - c0;
+          if (this.wasDestroyed()) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} was destroyed while it started`);
+          this.cgroup = waiting.cgroup;
+          waiting.handOver();
+          this.attachRuntime(waiting.child, waiting.exit);
+          waiting.run(this.launcher.command(this));
+        } else if (this.options.cgroups) {
           const c0 = epochNow();
           this.cgroup = await this.options.cgroups.create(this.id, {
             memoryMb: this.launcher.cgroupMemoryMb?.() ?? this.spec.memoryMb,
@@ -236,8 +248,10 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
           });
           cgroupMs = epochNow() - c0;
         }
-        if (this.wasDestroyed()) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} was destroyed while it started`);
-        this.spawnRuntime(this.launcher.command(this));
+        if (!waiting) {
+          if (this.wasDestroyed()) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} was destroyed while it started`);
+          this.spawnRuntime(this.launcher.command(this));
+        }
       } catch (err) {
         await this.release();
         this.finishExit({ code: null, signal: null, oom: false });
@@ -431,23 +445,23 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
   }
 
   private spawnRuntime(cmd: SpawnCommand): void {
-    const procs = this.cgroup?.procsFiles() ?? [];
-    let child: ChildProcess;
-    try {
-      child = spawn('/bin/sh', ['-c', PLACE_AND_EXEC, 'thaw-sandbox', ...procs, '--', cmd.file, ...cmd.args], {
-        cwd: cmd.cwd,
-        env: cmd.env,
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(cmd.extraFds ?? [])],
-        // Its own process group, so a kill reaches whatever it forks (and a Ctrl-C on thaw does not).
-        detached: true,
+    const child = spawnPlaced(cmd, this.cgroup?.procsFiles() ?? [], 'ignore');
+    const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', (err) => {
+        this.spawnError = err;
+        resolve({ code: null, signal: null });
       });
-    } finally {
-      for (const fd of cmd.extraFds ?? []) closeSync(fd);
-    }
+    });
+    this.attachRuntime(child, processExit);
+  }
+
+  /** Takes the runtime's process (spawned now, or waiting since earlier): its pipes, its exit. */
+  private attachRuntime(child: ChildProcess, processExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>): void {
     this.child = child;
     this.runtimePid = child.pid;
-    this.stdoutLog = new SegmentedLog(child.stdout, this.logNonce, this.options.logLimitBytes);
-    this.stderrLog = new SegmentedLog(child.stderr, this.logNonce, this.options.logLimitBytes);
+    this.stdoutLog = new SegmentedLog(child.stdout!, this.logNonce, this.options.logLimitBytes);
+    this.stderrLog = new SegmentedLog(child.stderr!, this.logNonce, this.options.logLimitBytes);
     const channel = child.stdio[3] as Duplex;
     this.channel = channel;
     let channelClosed: () => void;
@@ -457,13 +471,6 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     channel.on('close', () => channelClosed());
     channel.on('end', () => channelClosed());
 
-    const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-      child.once('error', (err) => {
-        this.spawnError = err;
-        resolve({ code: null, signal: null });
-      });
-    });
     void processExit.then(async ({ code, signal }) => {
       if (this.spawnError) {
         // Never ran: no pipes will deliver anything.
@@ -828,4 +835,19 @@ function validZygoteBoot(zygote: ZygoteBoot): ZygoteBoot {
   }
   if (!Array.isArray(zygote.packages)) throw new TypeError('zygote.packages must be an array of package names');
   return Object.freeze({ packageDir: zygote.packageDir, packages: Object.freeze([...zygote.packages]) });
+}
+
+/** Spawns `cmd` through the placing shell (PLACE_AND_EXEC): inside the cgroup before its first instruction, in a process group of its own. */
+export function spawnPlaced(cmd: SpawnCommand, procsFiles: string[], stdin: 'pipe' | 'ignore'): ChildProcess {
+  try {
+    return spawn('/bin/sh', ['-c', PLACE_AND_EXEC, 'thaw-sandbox', ...procsFiles, '--', cmd.file, ...cmd.args], {
+      cwd: cmd.cwd,
+      env: cmd.env,
+      stdio: [stdin, 'pipe', 'pipe', 'pipe', ...(cmd.extraFds ?? [])],
+      // Its own process group, so a kill reaches whatever it forks (and a Ctrl-C on thaw does not).
+      detached: true,
+    });
+  } finally {
+    for (const fd of cmd.extraFds ?? []) closeSync(fd);
+  }
 }

@@ -22,6 +22,16 @@ const containerMissing = !detected.container.ok
     ? undefined
     : cgroupsMissing;
 
+/** Backends whose stems are destroyed once the file's tests are done. */
+const pools: SandboxBackend[] = [];
+after(async () => {
+  await Promise.all(pools.map((b) => b.close?.()));
+});
+function closedAfter(backend: SandboxBackend): SandboxBackend {
+  pools.push(backend);
+  return backend;
+}
+
 interface Variant {
   title: string;
   skip: string | undefined;
@@ -43,6 +53,12 @@ const variants: Variant[] = [
     title: 'lean container',
     skip: containerMissing,
     make: (extra) => createSandboxBackend({ isolation: 'container', dataDir: testDataDir(), ...extra }),
+  },
+  {
+    // Cold instances in stems when one waits (stem-pool.ts), else as above: the same behaviours.
+    title: 'lean container with a stem pool',
+    skip: containerMissing,
+    make: async (extra) => closedAfter(await createSandboxBackend({ isolation: 'container', dataDir: testDataDir(), stemPoolSize: 2, ...extra })),
   },
 ];
 

@@ -16,6 +16,8 @@ import type { DeployedFunction } from '../../../src/platform/function.ts';
 import { SnapshotStartPath } from '../../../src/platform/accelerators/v8-snapshot/start-path.ts';
 import { createSandboxBackend, detectIsolation } from '../../../src/platform/sandbox/index.ts';
 import { MicroVmBackend, microVmUnavailable } from '../../../src/platform/sandbox/microvm/backend.ts';
+import type { LeanContainerBackend } from '../../../src/platform/sandbox/bubblewrap.ts';
+import type { StemLauncher } from '../../../src/platform/sandbox/stem-pool.ts';
 import type { Sandbox, SandboxBackend, SandboxSpec, ZygoteCapableBackend } from '../../../src/platform/sandbox/types.ts';
 import { alive, ctx, fixture, spec, tempDir, testDataDir } from './support.ts';
 
@@ -58,6 +60,28 @@ function cold(title: string, isolation: 'process' | 'container', skip: string | 
       return sb;
     },
     close: async () => undefined,
+  };
+}
+
+/**
+ * A lean container started in a stem (stem-pool.ts): the pool is full before each start, so every
+ * instance takes a stem that waited (and says so).
+ */
+function pooled(title: string, skip: string | undefined): StartPathUnderTest {
+  const backend = once(() => createSandboxBackend({ isolation: 'container', dataDir: testDataDir(), stemPoolSize: 1 }) as Promise<LeanContainerBackend>);
+  return {
+    title,
+    skip,
+    async start(name) {
+      const b = await backend();
+      await b.stems!.filled();
+      const sb = b.create(spec(name));
+      live.push(sb);
+      await sb.start();
+      assert.equal((sb.launcher as StemLauncher).pooled, true, 'started in a stem');
+      return sb;
+    },
+    close: async () => (await backend()).close(),
   };
 }
 
@@ -148,6 +172,7 @@ function microvm(skip: string | undefined): StartPathUnderTest {
 const paths: StartPathUnderTest[] = [
   cold('process', 'process', undefined),
   cold('lean container', 'container', containerMissing),
+  pooled('lean container in a stem', containerMissing),
   zygote('zygote in a process', 'process', undefined),
   zygote('zygote in a lean container', 'container', containerMissing),
   snapshot('V8 snapshot in a process', 'process', undefined),
