@@ -12,7 +12,7 @@ import type { IceBreakerOptions } from '../policies/prewarm/icebreaker.ts';
 import { serversOfTiers, type TierSpec } from './cluster.ts';
 import { createPlacement, createRouting, isRouting } from '../policies/placement/index.ts';
 import { DynamicSizingController, type DynamicSizingOptions } from '../policies/sizing/controller.ts';
-import { simulate, type CapacityController } from './engine.ts';
+import { simulate, type CapacityController, type SimObserver } from './engine.ts';
 import type { SimResult } from './result.ts';
 
 export interface RunSpec {
@@ -51,6 +51,8 @@ export interface RunSpec {
   label?: string;
   /** Each new instance's start time, ms (default: its function's coldStartMs). In-process runs only: a function does not reach sweep workers. */
   startTimeMs?: (fn: FunctionSpec, timeMs: number) => number;
+  /** Told every invocation's outcome and each instance's lifecycle (thaw replay's event-log diff). In-process runs only. */
+  observer?: SimObserver;
 }
 
 export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: number) => void): SimResult {
@@ -75,7 +77,8 @@ export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: n
     capacityController: sizing && { observe: (fn, t, cold) => sizing.observe(fn, t, cold, servers) },
     onProgress,
     startTimeMs: spec.startTimeMs,
-    describe: { ...spec, startTimeMs: undefined },
+    observer: spec.observer,
+    describe: { ...spec, startTimeMs: undefined, observer: undefined },
   });
   if (sizing) {
     result.dynamicSizing = {

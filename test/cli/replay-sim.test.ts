@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { deployedMemoryMb, sliceTrace } from '../../src/cli/commands/replay-run.ts';
-import { measuredTrace, nearestInTime, noiseBand, platformByFunction, simulateSlice, sliceTraceOf, withMeasuredStartCosts, type PlatformInvocation } from '../../src/cli/commands/replay-sim.ts';
+import { eventDiff, measuredTrace, nearestInTime, noiseBand, platformByFunction, simulateSlice, sliceTraceOf, withMeasuredStartCosts, type PlatformInvocation } from '../../src/cli/commands/replay-sim.ts';
 import { openTrace } from '../../src/sim/traces/index.ts';
 
 const sample = fileURLToPath(new URL('../../data/traces/azure2019/invitro_sample_500fn_8h', import.meta.url));
@@ -81,5 +81,17 @@ describe('thaw replay: the simulated side', () => {
       assert.deepEqual([band.cold.mean, band.cold.sd, band.warm.mean], [2, 0, 1]);
       assert.deepEqual(noiseBand(trace, arrivals, invocations, 10, { policy: 'ttl', memoryMb: 4096 }, model, 5, 7), band);
     }
+  });
+
+  it('diffs the event logs: per function, which requests were cold (or served) on one side only', () => {
+    const trace = sliceTraceOf('t', fns, arrivals, 120_000);
+    // The simulation: r0 cold then warm (a 10-minute window), r1 cold. The platform: r0 cold twice, r1 dropped.
+    const invocations = [ran('cold', 1, 300, 12, 3), ran('cold', 6_001, 300, 11, 1), { ...ran('dropped', 6_101, 0, 0, 0), startKind: undefined }];
+    assert.deepEqual(eventDiff(trace, arrivals, invocations, { policy: 'ttl', memoryMb: 4096 }), [
+      { fn: 0, coldOnPlatform: 1, coldInSim: 0, notServedOnPlatform: 0, notServedOnPlatformColdInSim: 0, notServedInSim: 0 },
+      { fn: 1, coldOnPlatform: 0, coldInSim: 0, notServedOnPlatform: 1, notServedOnPlatformColdInSim: 1, notServedInSim: 0 },
+    ]);
+    const agreed = [ran('cold', 1, 300, 12, 3), ran('warm', 6_001, 0, 11, 1), ran('cold', 6_101, 300, 10, 1)];
+    assert.deepEqual(eventDiff(trace, arrivals, agreed, { policy: 'ttl', memoryMb: 4096 }), []);
   });
 });

@@ -22,6 +22,8 @@ import {
   diffOf,
   measuredTrace,
   noiseBand,
+  eventDiff,
+  type EventDiff,
   START_MODELS,
   platformByFunction,
   REPLAY_TIMEOUT_MS,
@@ -57,7 +59,7 @@ export interface ReplayOptions {
   keepInvocations?: boolean;
 }
 
-export type { NoiseBand, PlatformInvocation, ReplayDiff, ReplaySide, SideCounts } from './replay-sim.ts';
+export type { EventDiff, NoiseBand, PlatformInvocation, ReplayDiff, ReplaySide, SideCounts } from './replay-sim.ts';
 
 export interface ReplayResult {
   slice: { trace: string; functions: string[]; minutes: number; invocations: number; speedup: number; policy: string; memoryMb: number; firstArrivalMs: number; lastArrivalMs: number };
@@ -71,7 +73,7 @@ export interface ReplayResult {
    * measured one. What is left between this and the platform is the platform's timing noise, not
    * the trace's start costs (the agreement figure).
    */
-  measured: { simulator: ReplaySide; diff: ReplayDiff; bands: NoiseBand[] };
+  measured: { simulator: ReplaySide; diff: ReplayDiff; bands: NoiseBand[]; events: EventDiff[] };
   /** --calibrate: the trace simulated again with the start costs the platform measured per start kind. */
   calibrated?: { simulator: ReplaySide; diff: ReplayDiff; startCosts: StartCosts; startKinds: Record<string, string> };
   /** Per function: what each side did. */
@@ -188,14 +190,17 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     };
     const sim = { policy: o.policy, memoryMb: o.memoryMb, ttlMs: o.ttlMs };
     const simulator = simulateSlice(trace, sim);
-    const measured = simulateSlice(measuredTrace(trace, arrivals, run.invocations, o.speedup).trace, sim);
+    const measuredSlice = measuredTrace(trace, arrivals, run.invocations, o.speedup).trace;
+    const measured = simulateSlice(measuredSlice, sim);
     const platformCounts = platformByFunction(trace, arrivals, run.invocations);
     const result: ReplayResult = {
       slice: { trace: trace.name, functions: trace.functions.map((f) => f.id), minutes: o.minutes, invocations: arrivals.length, speedup: o.speedup, policy: o.policy, memoryMb: o.memoryMb, firstArrivalMs: arrivals[0]?.time ?? 0, lastArrivalMs: arrivals.at(-1)?.time ?? 0 },
       platform,
       simulator: simulator.side,
       diff: diffOf(platform, simulator.side),
-      measured: { simulator: measured.side, diff: diffOf(platform, measured.side), bands: START_MODELS.map((model) => noiseBand(trace, arrivals, run.invocations, o.speedup, sim, model)) },
+      measured: { simulator: measured.side, diff: diffOf(platform, measured.side), bands: START_MODELS.map((model) => noiseBand(trace, arrivals, run.invocations, o.speedup, sim, model)),
+        events: eventDiff(measuredSlice, arrivals, run.invocations, sim),
+      },
       byFunction: trace.functions.map((f, i) => ({
         id: f.id,
         memoryMb: f.memoryMb,

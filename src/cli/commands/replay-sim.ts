@@ -5,6 +5,7 @@
 
 import { seededRandom } from '../../core/random.ts';
 import type { FunctionSpec, Trace } from '../../core/trace.ts';
+import type { SimObserver } from '../../sim/engine.ts';
 import { runSimulation } from '../../sim/run.ts';
 import type { StartCosts } from '../../sim/calibration.ts';
 
@@ -71,8 +72,8 @@ export interface SliceSimOptions {
 }
 
 /** The slice through the simulator, queueing as the platform does. */
-export function simulateSlice(trace: Trace, o: SliceSimOptions, startTimeMs?: (fn: FunctionSpec, timeMs: number) => number): { side: ReplaySide; byFunction: SideCounts[] } {
-  const r = runSimulation(trace, { policy: o.policy, memoryMb: o.memoryMb, ttlMs: o.ttlMs, unplaceable: 'queue', queueTimeoutMs: REPLAY_TIMEOUT_MS, startTimeMs });
+export function simulateSlice(trace: Trace, o: SliceSimOptions, startTimeMs?: (fn: FunctionSpec, timeMs: number) => number, observer?: SimObserver): { side: ReplaySide; byFunction: SideCounts[] } {
+  const r = runSimulation(trace, { policy: o.policy, memoryMb: o.memoryMb, ttlMs: o.ttlMs, unplaceable: 'queue', queueTimeoutMs: REPLAY_TIMEOUT_MS, startTimeMs, observer });
   const t = r.summary;
   return {
     side: { invocations: t.invocations, cold: t.cold, warm: t.warm, dropped: t.dropped, failed: 0, coldStartRatio: t.coldStartRatio, idleMemoryGBs: t.wastedMemoryGBs },
@@ -222,6 +223,52 @@ export function nearestInTime(sorted: readonly TimedStart[], timeMs: number, k: 
     else right++;
   }
   return sorted.slice(left, right);
+}
+
+/** Per function, where the platform and the simulation served the same request differently. */
+export interface EventDiff {
+  fn: number;
+  /** The platform started it cold, the simulation found a warm instance. */
+  coldOnPlatform: number;
+  /** The simulation started it cold, the platform found a warm instance. */
+  coldInSim: number;
+  /** The platform gave no answer (failed) or dropped it; the simulation served it. */
+  notServedOnPlatform: number;
+  /** Of those, the ones the simulation started cold. */
+  notServedOnPlatformColdInSim: number;
+  /** The simulation dropped it; the platform served it. */
+  notServedInSim: number;
+}
+
+/**
+ * The event-log diff of a replay: each function's k-th request on the platform against its k-th
+ * outcome in `trace`'s simulation (a function's queued requests are served in arrival order on both
+ * sides), counted per kind of disagreement. Functions on which the two sides agree are left out.
+ */
+export function eventDiff(trace: Trace, arrivals: readonly Arrival[], invocations: readonly PlatformInvocation[], o: SliceSimOptions): EventDiff[] {
+  const sim = trace.functions.map((): string[] => []);
+  simulateSlice(trace, o, undefined, { invocation: (fn, _t, outcome) => void (outcome !== 'queued' && sim[fn.index]!.push(outcome)) });
+  const platform = trace.functions.map((): string[] => []);
+  arrivals.forEach((a, k) => platform[a.fn]!.push(invocations[k]!.outcome));
+  const out: EventDiff[] = [];
+  trace.functions.forEach((_, fn) => {
+    const d: EventDiff = { fn, coldOnPlatform: 0, coldInSim: 0, notServedOnPlatform: 0, notServedOnPlatformColdInSim: 0, notServedInSim: 0 };
+    platform[fn]!.forEach((p, k) => {
+      const s = sim[fn]![k] ?? 'dropped';
+      const pServed = p === 'cold' || p === 'warm';
+      const sServed = s === 'cold' || s === 'warm';
+      if (pServed && sServed) {
+        if (p === 'cold' && s === 'warm') d.coldOnPlatform++;
+        if (p === 'warm' && s === 'cold') d.coldInSim++;
+      } else if (sServed) {
+        d.notServedOnPlatform++;
+        if (s === 'cold') d.notServedOnPlatformColdInSim++;
+      }
+      else if (pServed) d.notServedInSim++;
+    });
+    if (d.coldOnPlatform + d.coldInSim + d.notServedOnPlatform + d.notServedInSim > 0) out.push(d);
+  });
+  return out;
 }
 
 /**

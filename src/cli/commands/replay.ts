@@ -99,8 +99,15 @@ export function replayTable(r: ReplayResult): string {
     `${s.trace}: ${s.invocations} invocations, ${s.policy}, ${s.memoryMb} MB, speed-up ${s.speedup}`,
     table,
     ...r.measured.bands.map((b) => `sim with measured times, ${b.model} start draws (${b.replicates} seeded replicates): cold ${b.cold.mean.toFixed(1)} ± ${b.cold.sd.toFixed(1)} (${b.cold.min}–${b.cold.max})`),
+    eventLine(r.measured.events),
     `platform: ${p.invocationsPerSecond.toFixed(1)} invocations/s over ${(p.wallMs / 1000).toFixed(1)} s, mean cold start ${p.meanColdStartMs.toFixed(1)} ms (wall), requests sent ${p.meanLateMs.toFixed(2)} ms late on average${p.failed ? `, ${p.failed} failed (${Object.entries(p.failures).map(([why, n]) => `${why}: ${n}`).join(', ')})` : ''}`,
   ].join('\n');
+}
+
+/** The event-log diff against the simulation with measured times, totalled over functions. */
+function eventLine(events: ReplayResult['measured']['events']): string {
+  const sum = (get: (e: (typeof events)[number]) => number) => events.reduce((n, e) => n + get(e), 0);
+  return `event-log diff against the sim with measured times (each function's k-th request): cold only on the platform ${sum((e) => e.coldOnPlatform)}, cold only in the sim ${sum((e) => e.coldInSim)}, served only in the sim ${sum((e) => e.notServedOnPlatform)} (${sum((e) => e.notServedOnPlatformColdInSim)} of them cold), served only on the platform ${sum((e) => e.notServedInSim)}`;
 }
 
 function signed(x: number, digits = 0): string {
