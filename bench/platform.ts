@@ -1,11 +1,14 @@
 // Platform speed on loopback, each figure beside a baseline measured in the same run:
 //  1. warm invocations of `hello` over HTTP at concurrency 1 and 32: latency p50/p99, throughput,
 //     and the platform's overhead (latency − the function's own execution time); baseline: a bare
-//     node:http server answering the same JSON on the same machine (the HTTP floor);
+//     node:http server answering the same JSON on the same machine (the HTTP floor), and a relay:
+//     the same server handing each request to one of 32 child processes over a socketpair, one at
+//     a time per child as a thaw instance serves (the floor with one process hop, bench/relay.ts);
 //  2. cold starts of every example, phase by phase; baseline: spawning `node` that loads the same
 //     bundle and runs init() and the handler directly, timed from spawn to its answer.
 //
-//   node --import tsx bench/platform.ts [--requests 2000] [--colds 5] [--out out/bench/platform.json]
+//   node --import tsx bench/platform.ts [--requests 2000] [--rounds 5] [--colds 5] [--out out/bench/platform.json]
+//     [--warm-only] [--cpu-prof DIR] [--source]
 
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,10 +18,12 @@ import { parseArgs } from 'node:util';
 import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
 import { topSelfTime, type SelfTimeEntry } from './cpu-profile.ts';
 import { directNodeStart, median, printTable, writeJson } from './lib.ts';
+import { relayServer } from './relay.ts';
 
 const { values: args } = parseArgs({
   options: {
     requests: { type: 'string', default: '2000' },
+    rounds: { type: 'string', default: '5' },
     colds: { type: 'string', default: '5' },
     isolation: { type: 'string', default: 'auto' },
     out: { type: 'string', default: 'out/bench/platform.json' },
@@ -31,6 +36,7 @@ const { values: args } = parseArgs({
   },
 });
 const REQUESTS = Number(args.requests);
+const ROUNDS = Number(args.rounds);
 const COLDS = Number(args.colds);
 const EXAMPLE_NAMES = ['hello', 'ts-hello', 'init-heavy', 'deps-heavy'];
 
@@ -86,6 +92,14 @@ async function bareServer(): Promise<{ url: string; close: () => void }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => server.close() };
 }
 
+function emptyLoad(): { latencies: number[]; perSecond: number[] } {
+  return { latencies: [], perSecond: [] };
+}
+function add(into: { latencies: number[]; perSecond: number[] }, run: { latencies: number[]; perSecond: number }): void {
+  into.latencies.push(...run.latencies);
+  into.perSecond.push(run.perSecond);
+}
+
 function monotonicUs(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
@@ -120,16 +134,27 @@ async function main(): Promise<void> {
 
     // 1. Warm invocations.
     const bare = await bareServer();
+    const relay = await relayServer(32); // the floor with one process hop (bench/relay.ts)
     const helloUrl = `${thaw.url}/functions/hello/invoke`;
     await load(helloUrl, 200, 32); // warm up: instances for concurrency 32, JIT
     await load(bare.url, 200, 32);
+    await load(relay.url, 200, 32);
     const warmRows: Array<Array<string | number>> = [];
     const warm: Record<string, unknown> = {};
     for (const concurrency of [1, 32]) {
-      const base = await load(bare.url, REQUESTS, concurrency);
-      const from = monotonicUs();
-      const t = await load(helloUrl, REQUESTS, concurrency);
-      loadWindows.push([from, monotonicUs()]);
+      // Interleaved rounds (bare, relay, thaw, again): the machine's load drifts, and a ratio is
+      // taken within each round, the medians reported.
+      const base = emptyLoad();
+      const hop = emptyLoad();
+      const t = emptyLoad();
+      for (let round = 0; round < ROUNDS; round++) {
+        const n = Math.ceil(REQUESTS / ROUNDS);
+        add(base, await load(bare.url, n, concurrency));
+        add(hop, await load(relay.url, n, concurrency));
+        const from = monotonicUs();
+        add(t, await load(helloUrl, n, concurrency));
+        loadWindows.push([from, monotonicUs()]);
+      }
       const records = (await thaw.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string }>;
       const recent = records.filter((r) => r.startKind === 'warm').slice(0, Math.min(REQUESTS, 1000));
       const overhead = recent.map((r) => r.totalMs - r.execMs);
@@ -137,10 +162,15 @@ async function main(): Promise<void> {
         concurrency,
         bareP50: quantile(base.latencies, 0.5),
         bareP99: quantile(base.latencies, 0.99),
-        bareRps: base.perSecond,
+        bareRps: median(base.perSecond),
+        relayP50: quantile(hop.latencies, 0.5),
+        relayRps: median(hop.perSecond),
+        relayOverBare: median(hop.perSecond.map((r, i) => r / base.perSecond[i]!)),
+        thawOverBare: median(t.perSecond.map((r, i) => r / base.perSecond[i]!)),
+        thawOverRelay: median(t.perSecond.map((r, i) => r / hop.perSecond[i]!)),
         thawP50: quantile(t.latencies, 0.5),
         thawP99: quantile(t.latencies, 0.99),
-        thawRps: t.perSecond,
+        thawRps: median(t.perSecond),
         httpOverP50: quantile(t.latencies, 0.5) - quantile(base.latencies, 0.5),
         platformOverheadP50: quantile(overhead, 0.5),
         execP50: quantile(recent.map((r) => r.execMs), 0.5),
@@ -150,17 +180,22 @@ async function main(): Promise<void> {
         concurrency,
         `${row.bareP50.toFixed(2)} / ${row.bareP99.toFixed(2)}`,
         Math.round(row.bareRps),
+        `${row.relayP50.toFixed(2)}`,
+        Math.round(row.relayRps),
+        row.relayOverBare.toFixed(2),
         `${row.thawP50.toFixed(2)} / ${row.thawP99.toFixed(2)}`,
         Math.round(row.thawRps),
-        (row.thawRps / row.bareRps).toFixed(2),
+        row.thawOverBare.toFixed(2),
+        row.thawOverRelay.toFixed(2),
         row.httpOverP50.toFixed(2),
         row.platformOverheadP50.toFixed(3),
       ]);
     }
     bare.close();
+    relay.close();
     printTable(
-      `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests; sandboxes: ${isolation.backend})`,
-      ['concurrency', 'bare http p50/p99 ms', 'bare req/s', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare req/s', 'thaw − bare p50 ms', 'platform overhead p50 ms'],
+      `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; sandboxes: ${isolation.backend})`,
+      ['c', 'bare p50/p99 ms', 'bare req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw − bare p50 ms', 'platform overhead p50 ms'],
       warmRows,
     );
 

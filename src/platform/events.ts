@@ -76,6 +76,7 @@ export class PlatformEvents {
   }
 
   invocation(record: InvocationRecord): void {
+    if (this.#listeners.size === 0) return; // nobody watches: no summary to build on the warm path
     this.#emit({ type: 'invocation', at: this.#now(), invocation: summarizeInvocation(record) });
   }
 

@@ -158,6 +158,15 @@ describe('thaw serve, end to end', { timeout: 240_000 }, () => {
     assert.ok(cost.idleGbSeconds > 0, 'idle instance time is the platform’s cost');
   });
 
+  it('answers a result too big for its record whole (the record says it kept none)', async () => {
+    const big = await thaw.invoke('faulty', { action: 'big', bytes: 300 * 1024 });
+    assert.equal(big.status, 200);
+    assert.equal(big.body.text.length, 300 * 1024);
+    const record = (await thaw.request('GET', `/invocations/${big.headers.get('x-thaw-invocation-id')}`)).body;
+    assert.equal(record.resultTruncated, true);
+    assert.equal(record.result, undefined);
+  });
+
   it('rejects bad requests clearly and loses nothing', async () => {
     const unknown = await thaw.invoke('nope', {});
     assert.equal(unknown.status, 404);

@@ -9,11 +9,12 @@ import { LIMITS, START_PREFERENCES, type DeploySettings } from '../function.ts';
 import type { Platform } from '../platform.ts';
 import { ALIAS_NAME, validateAliasRoutes } from '../store/aliases.ts';
 import { FUNCTION_NAME } from '../store/names.ts';
+import { resultJsonOf } from '../store/invocations.ts';
 import { parseFunctionRef } from '../traffic.ts';
 import { parseTraceparent, serverTiming } from '../tracing.ts';
 import { dashboardState, serveDashboardAsset, streamEvents } from './dashboard.ts';
 import { openApiDocument } from './openapi.ts';
-import { ERROR_SCHEMA, sendJson, type ResponseSpec, type Route, type RouteContext } from './route.ts';
+import { ERROR_SCHEMA, sendJson, sendJsonText, type ResponseSpec, type Route, type RouteContext } from './route.ts';
 import type { Schema } from './schema.ts';
 
 // —— Schemas shared by several routes ——
@@ -469,7 +470,8 @@ async function invoke({ platform, res, params, query, headers, body }: RouteCont
   res.setHeader('x-thaw-version', String(record.version));
   res.setHeader('x-thaw-start-kind', record.startKind ?? 'none');
   res.setHeader('x-thaw-duration-ms', String(record.totalMs ?? 0));
-  if (record.status === 'succeeded') return sendJson(res, 200, record.result ?? null);
+  // The result's bytes as the record encoded them (whole, even when too big to keep in the record).
+  if (record.status === 'succeeded') return sendJsonText(res, 200, resultJsonOf(record) ?? JSON.stringify(record.result ?? null));
   // Removed while this invocation started (its code is gone): not the function's failure.
   if (!platform.store.functions.get(name)) throw new ThawError('ERR_NOT_FOUND', `function '${name}' was removed while invocation ${record.id} started`);
   const kind = record.error?.kind ?? 'error';

@@ -91,9 +91,8 @@ interface Match {
 function match(method: string, segments: string[]): Match | { allowed: string[] } {
   let best: (Match & { literals: number }) | undefined;
   const allowed = new Set<string>();
-  for (const route of ROUTES) {
+  for (const route of routesOfLength(segments.length)) {
     const pattern = templateOf(route);
-    if (pattern.length !== segments.length) continue;
     const params: Record<string, string> = {};
     let literals = 0;
     const fits = pattern.every((part, i) => {
@@ -107,6 +106,19 @@ function match(method: string, segments: string[]): Match | { allowed: string[] 
     if (route.method === method && (!best || literals > best.literals)) best = { route, params, literals };
   }
   return best ?? { allowed: [...allowed] };
+}
+
+/** The routes whose paths have `n` segments: a request is matched against those alone. */
+let byLength: Map<number, Route[]> | undefined;
+function routesOfLength(n: number): readonly Route[] {
+  if (!byLength) {
+    byLength = new Map();
+    for (const route of ROUTES) {
+      const length = templateOf(route).length;
+      byLength.set(length, [...(byLength.get(length) ?? []), route]);
+    }
+  }
+  return byLength.get(n) ?? [];
 }
 
 const templates = new WeakMap<Route, Array<{ literal?: string; param?: string }>>();

@@ -209,7 +209,9 @@ export class InvocationRepository {
     if (this.#pending.length === 0) this.#timer = setTimeout(this.#flushSoon, RECORD_BATCH_MS).unref();
     this.#pending.push(row);
     if (this.#pending.length >= RECORD_BATCH_ROWS) this.#flushSoon();
-    return toRecord(row, outcome.result);
+    const record = toRecord(row, outcome.result);
+    if (result.whole !== undefined) RESULT_TEXT.set(record, result.whole);
+    return record;
   }
 
   /** The database, with every row record() kept written first: what every other method reads and writes through. */
@@ -554,7 +556,8 @@ export function toError(kind: string | null, message: string | null): Invocation
   return kind === null ? null : ({ kind, message: message ?? '' } as InvocationError);
 }
 
-function encodeResult(value: unknown, maxBytes: number): { json: string | null; truncated: boolean } {
+/** `json`: what is stored (null when over maxBytes); `whole`: the whole encoding, for the caller's answer. */
+function encodeResult(value: unknown, maxBytes: number): { json: string | null; truncated: boolean; whole?: string } {
   if (value === undefined) return { json: null, truncated: false };
   let json: string | undefined;
   try {
@@ -563,8 +566,21 @@ function encodeResult(value: unknown, maxBytes: number): { json: string | null; 
     return { json: null, truncated: true }; // not serialisable (cycle, BigInt): nothing sensible to keep
   }
   if (json === undefined) return { json: null, truncated: false }; // a function or symbol
-  if (Buffer.byteLength(json) > maxBytes) return { json: null, truncated: true };
-  return { json, truncated: false };
+  // Most results are far below the limit: their UTF-8 length need not be counted (≤ 3 bytes a UTF-16 unit).
+  if (json.length * 3 > maxBytes && Buffer.byteLength(json) > maxBytes) return { json: null, truncated: true, whole: json };
+  return { json, truncated: false, whole: json };
+}
+
+/** The JSON text of the results of records made by record() (see resultJsonOf). */
+const RESULT_TEXT = new WeakMap<InvocationRecord, string>();
+
+/**
+ * The result of a record record() returned, as the JSON text it already encoded — whole, even when
+ * it was too big to keep — so a synchronous answer sends those bytes instead of encoding the value
+ * again; undefined for any other record, or when the result was not JSON.
+ */
+export function resultJsonOf(record: InvocationRecord): string | undefined {
+  return RESULT_TEXT.get(record);
 }
 
 function nonNegative(v: number | undefined, name: string): number {

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { ThawError } from '../../../src/core/errors.ts';
 import { billedGbSeconds, billedMs, percentile, Store, summarize } from '../../../src/platform/store/index.ts';
-import { RECORD_BATCH_ROWS } from '../../../src/platform/store/invocations.ts';
+import { RECORD_BATCH_ROWS, resultJsonOf } from '../../../src/platform/store/invocations.ts';
 import type { StartKind } from '../../../src/platform/store/types.ts';
 import { openStore, tempDir, TestClock, versionSpec } from './helpers.ts';
 
@@ -216,6 +216,18 @@ describe('InvocationRepository: records written behind', () => {
     assert.deepEqual(committed(store), [], 'kept, to be written with others');
     await store.invocations.whenWritten();
     assert.deepEqual(committed(store), [...ids].sort());
+  });
+
+  it("keeps the JSON text of a record's result for the caller's answer, whole even when too big to store", () => {
+    const { store } = setup({ limits: { resultBytes: 20 } });
+    const small = store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded', result: { a: 'é' } });
+    assert.equal(resultJsonOf(small), '{"a":"é"}');
+    const big = store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded', result: { text: 'x'.repeat(100) } });
+    assert.equal(big.resultTruncated, true);
+    assert.equal(resultJsonOf(big), JSON.stringify({ text: 'x'.repeat(100) }), 'the answer is whole');
+    assert.equal(store.invocations.get(big.id)?.result, undefined, 'the record keeps none of it');
+    assert.equal(resultJsonOf(store.invocations.get(small.id)!), undefined, 'only records record() returned');
+    assert.equal(resultJsonOf(store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded' })), undefined, 'no result');
   });
 
   it('a full batch is written at once', () => {
