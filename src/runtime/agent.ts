@@ -17,6 +17,8 @@
 
 // Must stay the first import: it takes the clock reading that ends the runtime's boot.
 import { agentFirstLineMs } from './boot-clock.ts';
+// Must stay the second: before any built-in loads (see there).
+import './builtin-code-cache.ts';
 
 import * as fs from 'node:fs';
 import Module from 'node:module';
