@@ -20,7 +20,7 @@ import { SandboxError } from './errors.ts';
 import type { FunctionNetwork, NetworkNamespaces } from './netns.ts';
 import { findOnPath, runCapture } from './run.ts';
 import { seccompFilterFile } from './seccomp.ts';
-import { type Launcher, nodeArguments, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
+import { heapBound, type Launcher, nodeArguments, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
 import { type ProcessBackendOptions, type ResolvedProcessOptions, resolveProcessOptions } from './process.ts';
 import { deferredTimer, RuntimeProcess, signalName } from './runtime-process.ts';
 import { StemLauncher, StemPool } from './stem-pool.ts';
@@ -382,7 +382,9 @@ export class BubblewrapLauncher implements Launcher {
   /** node with the agent (or a zygote, a restore), as run inside the container, in its environment. */
   nodeCommand(handle: RuntimeHandle): SpawnCommand {
     const paths = { agentPath: AGENT_PATH_INSIDE, bundlePath: this.bundlePathForAgent(), zygoteDir: ZYGOTE_DIR_INSIDE, blobPath: SNAPSHOT_BLOB_INSIDE };
-    const args = nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.lean.runAs);
+    // No /sys in the container: node sizes its heap from the machine's memory, as thaw's own node does.
+    const heap = heapBound(this.lean.cgroups?.features.memory === true, this.spec.memoryMb);
+    const args = nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.lean.runAs, heap);
     return { file: this.lean.nodePath, args, env: { ...runtimeEnvironment(this.spec, '/tmp'), PATH: '/usr/bin:/bin' }, cwd: CODE_DIR_INSIDE };
   }
 

@@ -11,6 +11,7 @@
 
 import { chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 
 import type { ChildProcess } from 'node:child_process';
 
@@ -108,6 +109,38 @@ export interface Launcher {
   explainStartFailure?(error: Error): void;
 }
 
+/**
+ * What bounds a runtime's memory. 'v8-flag': `--max-old-space-size` (the only bound without a
+ * memory cgroup). 'cgroup': the sandbox's memory cgroup alone, and node is started with no V8 flag:
+ * node's code cache for its built-ins serves only the V8 flags it was built with, so under any
+ * flag every built-in loaded after boot (node:net and the streams under it, 5 ms) is compiled from
+ * source (30–50 ms), on every cold start. In a cgroup the flag was never the binding limit: a heap
+ * of N MB needs more than N MB of RSS, so the cgroup's OOM kill comes first either way.
+ */
+export type HeapBound = 'v8-flag' | 'cgroup';
+
+/**
+ * The bound for a runtime of `memoryMb` in a sandbox with (or without) a memory cgroup. With one,
+ * node's default heap limit (sized from the memory node can see) must be at least the function's
+ * memory, or dropping the flag would shrink the heap below what the function was given.
+ */
+export function heapBound(memoryCgroup: boolean, memoryMb: number, nodeDefaultMb: number = nodeDefaultHeapLimitMb()): HeapBound {
+  return memoryCgroup && memoryMb <= nodeDefaultMb ? 'cgroup' : 'v8-flag';
+}
+
+/**
+ * This node's heap limit without flags, MB (the same binary runs every runtime); 0 when thaw's own
+ * node runs under a heap flag, so its limit says nothing of the default (every runtime keeps the flag).
+ */
+export function nodeDefaultHeapLimitMb(): number {
+  if (defaultHeapLimitMb === undefined) {
+    const flagged = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => /^--max-(old-space|heap)-size/.test(a));
+    defaultHeapLimitMb = flagged ? 0 : Math.floor(getHeapStatistics().heap_size_limit / 2 ** 20);
+  }
+  return defaultHeapLimitMb;
+}
+let defaultHeapLimitMb: number | undefined;
+
 /** Node's own arguments and the agent's for `entry`, with the paths as the runtime sees them. */
 export function nodeArguments(
   entry: RuntimeEntry,
@@ -115,11 +148,14 @@ export function nodeArguments(
   memoryMb: number,
   logNonce: string,
   runAs: RunAs | null,
+  heap: HeapBound = 'v8-flag',
 ): string[] {
   const user = runAs ? [`--uid=${runAs.uid}`, `--gid=${runAs.gid}`] : [];
+  // A snapshot's blob loads only under the flags it was built with; a zygote boots off the start path.
   if (entry.kind === 'snapshot') return [...snapshotNodeArguments(paths.blobPath, memoryMb, logNonce), ...user];
   const what = entry.kind === 'zygote' ? [`--zygote=${paths.zygoteDir}`, `--preload=${entry.boot.packages.join(',')}`] : [`--bundle=${paths.bundlePath}`];
-  return [...nodeV8Flags(memoryMb), paths.agentPath, ...what, `--log-marker=${logNonce}`, ...user];
+  const v8 = entry.kind === 'agent' && heap === 'cgroup' ? [] : nodeV8Flags(memoryMb);
+  return [...v8, paths.agentPath, ...what, `--log-marker=${logNonce}`, ...user];
 }
 
 /** V8 flags of every runtime, and of both the build and every restore of a snapshot (a blob refuses to load under other flags). */

@@ -197,6 +197,13 @@ for (const variant of variants) {
       assert.deepEqual(await sb.exited, { code: 3, signal: null, oom: false });
     });
 
+    it('bounds the heap with a V8 flag only where no memory cgroup does (a flag costs every cold start its built-ins\' code cache)', async () => {
+      const sb = await started(spec('hello'));
+      const argv = readFileSync(`/proc/${sb.pid}/cmdline`, 'utf8').split('\0');
+      const flagged = argv.some((a) => a.startsWith('--max-old-space-size='));
+      assert.equal(flagged, !variant.title.startsWith('lean container'), argv.join(' '));
+    });
+
     it('reports heap exhaustion past the memory limit as kind "oom"', async () => {
       const sb = await started(spec('allocates-too-much', { memoryMb: 96 }));
       const out = await sb.invoke({ mode: 'heap' }, ctx('allocates-too-much', 60_000), 60_000);
