@@ -47,6 +47,8 @@ async function coldStart(backend: SandboxBackend): Promise<Sample> {
     return { totalMs: performance.now() - t0, timings };
   } finally {
     await sandbox.destroy();
+    // The refill this start triggered must not overlap the next measurement (of any row).
+    await (backend as Partial<LeanContainerBackend>).stems?.filled();
   }
 }
 
