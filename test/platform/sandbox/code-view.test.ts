@@ -1,7 +1,8 @@
 // An installed-layout function (bundle.cjs requires src/ and its node_modules) in a data directory
 // only root may traverse (0700), run as root with functions dropped to nobody: the process backend
 // loads it through a code view outside the data directory (code-view.ts); a container binds it at
-// /code. The bundle layout needs no view (bundle.cjs is read before the drop).
+// /code (or, from a stem, the version's files linked into the stem's slot, bound at /code). The
+// bundle layout needs no view (bundle.cjs is read before the drop).
 
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { writeInstalledLoader } from '../../../src/platform/deploy/layout.ts';
+import type { LeanContainerBackend } from '../../../src/platform/sandbox/bubblewrap.ts';
 import { reachable } from '../../../src/platform/sandbox/code-view.ts';
+import type { RuntimeProcess } from '../../../src/platform/sandbox/runtime-process.ts';
+import type { StemLauncher } from '../../../src/platform/sandbox/stem-pool.ts';
 import { createSandboxBackend, detectIsolation } from '../../../src/platform/sandbox/index.ts';
 import { ctx, spec, tempDir } from './support.ts';
 
@@ -35,15 +39,18 @@ function installedVersionIn0700DataDir(): { dataDir: string; codeDir: string } {
   return { dataDir, codeDir };
 }
 
-for (const isolation of ['process', 'container'] as const) {
-  describe(`installed layout in a 0700 data directory, as root (${isolation})`, { skip: isolation === 'process' ? notRoot : containerMissing }, () => {
+for (const [isolation, stemPoolSize] of [['process', 0], ['container', 0], ['container', 1]] as const) {
+  const title = stemPoolSize > 0 ? `${isolation}, in a stem` : isolation;
+  describe(`installed layout in a 0700 data directory, as root (${title})`, { skip: isolation === 'process' ? notRoot : containerMissing }, () => {
     it('loads and runs as nobody, its code read-only to it', async () => {
       const { dataDir, codeDir } = installedVersionIn0700DataDir();
       assert.equal(await reachable(codeDir, { uid: 65534, gid: 65534 }), false);
-      const backend = await createSandboxBackend({ isolation, dataDir });
+      const backend = await createSandboxBackend({ isolation, dataDir, stemPoolSize });
+      await (backend as Partial<LeanContainerBackend>).stems?.filled();
       const sb = backend.create(spec('installed', { codeDir }));
       try {
         await sb.start();
+        if (stemPoolSize > 0) assert.equal(((sb as RuntimeProcess).launcher as StemLauncher).pooled, true, 'started in a stem');
         const out = await sb.invoke({}, ctx('installed'), 10_000);
         assert.equal(out.ok, true, JSON.stringify(out));
         assert.deepEqual(out.value, { greeting: 'hello from a file next to the dependency', uid: 65534, writable: false });
