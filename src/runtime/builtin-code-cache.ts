@@ -1,6 +1,8 @@
 // Imported second by the agent (after boot-clock.ts), before any other built-in module loads.
 //
-// The runtime runs under --max-old-space-size (the function's heap limit). Node's built-in modules
+// Where the runtime runs under --max-old-space-size (the function's heap limit: plain processes, and
+// containers whose heap the memory cgroup cannot bound, see heapBound in launcher.ts; elsewhere
+// there is no flag and this does nothing). Node's built-in modules
 // come with a V8 code cache made under default flags, and V8 accepts a cache only when the hash of
 // the current flags matches the one it was made with: under the heap flag every built-in the agent
 // loads (node:stream, node:net for its channel and stdout) is compiled from source instead, 20–40
