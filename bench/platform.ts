@@ -12,7 +12,7 @@
 
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
@@ -100,6 +100,12 @@ function add(into: { latencies: number[]; perSecond: number[] }, run: { latencie
   into.perSecond.push(run.perSecond);
 }
 
+/** CPU time (user + system, all threads) a process has used, ms (/proc/PID/stat, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function monotonicUs(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
@@ -144,6 +150,7 @@ async function main(): Promise<void> {
     for (const concurrency of [1, 32]) {
       // Interleaved rounds (bare, relay, thaw, again): the machine's load drifts, and a ratio is
       // taken within each round, the medians reported.
+      const serverCpuMs: number[] = []; // the server process's CPU time (user + system) per request
       const base = emptyLoad();
       const hop = emptyLoad();
       const t = emptyLoad();
@@ -152,7 +159,9 @@ async function main(): Promise<void> {
         add(base, await load(bare.url, n, concurrency));
         add(hop, await load(relay.url, n, concurrency));
         const from = monotonicUs();
+        const cpuBefore = cpuMs(thaw.process.pid!);
         add(t, await load(helloUrl, n, concurrency));
+        serverCpuMs.push((cpuMs(thaw.process.pid!) - cpuBefore) / n);
         loadWindows.push([from, monotonicUs()]);
       }
       const records = (await thaw.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string }>;
@@ -174,6 +183,7 @@ async function main(): Promise<void> {
         httpOverP50: quantile(t.latencies, 0.5) - quantile(base.latencies, 0.5),
         platformOverheadP50: quantile(overhead, 0.5),
         execP50: quantile(recent.map((r) => r.execMs), 0.5),
+        serverCpuMsPerRequest: median(serverCpuMs),
       };
       warm[`c${concurrency}`] = row;
       warmRows.push([
@@ -189,13 +199,14 @@ async function main(): Promise<void> {
         row.thawOverRelay.toFixed(2),
         row.httpOverP50.toFixed(2),
         row.platformOverheadP50.toFixed(3),
+        row.serverCpuMsPerRequest.toFixed(3),
       ]);
     }
     bare.close();
     relay.close();
     printTable(
       `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; sandboxes: ${isolation.backend})`,
-      ['c', 'bare p50/p99 ms', 'bare req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw − bare p50 ms', 'platform overhead p50 ms'],
+      ['c', 'bare p50/p99 ms', 'bare req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req'],
       warmRows,
     );
 
