@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { createSandboxBackend, detectIsolation, type IsolationMode } from '../src/platform/sandbox/index.ts';
-import type { LeanContainerBackend } from '../src/platform/sandbox/bubblewrap.ts';
+import type { LeanContainerBackend } from '../src/platform/sandbox/lean-container.ts';
 import type { SandboxBackend, StartTimings } from '../src/platform/sandbox/types.ts';
 import { directNodeStart, median, printTable, writeJson } from './lib.ts';
 

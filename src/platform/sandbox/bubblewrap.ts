@@ -1,11 +1,12 @@
-// LeanContainerBackend: SOCK-style lean containers made with bubblewrap. Only the isolation a
-// function needs: new pid, ipc, uts, cgroup and net namespaces (a function that may use the network
-// gets a network namespace of its own with egress only, made by netns.ts and joined with nsenter
-// before bwrap starts; without one on this machine it shares the host's, said loudly); a root filesystem holding nothing but the node binary and the libraries it links
-// (read-only), the runtime agent at /runtime/agent.cjs and the function's code at /code (both
-// read-only), a fresh /proc, a minimal /dev and a private, size-limited /tmp; every capability
-// dropped (but the two needed to switch to the unprivileged user, which the agent does before the
-// function's code runs); and the cgroup limits of the process backend, entered before bwrap starts.
+// SOCK-style lean containers made with bubblewrap (their backend is lean-container.ts). Only the
+// isolation a function needs: new pid, ipc, uts, cgroup and net namespaces (a function that may use
+// the network gets a network namespace of its own with egress only, made by netns.ts and joined with
+// nsenter before bwrap starts; without one on this machine it shares the host's, said loudly); a
+// root filesystem holding nothing but the node binary and the libraries it links (read-only), the
+// runtime agent at /runtime/agent.cjs and the function's code at /code (both read-only), a fresh
+// /proc, a minimal /dev and a private, size-limited /tmp; every capability dropped (but the two
+// needed to switch to the unprivileged user, which the agent does before the function's code runs);
+// and the cgroup limits of the process backend, entered before bwrap starts.
 //
 // The function's environment goes through the process environment (sh → bwrap → node), not through
 // --setenv: arguments are readable by every user in /proc/<pid>/cmdline, environments are not.
@@ -23,7 +24,6 @@ import { seccompFilterFile } from './seccomp.ts';
 import { heapBound, type Launcher, nodeArguments, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
 import { type ProcessBackendOptions, type ResolvedProcessOptions, resolveProcessOptions } from './process.ts';
 import { deferredTimer, RuntimeProcess, signalName } from './runtime-process.ts';
-import { StemLauncher, StemPool } from './stem-pool.ts';
 import type { IsolationReport, SandboxSpec, ZygoteBoot, ZygoteCapableBackend } from './types.ts';
 
 export const AGENT_PATH_INSIDE = '/runtime/agent.cjs';
@@ -479,61 +479,6 @@ async function childrenOf(pid: number): Promise<number[]> {
     }
   }
   return out;
-}
-
-export class LeanContainerBackend implements ZygoteCapableBackend {
-  readonly name = 'container';
-  readonly isolation: IsolationReport;
-  private readonly options: ResolvedLeanOptions;
-
-  constructor(options: LeanContainerOptions) {
-    const d = options.detection;
-    if (!d?.ok || !d.bwrapPath || !d.systemArgs) throw new SandboxError('ERR_ISOLATION_UNAVAILABLE', `lean containers are not available: ${d?.reason ?? 'not detected'}`);
-    const tmpSizeMb = options.tmpSizeMb ?? 64;
-    if (!(Number.isInteger(tmpSizeMb) && tmpSizeMb > 0)) throw new TypeError(`tmpSizeMb must be a positive integer, got ${tmpSizeMb}`);
-    const base = resolveProcessOptions(options);
-    const networks = options.networks ?? null;
-    this.options = { ...base, bwrapPath: d.bwrapPath, systemArgs: d.systemArgs, tmpSizeBytes: tmpSizeMb * 1024 * 1024, networks };
-    this.isolation = options.isolation ?? containerIsolationReport(base.cgroups, base.runAs !== null, [], networks ? undefined : 'network namespaces not configured');
-    const stems = options.stemPoolSize ?? 0;
-    this.stems = stems > 0 ? new StemPool(this.options, { size: stems }) : null;
-    this.stems?.refill();
-  }
-
-  /** Stems waiting for cold instances (null: no pool). */
-  readonly stems: StemPool | null;
-
-  /** Removes the stems and the network namespaces made ahead of need. */
-  async close(): Promise<void> {
-    await this.stems?.close();
-    await this.options.networks?.close();
-  }
-
-  /** A cold instance: in a stem when the pool has one, else in a container made now. */
-  create(spec: SandboxSpec): RuntimeProcess {
-    if (this.stems) return new RuntimeProcess(spec, this.options, new StemLauncher(spec, this.options, this.stems));
-    return this.createWith(spec, { kind: 'agent' });
-  }
-
-  /** An instance running `entry` (a V8 snapshot's restore: see v8-snapshot/launch.ts). */
-  createWith(spec: SandboxSpec, entry: RuntimeEntry): RuntimeProcess {
-    return new RuntimeProcess(spec, this.options, new BubblewrapLauncher(spec, this.options, entry));
-  }
-
-  /** The resolved options its sandboxes are made with (the snapshot builder runs in the same container). */
-  get resolvedOptions(): Readonly<ResolvedLeanOptions> {
-    return this.options;
-  }
-
-  /**
-   * A zygote in a lean container (added): the same namespaces, mounts, user and cgroup as a cold
-   * instance, plus `zygote.packageDir` read-only at /zygote; `spec.codeDir`, the zygote's own host
-   * folder, is bound read-only at /code before anything is in it (a mount cannot be added to a
-   * running container), and the platform writes the function's bundle there before specialising.
-   */
-  createZygote(spec: SandboxSpec, zygote: ZygoteBoot): RuntimeProcess {
-    return this.createWith(spec, { kind: 'zygote', boot: zygote });
-  }
 }
 
 /**

@@ -5,7 +5,8 @@
 import { isAbsolute, resolve } from 'node:path';
 
 import { ensureAgentBundle } from './agent-bundle.ts';
-import { LeanContainerBackend, containerIsolationReport, detectLeanContainers, type LeanContainerDetection } from './bubblewrap.ts';
+import { containerIsolationReport, detectLeanContainers, type LeanContainerDetection } from './bubblewrap.ts';
+import { LeanContainerBackend } from './lean-container.ts';
 import { type CgroupDetection, type CgroupDriver, detectCgroups } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
 import { detectNetworkNamespaces, NetworkNamespaces, type NetnsDetection } from './netns.ts';
@@ -150,7 +151,8 @@ function dedupe(items: string[]): string[] {
 }
 
 export { ensureAgentBundle } from './agent-bundle.ts';
-export { BubblewrapLauncher, LeanContainerBackend, detectLeanContainers } from './bubblewrap.ts';
+export { BubblewrapLauncher, detectLeanContainers } from './bubblewrap.ts';
+export { LeanContainerBackend } from './lean-container.ts';
 export { CgroupDriver, InstanceCgroup, detectCgroups } from './cgroups.ts';
 export { SandboxError, SandboxStartError } from './errors.ts';
 export type { Launcher, RuntimeEntry } from './launcher.ts';

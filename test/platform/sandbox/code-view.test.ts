@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { writeInstalledLoader } from '../../../src/platform/deploy/layout.ts';
-import type { LeanContainerBackend } from '../../../src/platform/sandbox/bubblewrap.ts';
+import type { LeanContainerBackend } from '../../../src/platform/sandbox/lean-container.ts';
 import { reachable } from '../../../src/platform/sandbox/code-view.ts';
 import type { RuntimeProcess } from '../../../src/platform/sandbox/runtime-process.ts';
 import type { StemLauncher } from '../../../src/platform/sandbox/stem-pool.ts';

@@ -16,7 +16,7 @@ import type { DeployedFunction } from '../../../src/platform/function.ts';
 import { SnapshotStartPath } from '../../../src/platform/accelerators/v8-snapshot/start-path.ts';
 import { createSandboxBackend, detectIsolation } from '../../../src/platform/sandbox/index.ts';
 import { MicroVmBackend, microVmUnavailable } from '../../../src/platform/sandbox/microvm/backend.ts';
-import type { LeanContainerBackend } from '../../../src/platform/sandbox/bubblewrap.ts';
+import type { LeanContainerBackend } from '../../../src/platform/sandbox/lean-container.ts';
 import type { StemLauncher } from '../../../src/platform/sandbox/stem-pool.ts';
 import type { Sandbox, SandboxBackend, SandboxSpec, ZygoteCapableBackend } from '../../../src/platform/sandbox/types.ts';
 import { alive, ctx, fixture, spec, tempDir, testDataDir } from './support.ts';

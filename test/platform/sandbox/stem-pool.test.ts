@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from '
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import type { LeanContainerBackend } from '../../../src/platform/sandbox/bubblewrap.ts';
+import type { LeanContainerBackend } from '../../../src/platform/sandbox/lean-container.ts';
 import { createSandboxBackend, detectIsolation } from '../../../src/platform/sandbox/index.ts';
 import type { RuntimeProcess } from '../../../src/platform/sandbox/runtime-process.ts';
 import { shellQuote, type StemLauncher } from '../../../src/platform/sandbox/stem-pool.ts';

@@ -16,7 +16,8 @@
 
 import { join } from 'node:path';
 
-import { LeanContainerBackend, BubblewrapLauncher, SNAPSHOT_BLOB_INSIDE, seccompOnFd4 } from '../../sandbox/bubblewrap.ts';
+import { BubblewrapLauncher, SNAPSHOT_BLOB_INSIDE, seccompOnFd4 } from '../../sandbox/bubblewrap.ts';
+import { LeanContainerBackend } from '../../sandbox/lean-container.ts';
 import { SandboxError } from '../../sandbox/errors.ts';
 import { nodeV8Flags, RESTORE_V8_FLAGS, type RunAs, type SpawnCommand } from '../../sandbox/launcher.ts';
 import { ProcessBackend } from '../../sandbox/process.ts';
