@@ -29,8 +29,8 @@ import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { Subscription } from '@nats-io/transport-node';
 import { ThawError } from '../../core/errors.ts';
 import {
-  retryDelayMs, validateAsyncPolicy, validateIdempotencyKey,
-  type AsyncPolicy, type AsyncQueue, type AsyncRequest, type DeadLetterReason, type Enqueued, type FailAttempt, type RedriveTarget,
+  deadLetterReason, retryDelayMs, validateAsyncPolicy, validateIdempotencyKey,
+  type AsyncPolicy, type AsyncQueue, type AsyncRequest, type Enqueued, type FailAttempt, type RedriveTarget,
 } from '../store/async-queue.ts';
 import { IdGenerator } from '../store/ids.ts';
 import type { InvocationOutcome } from '../store/invocations.ts';
@@ -202,13 +202,7 @@ export class JetStreamAsyncQueue implements AsyncQueue {
       const t = attempt.outcome?.finishedAt ?? this.#options.now();
       delay = retryDelayMs(this.policy, job.attempts);
       finishAttempt(job, t, error);
-      const dead: DeadLetterReason | undefined = !attempt.retryable
-        ? 'not-retryable'
-        : job.attempts >= job.maxAttempts
-          ? 'retries-exhausted'
-          : job.expiresAt !== null && t + delay >= job.expiresAt
-            ? 'expired'
-            : undefined;
+      const dead = deadLetterReason(job, !attempt.retryable, t, delay);
       if (dead) return { ...job, status: 'failed', finishedAt: t, lastError: error, deadReason: dead, outcome: attempt.outcome };
       return { ...job, status: 'pending', availableAt: t + delay, claimedAt: null, lastError: error, outcome: attempt.outcome };
     }));

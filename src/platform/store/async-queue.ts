@@ -16,7 +16,7 @@
 
 import { ThawError } from '../../core/errors.ts';
 import type { InvocationOutcome } from './invocations.ts';
-import type { InvocationError, JobStatus, QueueJob } from './types.ts';
+import type { DeadLetterReason, InvocationError, JobStatus, QueueJob } from './types.ts';
 
 export interface AsyncPolicy {
   /** Attempts in all, the first included. */
@@ -90,6 +90,17 @@ export interface AsyncQueue {
    * worker was not told of (another node's enqueue, a redelivery). Optional: one node's queue needs none.
    */
   onAvailable?(listener: () => void): void;
+}
+
+/**
+ * Why a failed attempt ends its job, or undefined while it may run again: `final` (the error is not
+ * retryable), no attempts left, or the next try (at `t + delayMs`) would start after the job expires.
+ */
+export function deadLetterReason(job: Pick<QueueJob, 'attempts' | 'maxAttempts' | 'expiresAt'>, final: boolean, t: number, delayMs: number): DeadLetterReason | undefined {
+  if (final) return 'not-retryable';
+  if (job.attempts >= job.maxAttempts) return 'retries-exhausted';
+  if (job.expiresAt !== null && t + delayMs >= job.expiresAt) return 'expired';
+  return undefined;
 }
 
 /** Back-off before attempt `attempt + 1`, after `attempt` attempts failed (attempt ≥ 1). */

@@ -11,7 +11,7 @@
 
 import { createHash } from 'node:crypto';
 import { ThawError } from '../../core/errors.ts';
-import type { DeadLetterReason, Enqueued } from './async-queue.ts';
+import { deadLetterReason, type DeadLetterReason, type Enqueued } from './async-queue.ts';
 import type { StoreContext } from './context.ts';
 import type { InvocationOutcome, InvocationRepository } from './invocations.ts';
 import { toError } from './invocations.ts';
@@ -198,13 +198,7 @@ export class QueueRepository {
         const t = options.outcome?.finishedAt ?? now();
         const delay = options.retryDelayMs ?? 0;
         if (!(delay >= 0)) throw new ThawError('ERR_INVALID_OPTION', `retryDelayMs must be ≥ 0, got ${delay}`);
-        const dead: DeadLetterReason | undefined = options.final
-          ? 'not-retryable'
-          : job.attempts >= job.maxAttempts
-            ? 'retries-exhausted'
-            : job.expiresAt !== null && t + delay >= job.expiresAt
-              ? 'expired'
-              : undefined;
+        const dead = deadLetterReason(job, options.final === true, t, delay);
         if (dead === undefined) {
           db.prepare(
             `UPDATE queue_jobs SET status = 'pending', available_at = ?, claimed_at = NULL, error_kind = ?, error_message = ? WHERE id = ?`,
