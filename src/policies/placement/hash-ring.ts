@@ -3,16 +3,13 @@
 // moves only the keys it owned (about 1/n of them); the rest keep their order. Pure: the same names
 // give the same ring in the simulator and on every cluster node.
 
+import { finalMix } from '../sizing/hash.ts';
+
 /** FNV-1a over the UTF-16 code units, then murmur3's finaliser so nearby strings land far apart. */
 export function hash32(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return finalMix(h);
 }
 
 export class HashRing {

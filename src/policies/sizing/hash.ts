@@ -38,7 +38,7 @@ export function murmur3(text: string, seed = 0): number {
 }
 
 /** MurmurHash3's avalanche step: every input bit affects every output bit. */
-function finalMix(h: number): number {
+export function finalMix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
