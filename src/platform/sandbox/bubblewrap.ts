@@ -223,17 +223,7 @@ function trialRun(bwrapPath: string, nodePath: string, systemArgs: string[]): Pr
     'thaw-probe',
     '--cap-drop',
     'ALL',
-    ...systemArgs,
-    '--proc',
-    '/proc',
-    '--dev',
-    '/dev',
-    '--perms',
-    '1777',
-    '--size',
-    String(1024 * 1024),
-    '--tmpfs',
-    '/tmp',
+    ...rootFilesystemArgs(systemArgs, 1024 * 1024),
     '--chdir',
     '/tmp',
     '--',
@@ -257,6 +247,14 @@ function trialRun(bwrapPath: string, nodePath: string, systemArgs: string[]): Pr
       }
     });
   });
+}
+
+/**
+ * A container's root: the system mounts, a fresh /proc, a minimal /dev and a private /tmp of
+ * `tmpSizeBytes` — the same for the trial container and every sandbox, so the trial tests them.
+ */
+function rootFilesystemArgs(systemArgs: readonly string[], tmpSizeBytes: number): string[] {
+  return [...systemArgs, '--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--size', String(tmpSizeBytes), '--tmpfs', '/tmp'];
 }
 
 function namespaceArgs(network: boolean): string[] {
@@ -319,17 +317,7 @@ export class BubblewrapLauncher implements Launcher {
     // Only to switch to the unprivileged user; setuid() clears them before any function code runs.
     if (this.lean.runAs) args.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
     args.push(
-      ...this.lean.systemArgs,
-      '--proc',
-      '/proc',
-      '--dev',
-      '/dev',
-      '--perms',
-      '1777',
-      '--size',
-      String(this.lean.tmpSizeBytes),
-      '--tmpfs',
-      '/tmp',
+      ...rootFilesystemArgs(this.lean.systemArgs, this.lean.tmpSizeBytes),
       '--perms',
       '0755',
       '--dir',
