@@ -15,6 +15,7 @@ import { deployFunction } from '../src/platform/deploy/index.ts';
 import { toDeployed, type DeployedFunction } from '../src/platform/function.ts';
 import { createSandboxBackend, type IsolationMode } from '../src/platform/sandbox/index.ts';
 import { Store } from '../src/platform/store/index.ts';
+import { sandboxSpecFor } from '../src/platform/invoker/sandbox-spec.ts';
 import { median, printTable, writeJson } from './lib.ts';
 
 const { values: args } = parseArgs({
@@ -43,7 +44,7 @@ let counter = 0;
 
 async function coldStart(fn: DeployedFunction): Promise<{ firstMs: number; importMs: number }> {
   const t0 = performance.now();
-  const sandbox = backend.create({ instanceId: `bench-layout-${process.pid}-${++counter}`, functionName: fn.name, version: fn.version, codeDir: fn.codeDir, memoryMb: fn.memoryMb, env: fn.env, network: fn.network });
+  const sandbox = backend.create(sandboxSpecFor(fn, `bench-layout-${process.pid}-${++counter}`));
   try {
     const timings = await sandbox.start();
     const out = await sandbox.invoke({}, { invocationId: 'bench', functionName: fn.name, version: fn.version, memoryMb: fn.memoryMb, deadlineMs: Date.now() + 60_000 }, 60_000);

@@ -19,6 +19,7 @@ import { createSandboxBackend, type IsolationMode } from '../src/platform/sandbo
 import type { Sandbox, SandboxSpec, StartTimings } from '../src/platform/sandbox/types.ts';
 import { SnapshotStartPath, type SnapshotSandbox } from '../src/platform/accelerators/v8-snapshot/index.ts';
 import { Store } from '../src/platform/store/index.ts';
+import { sandboxSpecFor } from '../src/platform/invoker/sandbox-spec.ts';
 import { printTable, writeJson } from './lib.ts';
 
 const { values: args } = parseArgs({
@@ -56,7 +57,7 @@ interface Run {
 let counter = 0;
 function specOf(fn: DeployedFunction): SandboxSpec {
   counter += 1;
-  return { instanceId: `bench-${fn.name}-${process.pid}-${counter}`, functionName: fn.name, version: fn.version, codeDir: fn.codeDir, memoryMb: fn.memoryMb, env: fn.env, network: fn.network };
+  return sandboxSpecFor(fn, `bench-${fn.name}-${process.pid}-${counter}`);
 }
 
 async function firstResponse(make: () => Sandbox, fn: DeployedFunction): Promise<Run> {

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 
 import { deployFunction } from '../src/platform/deploy/index.ts';
 import { createSandboxBackend, type IsolationMode } from '../src/platform/sandbox/index.ts';
-import { cpuSharesFor } from '../src/platform/invoker/vertical-scaling.ts';
+import { sandboxSpecFor } from '../src/platform/invoker/sandbox-spec.ts';
 import type { Sandbox, SandboxSpec, StartTimings } from '../src/platform/sandbox/types.ts';
 import { Store } from '../src/platform/store/index.ts';
 import { ZygoteStartPath, toZygoteFunction, type ZygoteFunction } from '../src/platform/accelerators/zygote/index.ts';
@@ -59,17 +59,7 @@ interface Run {
 let counter = 0;
 function specOf(fn: ZygoteFunction): SandboxSpec {
   counter += 1;
-  // As the invoker makes it (CPU weight proportional to memory).
-  return {
-    instanceId: `bench-${fn.name}-${process.pid}-${counter}`,
-    functionName: fn.name,
-    version: fn.version,
-    codeDir: fn.codeDir,
-    memoryMb: fn.memoryMb,
-    cpuShares: cpuSharesFor(fn.memoryMb),
-    env: fn.env,
-    network: fn.network,
-  };
+  return sandboxSpecFor(fn, `bench-${fn.name}-${process.pid}-${counter}`);
 }
 
 async function firstResponse(make: () => Sandbox, fn: ZygoteFunction): Promise<{ run: Run; sandbox: Sandbox }> {

@@ -20,6 +20,7 @@ import type { PhaseTimings } from '../store/types.ts';
 import { StartPlanner, startKindOf } from '../accelerators/planner.ts';
 import { PoolZygoteMemory, type DeferredZygoteMemory } from '../accelerators/zygote/memory.ts';
 import { ManagedSandbox } from './managed-sandbox.ts';
+import { sandboxSpecFor } from './sandbox-spec.ts';
 import type { Scheduler, Timer } from './scheduler.ts';
 import { cpuSharesFor, IDLE_CPU_SHARES } from './vertical-scaling.ts';
 
@@ -426,17 +427,8 @@ export class Invoker {
   }
 
   #createSandbox(fn: DeployedFunction, instance: Instance): ManagedSandbox {
-    const planned = this.planner.plan(fn, {
-      // Unique across restarts too: a crashed thaw may leave an instance's cgroup behind.
-      instanceId: `${fn.name}-${fn.version}-${RUN_ID}-${instance.id}`,
-      functionName: fn.name,
-      version: fn.version,
-      codeDir: fn.codeDir,
-      memoryMb: fn.memoryMb,
-      cpuShares: cpuSharesFor(fn.memoryMb),
-      env: fn.env,
-      network: fn.network,
-    });
+    // The id is unique across restarts too: a crashed thaw may leave an instance's cgroup behind.
+    const planned = this.planner.plan(fn, sandboxSpecFor(fn, `${fn.name}-${fn.version}-${RUN_ID}-${instance.id}`));
     const sandbox = new ManagedSandbox(planned.sandbox, planned.path);
     this.#sandboxes.set(instance, sandbox);
     // A sandbox that dies while idle is simply gone; one that dies mid-invocation is reported there.
