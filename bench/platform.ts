@@ -8,7 +8,10 @@
 //     bundle and runs init() and the handler directly, timed from spawn to its answer.
 //
 //   node --import tsx bench/platform.ts [--requests 2000] [--rounds 5] [--colds 5] [--out out/bench/platform.json]
-//     [--warm-only] [--cpu-prof DIR] [--source]
+//     [--warm-only] [--cpu-prof DIR] [--source] [--before DIR]
+//
+// --before DIR: a second thaw, from another checkout (its bin/thaw.js and dist/), served side by side
+// and loaded in the same interleaved rounds: before/after ratios from one run, on the same load.
 
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +36,8 @@ const { values: args } = parseArgs({
     source: { type: 'boolean', default: false },
     // --cpu-prof DIR: profile the server (node --cpu-prof); prints its top self-time entries during the warm load.
     'cpu-prof': { type: 'string' },
+    // --before DIR: a checkout of an earlier thaw, measured in the same rounds (warm part only).
+    before: { type: 'string' },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -129,8 +134,14 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, THAW_FROM_SOURCE: args.source ? '1' : '0' };
   const profileDir = args['cpu-prof'] && resolve(args['cpu-prof']);
   const loadWindows: Array<[number, number]> = []; // monotonic µs of thaw's warm loads, for the profile
-  const thaw = await ThawServer.start(['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '4GB'], undefined, env, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const serveArgs = ['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '4GB'];
+  const thaw = await ThawServer.start(serveArgs, undefined, env, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const before = args.before ? await ThawServer.start(serveArgs, undefined, env, [], join(resolve(args.before), 'bin', 'thaw.js')) : undefined;
   try {
+    if (before) {
+      const r = await before.deploy(join(EXAMPLES, 'hello'), { name: 'hello', maxConcurrency: 64 });
+      if (r.status !== 201) throw new Error(`deploy hello (before): ${JSON.stringify(r.body)}`);
+    }
     for (const name of EXAMPLE_NAMES) {
       // hello may run 64 at once, so concurrency 32 measures the platform, not its concurrency limit.
       const r = await thaw.deploy(join(EXAMPLES, name), name === 'hello' ? { name, maxConcurrency: 64 } : { name });
@@ -142,7 +153,9 @@ async function main(): Promise<void> {
     const bare = await bareServer();
     const relay = await relayServer(32); // the floor with one process hop (bench/relay.ts)
     const helloUrl = `${thaw.url}/functions/hello/invoke`;
+    const beforeUrl = before && `${before.url}/functions/hello/invoke`;
     await load(helloUrl, 200, 32); // warm up: instances for concurrency 32, JIT
+    if (beforeUrl) await load(beforeUrl, 200, 32);
     await load(bare.url, 200, 32);
     await load(relay.url, 200, 32);
     const warmRows: Array<Array<string | number>> = [];
@@ -154,10 +167,12 @@ async function main(): Promise<void> {
       const base = emptyLoad();
       const hop = emptyLoad();
       const t = emptyLoad();
+      const earlier = emptyLoad();
       for (let round = 0; round < ROUNDS; round++) {
         const n = Math.ceil(REQUESTS / ROUNDS);
         add(base, await load(bare.url, n, concurrency));
         add(hop, await load(relay.url, n, concurrency));
+        if (beforeUrl) add(earlier, await load(beforeUrl, n, concurrency));
         const from = monotonicUs();
         const cpuBefore = cpuMs(thaw.process.pid!);
         add(t, await load(helloUrl, n, concurrency));
@@ -167,6 +182,7 @@ async function main(): Promise<void> {
       const records = (await thaw.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string }>;
       const recent = records.filter((r) => r.startKind === 'warm').slice(0, Math.min(REQUESTS, 1000));
       const overhead = recent.map((r) => r.totalMs - r.execMs);
+      const beforeRecords = before ? ((await before.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as typeof records).filter((r) => r.startKind === 'warm') : [];
       const row = {
         concurrency,
         bareP50: quantile(base.latencies, 0.5),
@@ -184,6 +200,14 @@ async function main(): Promise<void> {
         platformOverheadP50: quantile(overhead, 0.5),
         execP50: quantile(recent.map((r) => r.execMs), 0.5),
         serverCpuMsPerRequest: median(serverCpuMs),
+        ...(before
+          ? {
+              beforeOverBare: median(earlier.perSecond.map((r, i) => r / base.perSecond[i]!)),
+              beforeP50: quantile(earlier.latencies, 0.5),
+              beforePlatformOverheadP50: quantile(beforeRecords.map((r) => r.totalMs - r.execMs), 0.5),
+              afterOverBefore: median(t.perSecond.map((r, i) => r / earlier.perSecond[i]!)),
+            }
+          : {}),
       };
       warm[`c${concurrency}`] = row;
       warmRows.push([
@@ -200,17 +224,19 @@ async function main(): Promise<void> {
         row.httpOverP50.toFixed(2),
         row.platformOverheadP50.toFixed(3),
         row.serverCpuMsPerRequest.toFixed(3),
+        ...(before ? [row.beforeOverBare!.toFixed(2), row.beforePlatformOverheadP50!.toFixed(3), row.afterOverBefore!.toFixed(2)] : []),
       ]);
     }
     bare.close();
     relay.close();
     printTable(
       `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; sandboxes: ${isolation.backend})`,
-      ['c', 'bare p50/p99 ms', 'bare req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req'],
+      ['c', 'bare p50/p99 ms', 'bare req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', ...(before ? ['before/bare', 'before: overhead p50 ms', 'thaw/before'] : [])],
       warmRows,
     );
 
     if (args['warm-only']) {
+      await before?.stop();
       await thaw.stop();
       const profile = profileDir ? printProfile(profileDir, thaw.process.pid!, loadWindows) : undefined;
       writeJson(args.out!, { requests: REQUESTS, isolation, warm, profile });
@@ -246,6 +272,7 @@ async function main(): Promise<void> {
     );
     writeJson(args.out!, { requests: REQUESTS, colds: COLDS, isolation, warm, cold });
   } finally {
+    await before?.stop();
     await thaw.stop();
     agent.destroy();
   }

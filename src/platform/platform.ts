@@ -323,20 +323,21 @@ export class Platform {
   }
 
   /** Runs an invocation now and waits for it; the record says how it went. */
-  async invokeSync(name: string, payload: unknown, target: FunctionRef['target'] = 'latest', options: { traceparent?: string } = {}): Promise<InvocationRecord> {
+  /** `payloadJson`: the payload's JSON text as received (JSON.parse of it is `payload`), handed to the function as it is. */
+  async invokeSync(name: string, payload: unknown, target: FunctionRef['target'] = 'latest', options: { traceparent?: string; payloadJson?: string } = {}): Promise<InvocationRecord> {
     const fn = this.resolve(name, target);
-    this.#checkPayload(payload);
+    this.#checkPayload(payload, options.payloadJson);
     const cluster = this.options.cluster;
-    const here = () => this.invokeHere(fn, payload, options.traceparent);
+    const here = () => this.invokeHere(fn, payload, options.traceparent, options.payloadJson);
     return cluster ? cluster.invokeSync(fn, payload, here, options.traceparent) : here();
   }
 
   /** Runs a synchronous invocation on this node (in a cluster: the router chose it). */
-  async invokeHere(fn: FunctionVersion, payload: unknown, traceparent?: string): Promise<InvocationRecord> {
+  async invokeHere(fn: FunctionVersion, payload: unknown, traceparent?: string, payloadJson?: string): Promise<InvocationRecord> {
     const name = fn.functionName;
     const createdAt = Date.now();
     const id = this.store.invocations.newId();
-    const report = await this.#invoke(fn, payload, id, 'sync', traceparent);
+    const report = await this.#invoke(fn, payload, id, 'sync', traceparent, payloadJson);
     // One write per synchronous invocation, after it ran: the caller is waiting for it anyway.
     const finished = this.store.invocations.record({ id, functionName: name, version: fn.version, mode: 'sync', createdAt, startedAt: createdAt }, outcomeOf(report));
     this.#metrics.record(finished);
@@ -429,8 +430,9 @@ export class Platform {
     if (fn.provisioned > 0) this.invoker.provision(fn);
   }
 
-  #checkPayload(payload: unknown): void {
-    const bytes = Buffer.byteLength(JSON.stringify(payload ?? null));
+  /** The payload's size as it goes to the function: its JSON text as received when there is one, else encoded. */
+  #checkPayload(payload: unknown, payloadJson?: string): void {
+    const bytes = Buffer.byteLength(payloadJson ?? JSON.stringify(payload ?? null));
     if (bytes > this.options.maxPayloadBytes) throw new ThawError('ERR_PAYLOAD_TOO_LARGE', `payload is ${bytes} bytes, over the limit of ${this.options.maxPayloadBytes} bytes`);
   }
 
@@ -447,10 +449,10 @@ export class Platform {
     return outcomeOf(await this.#invoke(fn, payload, id, mode, traceparent));
   }
   /** One invocation on the invoker, traced when tracing is on; the function gets the trace context either way. */
-  async #invoke(fn: FunctionVersion, payload: unknown, id: string, mode: InvocationMode, traceparent: string | undefined): Promise<InvocationReport> {
-    if (!this.#tracing) return this.invoker.invoke(toDeployed(fn), payload, id, { traceparent });
+  async #invoke(fn: FunctionVersion, payload: unknown, id: string, mode: InvocationMode, traceparent: string | undefined, payloadJson?: string): Promise<InvocationReport> {
+    if (!this.#tracing) return this.invoker.invoke(toDeployed(fn), payload, id, { traceparent, payloadJson });
     const traced = this.#tracing.startInvocation({ name: fn.functionName, version: fn.version }, id, { mode, traceparent, startedAt: performance.timeOrigin + performance.now() });
-    const report = await this.invoker.invoke(toDeployed(fn), payload, id, { traceparent: traced.traceparent });
+    const report = await this.invoker.invoke(toDeployed(fn), payload, id, { traceparent: traced.traceparent, payloadJson });
     traced.end(report);
     return report;
   }

@@ -30,9 +30,9 @@ export class ThawServer {
   ) {}
 
   /** Starts a server on a free port; resolves once it listens. */
-  /** `nodeArgs`: options for the server's node (a benchmark's --cpu-prof). */
-  static async start(args: string[] = [], dataDir = mkdtempSync(join(tmpdir(), 'thaw-e2e-')), env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<ThawServer> {
-    const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--clock', 'manual', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  /** `nodeArgs`: options for the server's node (a benchmark's --cpu-prof); `bin`: another checkout's bin/thaw.js (a benchmark's "before"). */
+  static async start(args: string[] = [], dataDir = mkdtempSync(join(tmpdir(), 'thaw-e2e-')), env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = [], bin = BIN): Promise<ThawServer> {
+    const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--port', '0', '--data-dir', dataDir, '--clock', 'manual', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     const lines = createInterface({ input: child.stdout! });

@@ -109,8 +109,11 @@ function tooLarge(size: string, limit: number, req: IncomingMessage): ThawError 
 
 /** Parses a JSON body; undefined for an empty one. Refuses invalid JSON and nesting deeper than MAX_JSON_DEPTH. */
 export function parseJsonBody(body: Buffer): unknown {
-  if (body.length === 0) return undefined;
-  const text = body.toString('utf8');
+  return body.length === 0 ? undefined : parseJsonText(body.toString('utf8'));
+}
+
+/** parseJsonBody for a body already decoded as UTF-8 text (not empty). */
+export function parseJsonText(text: string): unknown {
   const depth = jsonDepth(text);
   if (depth > MAX_JSON_DEPTH) throw badRequest(`body: nested more than ${MAX_JSON_DEPTH} levels deep (arrays and objects)`);
   try {

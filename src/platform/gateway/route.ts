@@ -24,6 +24,8 @@ export interface RouteContext {
   body: any;
   /** The body's media type, as matched: 'application/json' or one of the route's binary types. */
   bodyType: string | undefined;
+  /** A JSON body's text as received (what `body` was parsed from), to pass on without encoding it again. */
+  bodyJson: string | undefined;
 }
 
 export interface BodySpec {

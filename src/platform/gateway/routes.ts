@@ -450,7 +450,7 @@ export const ROUTES: readonly Route[] = [
   },
 ];
 
-async function invoke({ platform, res, params, query, headers, body }: RouteContext): Promise<void> {
+async function invoke({ platform, res, params, query, headers, body, bodyJson }: RouteContext): Promise<void> {
   const ref: string = params.name;
   const { name, target: qualifier } = parseFunctionRef(ref);
   platform.store.functions.require(name);
@@ -464,7 +464,7 @@ async function invoke({ platform, res, params, query, headers, body }: RouteCont
     if (duplicate) res.setHeader('idempotent-replayed', 'true');
     return sendJson(res, 202, { id: job.id, status: duplicate ? job.status : 'queued', ...(duplicate ? { duplicate: true } : {}) });
   }
-  const record = await platform.invokeSync(name, payload, target, { traceparent });
+  const record = await platform.invokeSync(name, payload, target, { traceparent, payloadJson: bodyJson });
   res.setHeader('server-timing', serverTiming(record, record.totalMs ?? 0));
   res.setHeader('x-thaw-invocation-id', record.id);
   res.setHeader('x-thaw-version', String(record.version));

@@ -12,7 +12,7 @@ import { EXIT, ThawError, type ErrorCode } from '../../core/errors.ts';
 import type { ManualScheduler } from '../invoker/scheduler.ts';
 import type { Platform } from '../platform.ts';
 import type { TokenSet } from '../auth/tokens.ts';
-import { badRequest, parseJsonBody, parseTarget, readBody } from './request.ts';
+import { badRequest, parseJsonText, parseTarget, readBody } from './request.ts';
 import { sendJson, type Route, type RouteContext } from './route.ts';
 import { ROUTES } from './routes.ts';
 import { fromString, validate, type Schema } from './schema.ts';
@@ -158,6 +158,7 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
     headers: headerValues(route, req),
     body: undefined,
     bodyType: undefined,
+    bodyJson: undefined,
   };
   if (route.body) {
     const raw = await readBody(req, route.body.limit(platform));
@@ -171,7 +172,10 @@ async function handle(platform: Platform, req: IncomingMessage, res: ServerRespo
       ctx.bodyType = 'application/octet-stream';
     } else {
       // JSON whatever the declared type: `curl -d` sends application/x-www-form-urlencoded.
-      ctx.body = parseJsonBody(raw);
+      if (raw.length > 0) {
+        ctx.bodyJson = raw.toString('utf8');
+        ctx.body = parseJsonText(ctx.bodyJson);
+      }
       ctx.bodyType = 'application/json';
       if (route.body.json !== true && route.body.json && ctx.body !== undefined) check(route.body.json, ctx.body, 'body');
     }

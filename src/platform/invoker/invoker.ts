@@ -169,8 +169,11 @@ export class Invoker {
     this.#arm();
   }
 
-  /** Runs one invocation of `fn` and reports how it went; function errors are reports, not throws. */
-  async invoke(fn: DeployedFunction, payload: unknown, invocationId: string, options: { traceparent?: string } = {}): Promise<InvocationReport> {
+  /**
+   * Runs one invocation of `fn` and reports how it went; function errors are reports, not throws.
+   * `payloadJson`: the payload's JSON text as received, handed on as it is (see Sandbox.invoke).
+   */
+  async invoke(fn: DeployedFunction, payload: unknown, invocationId: string, options: { traceparent?: string; payloadJson?: string } = {}): Promise<InvocationReport> {
     if (this.#closed) throw new ThawError('ERR_INVALID_STATE', 'the invoker is shut down');
     const spec = this.#specOf(fn);
     // Policies attach to the functions known by the first invocation, unless prepare() came first.
@@ -204,7 +207,7 @@ export class Invoker {
         await sandbox!.resume({ cpuShares: cpuSharesFor(fn.memoryMb) });
       }
       const context = { invocationId, functionName: fn.name, version: fn.version, memoryMb: fn.memoryMb, deadlineMs: Date.now() + fn.timeoutMs };
-      outcome = await sandbox!.invoke(payload, options.traceparent ? { ...context, traceparent: options.traceparent } : context, fn.timeoutMs);
+      outcome = await sandbox!.invoke(payload, options.traceparent ? { ...context, traceparent: options.traceparent } : context, fn.timeoutMs, options.payloadJson);
     } catch (error) {
       // The function's init() failing is its own fault; anything else that stops a sandbox from
       // starting (cgroups, bubblewrap, the agent not answering) is the platform's.

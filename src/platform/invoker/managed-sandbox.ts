@@ -28,8 +28,8 @@ export class ManagedSandbox {
     return this.#serial(() => this.sandbox.start());
   }
 
-  invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
-    return this.#chain.then(() => this.sandbox.invoke(payload, context, timeoutMs));
+  invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
+    return this.#chain.then(() => this.sandbox.invoke(payload, context, timeoutMs, payloadJson));
   }
 
   /** Applies `limits` (if any), then freezes: one queued operation, so nothing runs in between. */

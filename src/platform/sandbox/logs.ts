@@ -116,13 +116,21 @@ export class SegmentedLog {
 
   /** The text of segment `seq`, once its marker has arrived (or the stream ended, or it was cut). */
   segment(seq: number): Promise<string> {
-    const done = this.delivered.get(seq);
-    if (done !== undefined) {
-      this.delivered.delete(seq);
-      return Promise.resolve(done);
-    }
-    if (this.isEnded && seq >= this.nextSeq) return Promise.resolve('');
+    if (this.isReady(seq)) return Promise.resolve(this.takeReady(seq));
     return new Promise((resolve) => this.waiters.set(seq, resolve));
+  }
+
+  /** The text of a segment that isReady() (handed over once): what segment() resolves to, without a promise. */
+  takeReady(seq: number): string {
+    const done = this.delivered.get(seq);
+    if (done === undefined) return '';
+    this.delivered.delete(seq);
+    return done;
+  }
+
+  /** Whether segment `seq` is complete (its marker arrived, or the stream ended, or it was cut): segment() would not wait. */
+  isReady(seq: number): boolean {
+    return this.delivered.has(seq) || (this.isEnded && seq >= this.nextSeq);
   }
 
   /**

@@ -31,6 +31,7 @@ import type { AgentMessage, HostMessage, InvocationContext, SerializedError } fr
 import type { CgroupDriver, InstanceCgroup } from './cgroups.ts';
 import { SandboxError, SandboxStartError } from './errors.ts';
 import type { Launcher, RuntimeHandle, SpawnCommand } from './launcher.ts';
+import { InvocationDeadline } from './deadline.ts';
 import { SegmentedLog } from './logs.ts';
 import type { ExitInfo, InvokeOutcome, SandboxSpec, SpecialiseRequest, SpecialiseTimings, StartTimings, ZygoteBoot, ZygoteSandbox } from './types.ts';
 
@@ -101,6 +102,8 @@ type State = 'new' | 'starting' | 'zygote' | 'idle' | 'busy' | 'paused' | 'exite
 
 type ResultMessage = Extract<AgentMessage, { type: 'result' }>;
 type StartMessage = Extract<AgentMessage, { type: 'ready' | 'init-failed' | 'zygote-ready' }>;
+/** How an invocation's wait for its result ended. */
+type InvocationEvent = { type: 'result'; msg: ResultMessage } | { type: 'exit'; info: ExitInfo } | { type: 'timeout' };
 
 export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
   readonly id: string;
@@ -133,8 +136,9 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
   private startWaiter: ((msg: StartMessage) => void) | undefined;
   /** A start message that came before anyone waited for it. */
   private earlyStartMessage: StartMessage | undefined;
-  private readonly results = new Map<string, ResultMessage>();
-  private readonly resultWaiters = new Map<string, (msg: ResultMessage) => void>();
+  /** The invocation waiting for its result, settled by whichever comes first: the result, the runtime's exit, its deadline. */
+  private current: { id: string; settle: (event: InvocationEvent) => void } | undefined;
+  private readonly deadline = new InvocationDeadline();
   private destroying: Promise<void> | undefined;
   private spawnError: Error | undefined;
   private releaseError: unknown;
@@ -492,12 +496,11 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
       if (waiter) waiter(msg);
       else this.earlyStartMessage = msg;
     } else if (msg.type === 'result') {
-      const waiter = this.resultWaiters.get(msg.id);
-      if (waiter) {
-        this.resultWaiters.delete(msg.id);
-        waiter(msg);
-      } else {
-        this.results.set(msg.id, msg);
+      // (A result for an invocation no longer waited for, one given up on, is dropped.)
+      const current = this.current;
+      if (current?.id === msg.id) {
+        this.current = undefined;
+        current.settle({ type: 'result', msg });
       }
     }
   }
@@ -528,6 +531,10 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     if (this.exitInfo) return;
     this.exitInfo = info;
     if (this.state !== 'destroyed' && this.state !== 'starting') this.state = 'exited';
+    this.deadline.close();
+    const current = this.current;
+    this.current = undefined;
+    current?.settle({ type: 'exit', info });
     this.resolveExited(info);
   }
 
@@ -566,7 +573,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
 
   // ------------------------------------------------------------------ invoke
 
-  async invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
+  async invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
     if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new TypeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
     switch (this.state) {
       case 'idle':
@@ -591,28 +598,16 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
         throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is ${this.state}: it cannot be invoked`);
     }
     const id = context.invocationId || randomUUID();
-    const line = frame({ type: 'invoke', id, payload, context: { ...context, invocationId: id } } satisfies HostMessage);
+    const line = invokeLine(id, payload, context, payloadJson);
     this.state = 'busy';
     const seq = ++this.seq;
     const started = performance.now();
-    const timer = deferredTimer(timeoutMs);
-    const resultPromise = new Promise<ResultMessage>((resolve) => {
-      const early = this.results.get(id);
-      if (early) {
-        this.results.delete(id);
-        resolve(early);
-      } else {
-        this.resultWaiters.set(id, resolve);
-      }
-    });
-    this.channel!.write(line);
-
     try {
-      const first = await Promise.race([
-        resultPromise.then((msg) => ({ type: 'result' as const, msg })),
-        this.exited.then((info) => ({ type: 'exit' as const, info })),
-        timer.promise.then(() => ({ type: 'timeout' as const })),
-      ]);
+      const first = await new Promise<InvocationEvent>((settle) => {
+        this.current = { id, settle };
+        this.deadline.arm(timeoutMs, () => settle({ type: 'timeout' }));
+        this.channel!.write(line);
+      });
 
       if (first.type === 'timeout') {
         await this.kill();
@@ -629,9 +624,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
       }
 
       if (first.type === 'exit') {
-        // A result that raced with the exit still counts (the channel is drained before exit settles).
-        const late = this.results.get(id);
-        if (late) return await this.fromResult(late, seq, timer);
+        // (A result that came before the exit settled the invocation: the channel is drained before exit settles.)
         const info = first.info;
         const [stdout, stderr] = await this.segmentLogs(seq);
         const error: SerializedError = info.oom
@@ -643,35 +636,46 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
         return { ok: false, error, durationMs: performance.now() - started, stdout, stderr, fatal: true };
       }
 
-      return await this.fromResult(first.msg, seq, timer);
+      return await this.fromResult(first.msg, seq);
     } finally {
-      timer.cancel();
-      this.resultWaiters.delete(id);
-      this.results.delete(id);
+      this.current = undefined;
+      this.deadline.disarm();
       if (this.state === 'busy') this.state = this.exitInfo ? 'exited' : 'idle';
     }
   }
 
-  private async fromResult(msg: ResultMessage, seq: number, timer: DeferredTimer): Promise<InvokeOutcome> {
+  private async fromResult(msg: ResultMessage, seq: number): Promise<InvokeOutcome> {
     const fatal = !msg.ok && msg.fatal === true;
-    // The markers follow the function's output on its own streams; wait for them (bounded by the
-    // invocation's own deadline, in case the function closed its stdout).
-    const [stdout, stderr] = await Promise.race([
-      this.segmentLogs(seq),
-      timer.promise.then(() => {
-        this.stdoutLog?.cut(seq);
-        this.stderrLog?.cut(seq);
-        return this.segmentLogs(seq);
-      }),
-    ]);
+    // The markers follow the function's output on its own streams, written before the result: they
+    // have usually arrived already. Otherwise wait for them, bounded by the invocation's own
+    // deadline (in case the function closed its stdout).
+    const [stdout, stderr] = this.readySegmentLogs(seq) ?? (await this.segmentLogsWithinDeadline(seq));
     // The agent exits right after a fatal error: report once it is gone, so the caller sees a
     // consistent state.
     if (fatal) {
-      await Promise.race([this.exited, timer.promise.then(() => this.kill())]);
+      this.deadline.whenPassed(() => void this.kill());
       await this.exited;
     }
     const base = { durationMs: msg.durationMs, stdout, stderr, ...(fatal ? { fatal: true } : {}) };
     return msg.ok ? { ok: true, value: msg.value, ...base } : { ok: false, error: msg.error, ...base };
+  }
+
+  /** Segment `seq` of both streams if both are complete already (no promise on the warm path), else undefined. */
+  private readySegmentLogs(seq: number): [string, string] | undefined {
+    const out = this.stdoutLog;
+    const err = this.stderrLog;
+    if ((out && !out.isReady(seq)) || (err && !err.isReady(seq))) return undefined;
+    return [out?.takeReady(seq) ?? '', err?.takeReady(seq) ?? ''];
+  }
+
+  /** Segment `seq` of both streams once their markers arrive; once the deadline passes, what arrived by then. */
+  private segmentLogsWithinDeadline(seq: number): Promise<[string, string]> {
+    const logs = this.segmentLogs(seq);
+    this.deadline.whenPassed(() => {
+      this.stdoutLog?.cut(seq);
+      this.stderrLog?.cut(seq);
+    });
+    return logs;
   }
 
   // ------------------------------------------------------------------ pause, resume, limits, usage
@@ -850,4 +854,15 @@ export function spawnPlaced(cmd: SpawnCommand, procsFiles: string[], stdin: 'pip
   } finally {
     for (const fd of cmd.extraFds ?? []) closeSync(fd);
   }
+}
+
+/**
+ * The invoke message as one line. The payload's JSON text goes in as the caller received it when it
+ * has one without a newline (which would end the line early; JSON whitespace is the only place a raw
+ * newline can be): the warm path does not encode again what it just decoded.
+ */
+export function invokeLine(id: string, payload: unknown, context: InvocationContext, payloadJson?: string): string {
+  const withId: InvocationContext = { ...context, invocationId: id };
+  if (payloadJson === undefined || payloadJson.includes('\n')) return frame({ type: 'invoke', id, payload, context: withId } satisfies HostMessage);
+  return `{"type":"invoke","id":${JSON.stringify(id)},"context":${JSON.stringify(withId)},"payload":${payloadJson}}\n`;
 }

@@ -38,8 +38,8 @@ export class SafeSandbox implements Sandbox {
     return this.#guard(() => this.inner.start());
   }
 
-  async invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
-    const outcome = await this.#guard(() => this.inner.invoke(payload, context, timeoutMs));
+  async invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
+    const outcome = await this.#guard(() => this.inner.invoke(payload, context, timeoutMs, payloadJson));
     if (outcome.fatal) await this.#destroyQuietly();
     return outcome;
   }

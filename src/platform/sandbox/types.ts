@@ -67,8 +67,12 @@ export interface Sandbox {
   readonly pid: number | undefined;
   /** Boots the runtime in the sandbox, loads the bundle, runs init(). Rejects if init fails. */
   start(): Promise<StartTimings>;
-  /** Runs one invocation. A function error resolves with ok: false; it rejects only on misuse. */
-  invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome>;
+  /**
+   * Runs one invocation. A function error resolves with ok: false; it rejects only on misuse.
+   * `payloadJson`: the payload's JSON text as the caller received it (JSON.parse of it gave
+   * `payload`), for a sandbox that hands the payload on as text: it need not encode it again.
+   */
+  invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome>;
   /** Freezes every process of the sandbox (freezer cgroup, or SIGSTOP). */
   pause(): Promise<void>;
   resume(): Promise<void>;

@@ -188,6 +188,29 @@ for (const variant of variants) {
       });
     }
 
+    it('times out an invocation after warm ones: the deadline is re-armed for each (same and different limits)', async () => {
+      for (const firstMs of [400, 10_000]) {
+        const sb = await started(spec('hangs'));
+        const quick = await sb.invoke({ mode: 'return' }, ctx('hangs', firstMs), firstMs);
+        assert.equal(quick.value, 'returned');
+        const again = await sb.invoke({ mode: 'return' }, ctx('hangs', firstMs), firstMs);
+        assert.equal(again.value, 'returned');
+        const out = await sb.invoke({ mode: 'promise' }, ctx('hangs', 400), 400);
+        assert.equal(out.error?.kind, 'timeout', `after two invocations of ${firstMs} ms`);
+        assert.match(out.error?.message ?? '', /400 ms/);
+        assert.equal(sb.status, 'exited');
+      }
+    });
+
+    it('hands the payload to the function as the JSON text it was given, when it has one', async () => {
+      const sb = await started(spec('hello'));
+      const sent = await sb.invoke({ name: 'value' }, ctx('hello'), 10_000, ' {"name": "text as sent"} ');
+      assert.equal((sent.value as { message: string }).message, 'hello text as sent');
+      // A newline would end the protocol line: such a text is not spliced in, the value is encoded.
+      const pretty = await sb.invoke({ name: 'value' }, ctx('hello'), 10_000, '{\n  "name": "pretty"\n}');
+      assert.equal((pretty.value as { message: string }).message, 'hello value');
+    });
+
     it('reports process.exit(3) during an invocation as kind "exit"', async () => {
       const sb = await started(spec('exits'));
       const out = await sb.invoke({ code: 3 }, ctx('exits'), 10_000);

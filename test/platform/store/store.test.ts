@@ -65,6 +65,15 @@ describe('IdGenerator', () => {
     assert.equal(idTime(made[3]!), 1000);
     assert.equal(idTime(made[4]!), 2000);
   });
+
+  it('carries an increment through the random part (all ones but the top bit) to the next digit', () => {
+    const ids = new IdGenerator((k) => Buffer.alloc(k, 0xff));
+    const first = ids.next(5);
+    const second = ids.next(5);
+    assert.equal(first.slice(10), 'FZZZZZZZZZZZZZZZ');
+    assert.equal(second.slice(10), 'G000000000000000');
+    assert.equal(idTime(second), 5);
+  });
 });
 
 describe('schedules', () => {

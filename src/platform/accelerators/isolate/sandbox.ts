@@ -97,8 +97,8 @@ export class IsolateSandbox implements Sandbox {
     return inner.start();
   }
 
-  async invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
-    if (this.#inner) return this.#inner.invoke(payload, context, timeoutMs);
+  async invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
+    if (this.#inner) return this.#inner.invoke(payload, context, timeoutMs, payloadJson);
     if (!this.#live) return { ok: false, error: { kind: 'exit', message: `isolate ${this.id} is not running` }, durationMs: 0, stdout: '', stderr: '', fatal: true };
     const a = await this.options.host.request({ op: 'invoke', isolate: this.id, payload, context, cpuLimitMs: this.options.cpuLimitMs, timeoutMs });
     if (a.fatal) this.#ended({ code: null, signal: null, oom: a.error?.kind === 'oom' });

@@ -537,8 +537,8 @@ export class SnapshotSandbox implements Sandbox {
     }
   }
 
-  invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
-    return this.#current.invoke(payload, context, timeoutMs);
+  invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
+    return this.#current.invoke(payload, context, timeoutMs, payloadJson);
   }
 
   pause(): Promise<void> {

@@ -197,11 +197,11 @@ export class ZygoteInstanceSandbox implements Sandbox {
     return this.#inner;
   }
 
-  invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
+  invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
     const inner = this.#require();
-    if (this.#invoked || this.#doneReported) return inner.invoke(payload, context, timeoutMs);
+    if (this.#invoked || this.#doneReported) return inner.invoke(payload, context, timeoutMs, payloadJson);
     this.#invoked = true;
-    const first = inner.invoke(payload, context, timeoutMs);
+    const first = inner.invoke(payload, context, timeoutMs, payloadJson);
     void first.finally(() => this.#zygoteDone()).catch(() => undefined);
     return first;
   }

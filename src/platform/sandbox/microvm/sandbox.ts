@@ -402,8 +402,8 @@ export class MicroVmSandbox implements Sandbox {
     return this.runtime.memoryUsageMb();
   }
 
-  async invoke(payload: unknown, context: InvocationContext, timeoutMs: number): Promise<InvokeOutcome> {
-    const outcome = await this.runtime.invoke(payload, context, timeoutMs);
+  async invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
+    const outcome = await this.runtime.invoke(payload, context, timeoutMs, payloadJson);
     this.invocations++;
     const recorder = this.launcher.recorder;
     const launch = this.launcher.launch;
