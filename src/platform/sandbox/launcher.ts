@@ -15,7 +15,7 @@ import { getHeapStatistics } from 'node:v8';
 
 import type { ChildProcess } from 'node:child_process';
 
-import type { AgentStartTimings, HostMessage } from '../../runtime/protocol.ts';
+import type { HostMessage } from '../../runtime/protocol.ts';
 import type { InstanceCgroup } from './cgroups.ts';
 import type { ExitInfo, SandboxSpec, ZygoteBoot } from './types.ts';
 
@@ -103,8 +103,6 @@ export interface Launcher {
   /** Stops the runtime itself (a VM's vCPUs); false: the default (freezer cgroup, else SIGSTOP). */
   freeze?(): Promise<boolean>;
   thaw?(): Promise<boolean>;
-  /** The sandbox phase of a start (default: t0 until the runtime process began, on its own clock). */
-  sandboxPhaseMs?(t0: number, timings: AgentStartTimings, startMessageAtMs: number | undefined): number;
   /** Adds what explains a failed start (a VM's console) to its error. */
   explainStartFailure?(error: Error): void;
 }

@@ -27,7 +27,7 @@ import type { Duplex } from 'node:stream';
 
 import type { StartPathKind } from '../../core/instance.ts';
 import { frame, onLines, parseMessage } from '../../runtime/framing.ts';
-import type { AgentMessage, HostMessage, InvocationContext, SerializedError } from '../../runtime/protocol.ts';
+import type { AgentMessage, AgentStartTimings, HostMessage, InvocationContext, SerializedError } from '../../runtime/protocol.ts';
 import type { CgroupDriver, InstanceCgroup } from './cgroups.ts';
 import { SandboxError, SandboxStartError } from './errors.ts';
 import type { Launcher, RuntimeHandle, SpawnCommand } from './launcher.ts';
@@ -72,9 +72,25 @@ export function validateSpec(spec: SandboxSpec): SandboxSpec {
   return spec;
 }
 
-/** Epoch milliseconds with sub-millisecond precision (comparable with the agent's performance.timeOrigin). */
+/** Epoch milliseconds with sub-millisecond precision: this process's timeOrigin plus its monotonic clock. */
 export function epochNow(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/**
+ * The sandbox phase of a start, on the host's clock alone: from t0 until the runtime's start
+ * message arrived (both epochNow() of this process, so their difference is its monotonic clock's),
+ * less what the runtime measured inside on its own clock (boot, its setup, import, init). Never the
+ * runtime's performance.timeOrigin less t0: each process fixes its timeOrigin from the wall clock
+ * when it starts, so that difference compares two readings of the wall clock taken at different
+ * times, and a wall clock stepped or slewed in between (NTP, a VM resumed from a snapshot) reads as
+ * start time. (Seen: every start of a thaw serve that had run across such a step took 8.6–10.8 s
+ * "in the sandbox" while it answered within its usual second; a replay simulated those phantom
+ * starts.) What the host adds, the start message's way out, counts as sandbox time.
+ */
+export function sandboxPhaseMs(t0: number, t: Partial<AgentStartTimings>, startMessageAtMs: number): number {
+  const inside = (t.runtimeBootMs ?? 0) + (t.agentSetupMs ?? 0) + (t.importMs ?? 0) + (t.initMs ?? 0);
+  return Math.max(0, startMessageAtMs - t0 - inside);
 }
 
 /** Signal number → name; the first name listed wins (SIGABRT, not its alias SIGIOT; SIGIO, not SIGPOLL). */
@@ -274,7 +290,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
         this.state = 'zygote';
         const t = first.timings;
         return {
-          sandboxMs: Math.max(0, t.processStartEpochMs - t0),
+          sandboxMs: sandboxPhaseMs(t0, { ...t, initMs: 0 }, this.startMessageAtMs ?? epochNow()),
           runtimeBootMs: Math.max(0, t.runtimeBootMs),
           agentSetupMs: Math.max(0, t.agentSetupMs ?? 0),
           importMs: Math.max(0, t.importMs),
@@ -288,7 +304,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
       this.state = 'idle';
       const t = ready.timings;
       return {
-        sandboxMs: Math.max(0, this.launcher.sandboxPhaseMs?.(t0, t, this.startMessageAtMs) ?? t.processStartEpochMs - t0),
+        sandboxMs: sandboxPhaseMs(t0, t, this.startMessageAtMs ?? epochNow()),
         runtimeBootMs: Math.max(0, t.runtimeBootMs),
         agentSetupMs: Math.max(0, t.agentSetupMs ?? 0),
         importMs: Math.max(0, t.importMs),
@@ -425,8 +441,8 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
       this.state = 'idle';
       const t = ready.timings;
       return {
-        // The message's way in, before the agent began: the only "sandbox" time left.
-        sandboxMs: Math.max(0, t.processStartEpochMs - t0),
+        // The message's way in and out, around the agent's import and init: the only "sandbox" time left.
+        sandboxMs: sandboxPhaseMs(t0, { importMs: t.importMs, initMs: t.initMs }, this.startMessageAtMs ?? epochNow()),
         runtimeBootMs: 0,
         agentSetupMs: 0,
         importMs: Math.max(0, t.importMs),

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 
 import { createSandboxBackend, detectIsolation } from '../../../src/platform/sandbox/index.ts';
-import type { RuntimeProcess } from '../../../src/platform/sandbox/runtime-process.ts';
+import { sandboxPhaseMs, type RuntimeProcess } from '../../../src/platform/sandbox/runtime-process.ts';
 import type { SandboxBackend, SandboxSpec } from '../../../src/platform/sandbox/types.ts';
 import { SandboxError, SandboxStartError } from '../../../src/platform/sandbox/errors.ts';
 import { alive, ctx, fixture, spec, testDataDir } from './support.ts';
@@ -103,10 +103,16 @@ for (const variant of variants) {
       backend ??= await variant.make();
       const sb = backend.create(spec('hello')) as RuntimeProcess;
       live.push(sb);
+      const before = performance.now();
       const t = await sb.start();
+      const tookMs = performance.now() - before;
       for (const phase of ['sandboxMs', 'runtimeBootMs', 'importMs', 'initMs'] as const) {
         assert.ok(Number.isFinite(t[phase]) && t[phase] >= 0, `${phase} = ${t[phase]}`);
       }
+      // Measured on the host's monotonic clock, the phases never add up to more than the start
+      // took (a wall clock stepped since thaw started must not read as start time).
+      const phasesMs = t.sandboxMs + t.runtimeBootMs + (t.agentSetupMs ?? 0) + t.importMs + t.initMs;
+      assert.ok(phasesMs <= tookMs, `phases ${phasesMs} ms, start() took ${tookMs} ms`);
       assert.ok(t.runtimeBootMs > 0, 'node takes some time to boot');
       assert.ok((t.cgroupMs ?? 0) >= 0);
     });
@@ -392,5 +398,18 @@ describe('signal names', () => {
     assert.equal(signalName(6), 'SIGABRT');
     assert.equal(signalName(9), 'SIGKILL');
     assert.equal(signalName(17), 'SIGCHLD');
+  });
+});
+
+describe('the sandbox phase of a start', () => {
+  it('is the host\'s time to the start message less what the runtime measured inside, whatever its wall clock said', () => {
+    // A runtime whose process began (by its timeOrigin) 9 s after t0: a wall clock stepped forward
+    // since the host started. The host saw its start message 400 ms after t0.
+    const inside = { processStartEpochMs: 1_000 + 9_000, runtimeBootMs: 200, agentSetupMs: 20, importMs: 60, initMs: 20 };
+    assert.equal(sandboxPhaseMs(1_000, inside, 1_400), 100);
+    // Never below zero (the runtime's clock ran a little fast).
+    assert.equal(sandboxPhaseMs(1_000, inside, 1_250), 0);
+    // A specialised zygote: only its import and init happen inside.
+    assert.equal(sandboxPhaseMs(1_000, { importMs: 30, initMs: 10 }, 1_045), 5);
   });
 });

@@ -21,10 +21,10 @@ import { readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import type { AgentStartTimings, InvocationContext } from '../../../runtime/protocol.ts';
+import type { InvocationContext } from '../../../runtime/protocol.ts';
 import { type Launcher, makePrivateDir, type RuntimeEntry, type RuntimeHandle, type SpawnCommand } from '../launcher.ts';
 import type { ResolvedProcessOptions } from '../process.ts';
-import { epochNow, RuntimeProcess, signalName } from '../runtime-process.ts';
+import { RuntimeProcess, signalName } from '../runtime-process.ts';
 import type { ExitInfo, InvokeOutcome, Sandbox, SandboxSpec, StartTimings } from '../types.ts';
 import { MicroVmError } from './errors.ts';
 import { QmpClient } from './qmp.ts';
@@ -222,12 +222,6 @@ export class MicroVmLauncher implements Launcher {
     if (!this.qmp) return false;
     await this.qmp.execute('cont');
     return true;
-  }
-
-  /** The VM's own start: from t0 to `ready`, less what the agent measured inside (boot, import, init). */
-  sandboxPhaseMs(t0: number, t: AgentStartTimings, startMessageAtMs: number | undefined): number {
-    const inside = t.runtimeBootMs + (t.agentSetupMs ?? 0) + t.importMs + t.initMs;
-    return (startMessageAtMs ?? epochNow()) - t0 - inside;
   }
 
   explainStartFailure(error: Error): void {
