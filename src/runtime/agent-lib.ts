@@ -32,6 +32,10 @@ export function parseAgentArguments(argv: readonly string[], env: NodeJS.Process
         if (!/^[0-9a-f]{8,64}$/.test(value)) throw new TypeError('--log-marker must be 8 to 64 hex digits');
         args.logMarker = value;
         break;
+      case 'invocation-markers':
+        if (value !== 'on' && value !== 'off') throw new TypeError(`--invocation-markers must be on or off, got ${JSON.stringify(value)}`);
+        args.invocationMarkers = value === 'on';
+        break;
       case 'uid':
       case 'gid': {
         const id = Number(value);

@@ -49,6 +49,10 @@ const runtimeBootMs = agentFirstLineMs;
 // replace process.stdout.write; the markers must still follow its output in order).
 const writeStdout = process.stdout.write.bind(process.stdout);
 const writeStderr = process.stderr.write.bind(process.stderr);
+const stdoutStream = process.stdout;
+const stderrStream = process.stderr;
+/** Bytes queued for a full pipe (a write to a pipe is synchronous only while the pipe has room). */
+const outputQueued = (): boolean => stdoutStream.writableLength > 0 || stderrStream.writableLength > 0;
 
 function fail(message: string, code: number): never {
   writeStderr(`thaw agent: ${message}\n`);
@@ -325,6 +329,8 @@ async function main(): Promise<void> {
     channel,
     name: 'thaw agent',
     logNonce: args.logMarker,
+    invocationMarkers: args.invocationMarkers,
+    outputQueued,
     writeStdout,
     writeStderr,
     timings: { processStartEpochMs, runtimeBootMs },

@@ -88,8 +88,8 @@ export type AgentMessage =
   /** Zygote mode (added): the packages are imported; waiting for `specialise`. importMs = the packages' import. */
   | { type: 'zygote-ready'; timings: AgentStartTimings; packages: string[] }
   | { type: 'init-failed'; error: SerializedError; timings: Partial<AgentStartTimings> }
-  | { type: 'result'; id: string; ok: true; value: unknown; durationMs: number }
-  | {
+  | ({ type: 'result'; id: string; ok: true; value: unknown; durationMs: number } & ResultSegment)
+  | ({
       type: 'result';
       id: string;
       ok: false;
@@ -97,7 +97,13 @@ export type AgentMessage =
       durationMs: number;
       /** The agent exits right after this message (an uncaught exception or unhandled rejection). */
       fatal?: boolean;
-    };
+    } & ResultSegment);
+
+/** (Added.) How the invocation's log segment ends, from an agent started with --invocation-markers=off. */
+export interface ResultSegment {
+  /** true: with markers after all (output was still queued for a pipe when the invocation ended; see logMarker()). */
+  marked?: boolean;
+}
 
 /** The file descriptor the protocol runs on, in the agent. */
 export const PROTOCOL_FD = 3;
@@ -107,6 +113,8 @@ export const PROTOCOL_FD = 3;
  * --bundle, which may instead come from THAW_BUNDLE in the environment, removed before user code runs):
  *   --bundle=<path>      the function bundle (CommonJS), e.g. /code/bundle.cjs
  *   --log-marker=<hex>   nonce for the end-of-segment markers written to stdout and stderr
+ *   --invocation-markers=off  the markers end the start segment only (the host cuts invocations
+ *                        by the order their output arrives in: see logMarker())
  *   --uid=<n> --gid=<n>  drop to this user and group (needs root) after reading the bundle and
  *                        before running any of its code
  * Zygote mode (added), instead of --bundle:
@@ -117,6 +125,8 @@ export interface AgentArguments {
   /** The function bundle; '' in zygote mode (it comes with `specialise`). */
   bundle: string;
   logMarker?: string;
+  /** false (--invocation-markers=off): only the start segment ends with a marker (see logMarker()). */
+  invocationMarkers?: boolean;
   uid?: number;
   gid?: number;
   /** Zygote mode: the package folder the preloaded packages are imported from. */
@@ -131,6 +141,17 @@ export interface AgentArguments {
  * `result`. The host cuts the function's output at the markers, so each invocation gets exactly
  * the output written during it (output written between invocations goes to the next one).
  * `seq` is 0 for the start and n for the n-th invocation.
+ *
+ * With --invocation-markers=off only the start segment has one. That is for hosts that read the
+ * function's stdout and stderr from the very pipes it writes to (a process or a container; not a
+ * microVM, whose output comes through QEMU): the agent's writes to them are synchronous, so every
+ * byte written before the result is in those pipes when the host reads the result, and the host
+ * ends the segment once it has read what they hold (one turn of its event loop, which reads every
+ * ready pipe). Two pipe writes and two wake-ups of the host fewer per invocation; output written
+ * after the result (a timer the function left) may then go to this invocation or to the next.
+ * Writes to a full pipe are queued, not synchronous: when the function's stdout or stderr still
+ * holds queued bytes at the end of an invocation, the agent writes the markers after all (they
+ * queue behind those bytes) and says so in the result (`marked`).
  */
 export const LOG_MARKER_PREFIX = '\u0000thaw-end:';
 export function logMarker(nonce: string, seq: number): string {

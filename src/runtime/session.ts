@@ -35,6 +35,10 @@ export interface SessionOptions {
   name: string;
   /** The nonce of the log markers (none: the function's output is not cut into segments). */
   logNonce: string | undefined;
+  /** false: only the start segment ends with a marker; the host cuts invocations by arrival order (see logMarker()). */
+  invocationMarkers?: boolean;
+  /** Whether the function's stdout or stderr holds bytes queued for its pipe (not yet written to it). */
+  outputQueued?: () => boolean;
   /** The function's stdout and stderr, captured before any of its code could replace them. */
   writeStdout: (chunk: string) => unknown;
   writeStderr: (chunk: string) => unknown;
@@ -87,6 +91,21 @@ export class AgentSession {
     this.send(message, () => process.exit(code));
   }
 
+  /**
+   * Ends an invocation's log segment: with markers, unless the host cuts invocations by arrival
+   * order and nothing is still queued for the pipes. True when markers were written although the
+   * host does not expect them (the result says so: `marked`).
+   */
+  #endInvocationSegment(): boolean {
+    if (this.#options.invocationMarkers !== false) {
+      this.endSegment();
+      return false;
+    }
+    if (!this.#options.outputQueued?.()) return false;
+    this.endSegment();
+    return true;
+  }
+
   /** Ends the current log segment: its marker on stdout and stderr, after the function's output. */
   endSegment(): void {
     if (this.#logNonce === undefined) return;
@@ -132,9 +151,17 @@ export class AgentSession {
       case 'invoking': {
         const inv = this.#current!;
         this.#current = undefined;
-        this.endSegment();
+        const marked = this.#endInvocationSegment();
         this.sendAndExit(
-          { type: 'result', id: inv.id, ok: false, error: serializeError(err, 'error'), durationMs: performance.now() - inv.startedMs, fatal: true },
+          {
+            type: 'result',
+            id: inv.id,
+            ok: false,
+            error: serializeError(err, 'error'),
+            durationMs: performance.now() - inv.startedMs,
+            fatal: true,
+            ...(marked ? { marked } : {}),
+          },
           EXIT_FATAL,
         );
         return;
@@ -189,8 +216,9 @@ export class AgentSession {
       const line = await runInvocation(handler, msg, () => this.#current === inv);
       if (line === undefined) return; // a fatal error already answered this invocation
       this.#current = undefined;
-      this.endSegment();
-      this.#options.channel.write(frameJson(line));
+      // (The result's JSON text ends with its closing brace: `marked` goes in before it.)
+      const marked = this.#endInvocationSegment();
+      this.#options.channel.write(frameJson(marked ? `${line.slice(0, -1)},"marked":true}` : line));
       this.phase = 'idle';
     }
   }

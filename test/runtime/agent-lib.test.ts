@@ -15,6 +15,12 @@ describe('parseAgentArguments', () => {
     });
   });
 
+  it('reads --invocation-markers=on|off', () => {
+    assert.equal(parseAgentArguments(['--bundle=/b', '--invocation-markers=off'], {}).invocationMarkers, false);
+    assert.equal(parseAgentArguments(['--bundle=/b', '--invocation-markers=on'], {}).invocationMarkers, true);
+    assert.throws(() => parseAgentArguments(['--bundle=/b', '--invocation-markers=0'], {}), /must be on or off/);
+  });
+
   it('takes the bundle from THAW_BUNDLE when no argument names it', () => {
     assert.deepEqual(parseAgentArguments([], { THAW_BUNDLE: '/x/bundle.cjs' }), { bundle: '/x/bundle.cjs' });
   });

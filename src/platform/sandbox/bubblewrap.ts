@@ -21,7 +21,7 @@ import { SandboxError } from './errors.ts';
 import type { FunctionNetwork, NetworkNamespaces } from './netns.ts';
 import { findOnPath, runCapture } from './run.ts';
 import { seccompFilterFile } from './seccomp.ts';
-import { heapBound, type Launcher, nodeArguments, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
+import { agentMarksInvocations, heapBound, type Launcher, nodeArguments, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
 import { type ProcessBackendOptions, type ResolvedProcessOptions, resolveProcessOptions } from './process.ts';
 import { deferredTimer, RuntimeProcess, signalName } from './runtime-process.ts';
 import type { IsolationReport, SandboxSpec, ZygoteBoot, ZygoteCapableBackend } from './types.ts';
@@ -340,6 +340,10 @@ export class BubblewrapLauncher implements Launcher {
   /** The network namespace it runs in, once started (for inspection). */
   get network(): FunctionNetwork | undefined {
     return this.#network;
+  }
+
+  marksInvocations(): boolean {
+    return agentMarksInvocations(this.entry);
   }
 
   bundlePathForAgent(): string {

@@ -78,6 +78,13 @@ export interface Launcher {
   readonly entry: RuntimeEntry;
   /** The function's bundle as the agent sees it (a container mounts the code folder at /code). */
   bundlePathForAgent(): string;
+  /**
+   * false: the agent ends only its start segment with log markers, and the host cuts each
+   * invocation's output by the order it arrives in (--invocation-markers=off: see logMarker() in
+   * the protocol). Only where the runtime's stdout and stderr are the pipes its function writes to.
+   * Absent: true.
+   */
+  marksInvocations?(): boolean;
   /** Before the cgroup is made and the runtime spawned: folders, a network namespace, an initrd. */
   prepare(): Promise<void>;
   /** After prepare(): a runtime already waiting (its limits are set, then command() runs in it); undefined: spawn one. */
@@ -153,7 +160,17 @@ export function nodeArguments(
   if (entry.kind === 'snapshot') return [...snapshotNodeArguments(paths.blobPath, memoryMb, logNonce), ...user];
   const what = entry.kind === 'zygote' ? [`--zygote=${paths.zygoteDir}`, `--preload=${entry.boot.packages.join(',')}`] : [`--bundle=${paths.bundlePath}`];
   const v8 = entry.kind === 'agent' && heap === 'cgroup' ? [] : nodeV8Flags(memoryMb);
-  return [...v8, paths.agentPath, ...what, `--log-marker=${logNonce}`, ...user];
+  const markers = agentMarksInvocations(entry) ? [] : ['--invocation-markers=off'];
+  return [...v8, paths.agentPath, ...what, `--log-marker=${logNonce}`, ...markers, ...user];
+}
+
+/**
+ * Whether the agent nodeArguments() starts ends every invocation's log segment with a marker (the
+ * snapshot agent does); the others mark their start only (Launcher.marksInvocations). The process
+ * and container launchers, which read the runtime's own pipes, answer with this.
+ */
+export function agentMarksInvocations(entry: RuntimeEntry): boolean {
+  return entry.kind === 'snapshot';
 }
 
 /** V8 flags of every runtime, and of both the build and every restore of a snapshot (a blob refuses to load under other flags). */

@@ -144,6 +144,16 @@ export class SegmentedLog {
     this.deliver(seq, this.take());
   }
 
+  /**
+   * Ends segment `seq` now with what has arrived, with no marker to come: an agent that marks only
+   * its start (--invocation-markers=off), whose invocations the host cuts by arrival order.
+   */
+  end(seq: number): void {
+    if (seq !== this.nextSeq || this.isEnded) return;
+    this.deliver(seq, this.take());
+    this.nextSeq = seq + 1;
+  }
+
   /** The last few KiB of everything written (markers removed only roughly): for post-mortems. */
   tail(): string {
     return this.tailBuf.toString('utf8');

@@ -9,7 +9,7 @@ import { isAbsolute, join } from 'node:path';
 
 import type { CgroupDriver } from './cgroups.ts';
 import { CodeViews } from './code-view.ts';
-import { type Launcher, makePrivateDir, nodeArguments, type RunAs, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
+import { agentMarksInvocations, type Launcher, makePrivateDir, nodeArguments, type RunAs, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
 import { DEFAULT_LOG_LIMIT_BYTES } from './logs.ts';
 import { type ResolvedRuntimeOptions, RuntimeProcess } from './runtime-process.ts';
 import type { IsolationReport, SandboxSpec, ZygoteBoot, ZygoteCapableBackend } from './types.ts';
@@ -91,6 +91,10 @@ export class ProcessLauncher implements Launcher {
   ) {
     if (entry.kind === 'snapshot' && !isAbsolute(entry.blobPath)) throw new TypeError(`blobPath must be absolute, got ${JSON.stringify(entry.blobPath)}`);
     this.#codeDir = spec.codeDir;
+  }
+
+  marksInvocations(): boolean {
+    return agentMarksInvocations(this.entry);
   }
 
   bundlePathForAgent(): string {

@@ -131,6 +131,8 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
   /** How its runtime is started: a plain process, bubblewrap, a microVM. */
   readonly launcher: Launcher;
   readonly logNonce = randomBytes(8).toString('hex');
+  /** Whether the agent ends each invocation's log segment with a marker (else: cut by arrival order). */
+  private readonly marksInvocations: boolean;
   private readonly options: ResolvedRuntimeOptions;
   private cgroup: InstanceCgroup | undefined;
   private child: ChildProcess | undefined;
@@ -164,6 +166,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     this.id = spec.instanceId;
     this.options = options;
     this.launcher = launcher;
+    this.marksInvocations = launcher.marksInvocations?.() ?? true;
     this.label = spec.functionName;
     if (launcher.entry.kind === 'zygote') this.zygoteBoot = validZygoteBoot(launcher.entry.boot);
     this.limits = { memoryMb: spec.memoryMb, cpuShares: spec.cpuShares, cpuQuota: spec.cpuQuota ?? null };
@@ -664,8 +667,10 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     const fatal = !msg.ok && msg.fatal === true;
     // The markers follow the function's output on its own streams, written before the result: they
     // have usually arrived already. Otherwise wait for them, bounded by the invocation's own
-    // deadline (in case the function closed its stdout).
-    const [stdout, stderr] = this.readySegmentLogs(seq) ?? (await this.segmentLogsWithinDeadline(seq));
+    // deadline (in case the function closed its stdout). Without markers: cut by arrival order.
+    const [stdout, stderr] = !this.marksInvocations && !msg.marked
+      ? await this.segmentLogsByOrder(seq)
+      : (this.readySegmentLogs(seq) ?? (await this.segmentLogsWithinDeadline(seq)));
     // The agent exits right after a fatal error: report once it is gone, so the caller sees a
     // consistent state.
     if (fatal) {
@@ -682,6 +687,19 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     const err = this.stderrLog;
     if ((out && !out.isReady(seq)) || (err && !err.isReady(seq))) return undefined;
     return [out?.takeReady(seq) ?? '', err?.takeReady(seq) ?? ''];
+  }
+
+  /**
+   * Segment `seq` of both streams from an agent that does not mark invocations: everything in the
+   * pipes when its result was read. The agent wrote it before the result, synchronously, so it was
+   * in the pipes then; the rest of this turn of the event loop (until setImmediate) reads every
+   * pipe that was ready, whatever order the poll listed them in.
+   */
+  private async segmentLogsByOrder(seq: number): Promise<[string, string]> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.stdoutLog?.end(seq);
+    this.stderrLog?.end(seq);
+    return [this.stdoutLog?.takeReady(seq) ?? '', this.stderrLog?.takeReady(seq) ?? ''];
   }
 
   /** Segment `seq` of both streams once their markers arrive; once the deadline passes, what arrived by then. */

@@ -370,6 +370,10 @@ export class StemLauncher implements Launcher {
     return this.#stem !== undefined;
   }
 
+  marksInvocations(): boolean {
+    return this.#inner.marksInvocations();
+  }
+
   bundlePathForAgent(): string {
     return this.#inner.bundlePathForAgent();
   }

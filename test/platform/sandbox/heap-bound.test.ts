@@ -23,7 +23,12 @@ describe('heapBound', () => {
 describe('nodeArguments', () => {
   it('drops the V8 flag for a cold agent bounded by its cgroup', () => {
     const args = nodeArguments({ kind: 'agent' }, paths, 128, 'ab', null, 'cgroup');
-    assert.deepEqual(args, ['/thaw/agent.cjs', '--bundle=/code/bundle.cjs', '--log-marker=ab']);
+    assert.deepEqual(args, ['/thaw/agent.cjs', '--bundle=/code/bundle.cjs', '--log-marker=ab', '--invocation-markers=off']);
+  });
+  it('has the agent mark only its start (the host reads its pipes directly), but a snapshot agent every invocation', () => {
+    assert.ok(nodeArguments({ kind: 'agent' }, paths, 128, 'ab', null).includes('--invocation-markers=off'));
+    assert.ok(nodeArguments({ kind: 'zygote', boot: { packageDir: '/z', packages: [] } }, paths, 128, 'ab', null).includes('--invocation-markers=off'));
+    assert.ok(!nodeArguments({ kind: 'snapshot', blobPath: '/snapshot/function.blob' }, paths, 128, 'ab', null).includes('--invocation-markers=off'));
   });
   it('keeps it by default and for snapshots (a blob loads only under its build flags)', () => {
     assert.equal(nodeArguments({ kind: 'agent' }, paths, 128, 'ab', null)[0], '--max-old-space-size=128');

@@ -29,6 +29,24 @@ describe('SegmentedLog', () => {
     assert.equal(await second, 'second\n');
   });
 
+  it('ends a segment without a marker (an agent that marks only its start); the next begins after it', async () => {
+    const { stream, log } = setup();
+    stream.write(`booting\n${m(0)}first\n`);
+    assert.equal(await log.segment(0), 'booting\n');
+    await new Promise((resolve) => setImmediate(resolve)); // the PassThrough delivers on a later turn
+    assert.equal(log.isReady(1), false);
+    log.end(1);
+    assert.equal(log.isReady(1), true);
+    assert.equal(log.takeReady(1), 'first\n');
+    stream.write('second\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    log.end(2);
+    log.end(2); // once only: the segment open now is 3
+    assert.equal(log.takeReady(2), 'second\n');
+    stream.end('at the end\n');
+    assert.equal(await log.segment(3), 'at the end\n');
+  });
+
   it('finds markers split across chunks, byte by byte', async () => {
     const { stream, log } = setup();
     const text = `a\u00e9b${m(0)}c${m(1)}tail`;

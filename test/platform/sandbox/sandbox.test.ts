@@ -208,6 +208,17 @@ for (const variant of variants) {
       }
     });
 
+    it('gives each invocation the output written straight to fds 1 and 2 during it, markers or not', async () => {
+      const sb = await started(spec('hello'));
+      const argv = readFileSync(`/proc/${sb.pid}/cmdline`, 'utf8').split('\0');
+      assert.ok(argv.includes('--invocation-markers=off'), 'the agent marks only its start: its pipes are read directly');
+      for (let i = 1; i <= 3; i++) {
+        const out = await sb.invoke({ rawFd: true }, ctx('hello'), 10_000);
+        assert.equal(out.stdout, `hello: invocation ${i}\nhello: raw fd 1\n`);
+        assert.equal(out.stderr, `hello: to stderr ${i}\nhello: raw fd 2\n`);
+      }
+    });
+
     it('hands the payload to the function as the JSON text it was given, when it has one', async () => {
       const sb = await started(spec('hello'));
       const sent = await sb.invoke({ name: 'value' }, ctx('hello'), 10_000, ' {"name": "text as sent"} ');
