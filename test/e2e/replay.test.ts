@@ -3,6 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sliceTrace } from '../../src/cli/commands/replay-run.ts';
@@ -27,9 +30,19 @@ describe('thaw replay', () => {
   });
 
   it('drives its own thaw serve and prints platform, simulator and diff as JSON', { timeout: 300_000 }, () => {
-    const r = spawnSync(process.execPath, [bin, 'replay', '--trace', sample, '--functions', '3', '--minutes', '2', '--speedup', '30', '--memory', '2GB', '--calibrate', '--json'], { encoding: 'utf8' });
+    const log = join(mkdtempSync(join(tmpdir(), 'thaw-replay-test-')), 'invocations.json');
+    const r = spawnSync(process.execPath, [bin, 'replay', '--trace', sample, '--functions', '3', '--minutes', '2', '--speedup', '30', '--memory', '2GB', '--calibrate', '--json', '--invocations', log], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const result = JSON.parse(r.stdout);
+    // --invocations: the event log, one entry per arrival, beside (not inside) the JSON printed.
+    assert.equal(result.invocations, undefined);
+    const events = JSON.parse(readFileSync(log, 'utf8'));
+    assert.equal(events.arrivals.length, result.slice.invocations);
+    assert.equal(events.platform.length, result.slice.invocations);
+    assert.deepEqual(events.functions.map((f: { id: string }) => f.id), result.slice.functions);
+    const colds = events.platform.filter((p: { outcome: string }) => p.outcome === 'cold');
+    assert.equal(colds.length, result.platform.cold);
+    for (const c of colds) assert.deepEqual(Object.keys(c.startPhases), ['sandbox', 'runtime-boot', 'import', 'init'], 'a new instance\'s start phases, one by one');
     for (const side of [result.platform, result.simulator, result.measured.simulator, result.calibrated.simulator]) {
       assert.equal(side.invocations, result.slice.invocations);
       assert.equal(side.cold + side.warm + side.dropped + side.failed, side.invocations);

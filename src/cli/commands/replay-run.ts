@@ -315,6 +315,7 @@ async function fire(url: string, trace: Trace, arrivals: Arrival[], speedup: num
       const record = (outcome: PlatformInvocation['outcome'], startMs = 0): void => {
         const overheadMs = timing.total === undefined ? 0 : Math.max(0, roundTripMs - timing.total);
         result.invocations[k] = { outcome, startKind, sentMs: sentMs[k]!, startMs, execMs: timing.exec ?? 0, queueMs: timing.queue ?? 0, platformMs: timing.platform ?? 0, overheadMs };
+        if (startMs > 0) result.invocations[k]!.startPhases = Object.fromEntries(START_PHASES.map((phase) => [phase, timing[phase] ?? 0]));
       };
       if (r.status === 503) {
         result.dropped++;

@@ -49,6 +49,8 @@ export interface PlatformInvocation {
   sentMs: number;
   /** Start phases (sandbox, runtime boot, import, init) of a new instance; 0 if warm. */
   startMs: number;
+  /** Those phases one by one (Server-Timing names), for a new instance: which of them a slow start spent its time in. */
+  startPhases?: Record<string, number>;
   execMs: number;
   /** Waiting for an instance (memory, or the function's concurrency limit). */
   queueMs: number;

@@ -27,6 +27,9 @@ export const REPLAY_HELP = `thaw replay [options]         a trace slice through 
                         function and start kind, and show how the prediction moves
   --export-costs FILE   with --calibrate: write those start costs as a start-costs file
                         (thaw sim --start-costs FILE reads it)
+  --invocations FILE    also write every arrival and what the platform did with it (when it was sent,
+                        how it started, its Server-Timing phases) to FILE as JSON: the event log
+                        an offline diff or noise study reads
   --json                print {"slice", "platform", "simulator", "measured" (with its noise bands), "diff", "byFunction", ...}`;
 
 export async function replayCommand(argv: string[]): Promise<number> {
@@ -43,6 +46,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       url: { type: 'string' },
       calibrate: { type: 'boolean' },
       'export-costs': { type: 'string' },
+      invocations: { type: 'string' },
       json: { type: 'boolean' },
     },
     'replay',
@@ -64,9 +68,14 @@ export async function replayCommand(argv: string[]): Promise<number> {
     speedup: numberOption(values.speedup, '--speedup', 60, (n) => n > 0),
     url: values.url,
     calibrate: values.calibrate,
+    keepInvocations: values.invocations !== undefined,
     onProgress: values.json ? undefined : (m) => say(`replay: ${m}`),
   });
   if (values['export-costs'] !== undefined && result.calibrated) writeFileSync(values['export-costs'], `${JSON.stringify(result.calibrated.startCosts, null, 2)}\n`);
+  if (values.invocations !== undefined && result.invocations) {
+    writeFileSync(values.invocations, `${JSON.stringify({ slice: result.slice, ...result.invocations })}\n`);
+    delete result.invocations;
+  }
   print(values.json ? JSON.stringify(result, null, 2) : replayTable(result));
   return 0;
 }
