@@ -164,6 +164,7 @@ async function main(): Promise<void> {
       // Interleaved rounds (bare, relay, thaw, again): the machine's load drifts, and a ratio is
       // taken within each round, the medians reported.
       const serverCpuMs: number[] = []; // the server process's CPU time (user + system) per request
+      const beforeCpuMs: number[] = []; // the same of the --before server
       const base = emptyLoad();
       const hop = emptyLoad();
       const t = emptyLoad();
@@ -172,7 +173,11 @@ async function main(): Promise<void> {
         const n = Math.ceil(REQUESTS / ROUNDS);
         add(base, await load(bare.url, n, concurrency));
         add(hop, await load(relay.url, n, concurrency));
-        if (beforeUrl) add(earlier, await load(beforeUrl, n, concurrency));
+        if (beforeUrl) {
+          const cpuBefore = cpuMs(before!.process.pid!);
+          add(earlier, await load(beforeUrl, n, concurrency));
+          beforeCpuMs.push((cpuMs(before!.process.pid!) - cpuBefore) / n);
+        }
         const from = monotonicUs();
         const cpuBefore = cpuMs(thaw.process.pid!);
         add(t, await load(helloUrl, n, concurrency));
@@ -206,6 +211,7 @@ async function main(): Promise<void> {
               beforeP50: quantile(earlier.latencies, 0.5),
               beforePlatformOverheadP50: quantile(beforeRecords.map((r) => r.totalMs - r.execMs), 0.5),
               afterOverBefore: median(t.perSecond.map((r, i) => r / earlier.perSecond[i]!)),
+              beforeServerCpuMsPerRequest: median(beforeCpuMs),
             }
           : {}),
       };
@@ -224,14 +230,14 @@ async function main(): Promise<void> {
         row.httpOverP50.toFixed(2),
         row.platformOverheadP50.toFixed(3),
         row.serverCpuMsPerRequest.toFixed(3),
-        ...(before ? [row.beforeOverBare!.toFixed(2), row.beforePlatformOverheadP50!.toFixed(3), row.afterOverBefore!.toFixed(2)] : []),
+        ...(before ? [row.beforeOverBare!.toFixed(2), row.beforePlatformOverheadP50!.toFixed(3), row.beforeServerCpuMsPerRequest!.toFixed(3), row.afterOverBefore!.toFixed(2)] : []),
       ]);
     }
     bare.close();
     relay.close();
     printTable(
       `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; sandboxes: ${isolation.backend})`,
-      ['c', 'bare p50/p99 ms', 'bare req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', ...(before ? ['before/bare', 'before: overhead p50 ms', 'thaw/before'] : [])],
+      ['c', 'bare p50/p99 ms', 'bare req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
       warmRows,
     );
 
