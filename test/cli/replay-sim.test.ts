@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { deployedMemoryMb, sliceTrace } from '../../src/cli/commands/replay-run.ts';
-import { eventDiff, measuredTrace, nearestInTime, noiseBand, platformByFunction, simulateSlice, sliceTraceOf, withMeasuredStartCosts, type PlatformInvocation } from '../../src/cli/commands/replay-sim.ts';
+import { bandVerdict, eventDiff, measuredTrace, nearestInTime, noiseBand, platformByFunction, simulateSlice, sliceTraceOf, withMeasuredStartCosts, type PlatformInvocation } from '../../src/cli/commands/replay-sim.ts';
 import { openTrace } from '../../src/sim/traces/index.ts';
 
 const sample = fileURLToPath(new URL('../../data/traces/azure2019/invitro_sample_500fn_8h', import.meta.url));
@@ -68,6 +68,15 @@ describe('thaw replay: the simulated side', () => {
     assert.deepEqual(nearestInTime(starts, -50, 3).map((s) => s.time), [0, 100, 200]);
     assert.deepEqual(nearestInTime(starts, 999, 3).map((s) => s.time), [200, 300, 400]);
     assert.deepEqual(nearestInTime(starts.slice(0, 1), 999, 3).map((s) => s.time), [0]);
+  });
+
+  it('places the platform\'s count in a band: z from the mean, inside when within 2 sd', () => {
+    const band = { min: 90, max: 110, mean: 100, sd: 5 };
+    assert.deepEqual(bandVerdict(110, band), { z: 2, within2Sd: true });
+    assert.deepEqual(bandVerdict(89, band), { z: -2.2, within2Sd: false });
+    const flat = { min: 7, max: 7, mean: 7, sd: 0 };
+    assert.deepEqual(bandVerdict(7, flat), { z: 0, within2Sd: true });
+    assert.deepEqual(bandVerdict(8, flat), { z: Infinity, within2Sd: false });
   });
 
   it('gives a seeded band of the measured simulation under the platform\'s own jitter', () => {

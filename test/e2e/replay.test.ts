@@ -75,6 +75,8 @@ describe('thaw replay', () => {
     const measured = result.measured.simulator.cold;
     assert.ok(Math.abs(platform - measured) <= AGREEMENT_COLD_STARTS, `platform ${platform} cold starts, simulator with measured times ${measured}`);
     assert.deepEqual(result.measured.bands.map((b: { model: string }) => b.model), ['independent', 'nearest']);
+    // Each band says where the platform's count falls in it (not asserted: a band is a spread, not a bound).
+    for (const b of result.measured.bands) assert.equal(typeof b.platformCold.within2Sd, 'boolean');
   });
 
   it('refuses bad options before starting anything', () => {

@@ -22,7 +22,9 @@ import {
   diffOf,
   measuredTrace,
   noiseBand,
+  bandVerdict,
   eventDiff,
+  type BandVerdict,
   type EventDiff,
   START_MODELS,
   platformByFunction,
@@ -59,7 +61,7 @@ export interface ReplayOptions {
   keepInvocations?: boolean;
 }
 
-export type { EventDiff, NoiseBand, PlatformInvocation, ReplayDiff, ReplaySide, SideCounts } from './replay-sim.ts';
+export type { BandVerdict, EventDiff, NoiseBand, PlatformInvocation, ReplayDiff, ReplaySide, SideCounts } from './replay-sim.ts';
 
 export interface ReplayResult {
   slice: { trace: string; functions: string[]; minutes: number; invocations: number; speedup: number; policy: string; memoryMb: number; firstArrivalMs: number; lastArrivalMs: number };
@@ -73,7 +75,7 @@ export interface ReplayResult {
    * measured one. What is left between this and the platform is the platform's timing noise, not
    * the trace's start costs (the agreement figure).
    */
-  measured: { simulator: ReplaySide; diff: ReplayDiff; bands: NoiseBand[]; events: EventDiff[] };
+  measured: { simulator: ReplaySide; diff: ReplayDiff; bands: (NoiseBand & { platformCold: BandVerdict })[]; events: EventDiff[] };
   /** --calibrate: the trace simulated again with the start costs the platform measured per start kind. */
   calibrated?: { simulator: ReplaySide; diff: ReplayDiff; startCosts: StartCosts; startKinds: Record<string, string> };
   /** Per function: what each side did. */
@@ -198,7 +200,10 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
       platform,
       simulator: simulator.side,
       diff: diffOf(platform, simulator.side),
-      measured: { simulator: measured.side, diff: diffOf(platform, measured.side), bands: START_MODELS.map((model) => noiseBand(trace, arrivals, run.invocations, o.speedup, sim, model)),
+      measured: { simulator: measured.side, diff: diffOf(platform, measured.side), bands: START_MODELS.map((model) => {
+          const band = noiseBand(trace, arrivals, run.invocations, o.speedup, sim, model);
+          return { ...band, platformCold: bandVerdict(platform.cold, band.cold) };
+        }),
         events: eventDiff(measuredSlice, arrivals, run.invocations, sim),
       },
       byFunction: trace.functions.map((f, i) => ({

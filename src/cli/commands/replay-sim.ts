@@ -169,6 +169,22 @@ export interface NoiseBand {
   dropped: BandStat;
 }
 
+/**
+ * Where the platform's count falls in a band: `z` standard deviations from the band's mean, and
+ * whether within ±2 sd — the tolerance the band's noise justifies (docs/simulator.md, Agreement).
+ */
+export interface BandVerdict {
+  z: number;
+  within2Sd: boolean;
+}
+
+export function bandVerdict(platformCount: number, band: BandStat): BandVerdict {
+  const off = platformCount - band.mean;
+  // A band without spread (every replicate the same) holds only its own count.
+  const z = band.sd > 0 ? off / band.sd : off === 0 ? 0 : Math.sign(off) * Infinity;
+  return { z, within2Sd: Math.abs(z) <= 2 };
+}
+
 /** How many measured starts nearest in time a `nearest` draw picks among. */
 const NEAREST_K = 3;
 

@@ -10,7 +10,7 @@ import { numberOption, parseOptions } from '../args.ts';
 import { print, say } from '../output.ts';
 import { TRACE_OPTIONS, traceSourceFrom } from '../trace-options.ts';
 import { parseDuration, parseMemory } from '../units.ts';
-import { replay, type ReplayDiff, type ReplayResult, type ReplaySide } from './replay-run.ts';
+import { replay, type BandVerdict, type ReplayDiff, type ReplayResult, type ReplaySide } from './replay-run.ts';
 
 export const REPLAY_HELP = `thaw replay [options]         a trace slice through a real thaw serve, beside the simulator
   --trace PATH          an Azure-format trace, as thaw sim reads it (default: the bundled sample)
@@ -107,10 +107,16 @@ export function replayTable(r: ReplayResult): string {
   return [
     `${s.trace}: ${s.invocations} invocations, ${s.policy}, ${s.memoryMb} MB, speed-up ${s.speedup}`,
     table,
-    ...r.measured.bands.map((b) => `sim with measured times, ${b.model} start draws (${b.replicates} seeded replicates): cold ${b.cold.mean.toFixed(1)} ± ${b.cold.sd.toFixed(1)} (${b.cold.min}–${b.cold.max})`),
+    ...r.measured.bands.map((b) => `sim with measured times, ${b.model} start draws (${b.replicates} seeded replicates): cold ${b.cold.mean.toFixed(1)} ± ${b.cold.sd.toFixed(1)} (${b.cold.min}–${b.cold.max}); the platform's ${p.cold} ${bandPlacement(b.platformCold)}`),
     eventLine(r.measured.events),
     `platform: ${p.invocationsPerSecond.toFixed(1)} invocations/s over ${(p.wallMs / 1000).toFixed(1)} s, mean cold start ${p.meanColdStartMs.toFixed(1)} ms (wall), requests sent ${p.meanLateMs.toFixed(2)} ms late on average${p.failed ? `, ${p.failed} failed (${Object.entries(p.failures).map(([why, n]) => `${why}: ${n}`).join(', ')})` : ''}`,
   ].join('\n');
+}
+
+/** "inside ±2 sd (z = +0.3)": where the platform's count falls in a band. */
+function bandPlacement(v: BandVerdict): string {
+  const z = Number.isFinite(v.z) ? `${v.z >= 0 ? '+' : ''}${v.z.toFixed(2)}` : v.z > 0 ? '+∞' : '−∞';
+  return `${v.within2Sd ? 'inside' : 'OUTSIDE'} ±2 sd (z = ${z})`;
 }
 
 /** The event-log diff against the simulation with measured times, totalled over functions. */
