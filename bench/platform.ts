@@ -1,7 +1,9 @@
 // Platform speed on loopback, each figure beside a baseline measured in the same run:
 //  1. warm invocations of `hello` over HTTP at concurrency 1 and 32: latency p50/p99, throughput,
 //     and the platform's overhead (latency − the function's own execution time); baseline: a bare
-//     node:http server answering the same JSON on the same machine (the HTTP floor), and a relay:
+//     node:http server answering the same JSON on the same machine (the HTTP floor) in a process of
+//     its own, as thaw's server (and, for the earlier rounds' figures, in the load generator's own
+//     process: no process wake-up between client and server), and a relay in a process of its own:
 //     the same server handing each request to one of 32 child processes over a socketpair, one at
 //     a time per child as a thaw instance serves (the floor with one process hop, bench/relay.ts);
 //  2. cold starts of every example, phase by phase; baseline: spawning `node` that loads the same
@@ -13,15 +15,14 @@
 // --before DIR: a second thaw, from another checkout (its bin/thaw.js and dist/), served side by side
 // and loaded in the same interleaved rounds: before/after ratios from one run, on the same load.
 
-import { createServer, request, Agent } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request, Agent } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
 import { topSelfTime, type SelfTimeEntry } from './cpu-profile.ts';
 import { directNodeStart, median, printTable, writeJson } from './lib.ts';
-import { relayServer } from './relay.ts';
+import { baselineInProcess, baselineProcess } from './baseline-server.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -83,20 +84,6 @@ async function load(url: string, total: number, concurrency: number): Promise<{ 
   return { latencies, perSecond: (total / (performance.now() - start)) * 1000 };
 }
 
-async function bareServer(): Promise<{ url: string; close: () => void }> {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      const text = JSON.stringify({ message: `Hello, ${JSON.parse(body).name}!` });
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => server.close() };
-}
-
 function emptyLoad(): { latencies: number[]; perSecond: number[] } {
   return { latencies: [], perSecond: [] };
 }
@@ -150,14 +137,16 @@ async function main(): Promise<void> {
     const isolation = (await thaw.request('GET', '/healthz')).body.isolation;
 
     // 1. Warm invocations.
-    const bare = await bareServer();
-    const relay = await relayServer(32); // the floor with one process hop (bench/relay.ts)
+    // The baselines (bench/baseline-server.ts): bare node:http and the relay (the floor with one
+    // process hop) in processes of their own, as thaw's server; bare also in this process.
+    const bareInClient = await baselineInProcess('bare');
+    const bare = await baselineProcess('bare');
+    const relay = await baselineProcess('relay');
     const helloUrl = `${thaw.url}/functions/hello/invoke`;
     const beforeUrl = before && `${before.url}/functions/hello/invoke`;
     await load(helloUrl, 200, 32); // warm up: instances for concurrency 32, JIT
     if (beforeUrl) await load(beforeUrl, 200, 32);
-    await load(bare.url, 200, 32);
-    await load(relay.url, 200, 32);
+    for (const b of [bareInClient, bare, relay]) await load(b.url, 200, 32);
     const warmRows: Array<Array<string | number>> = [];
     const warm: Record<string, unknown> = {};
     for (const concurrency of [1, 32]) {
@@ -165,13 +154,18 @@ async function main(): Promise<void> {
       // taken within each round, the medians reported.
       const serverCpuMs: number[] = []; // the server process's CPU time (user + system) per request
       const beforeCpuMs: number[] = []; // the same of the --before server
+      const bareCpuMs: number[] = []; // the same of the bare server
+      const baseInClient = emptyLoad();
       const base = emptyLoad();
       const hop = emptyLoad();
       const t = emptyLoad();
       const earlier = emptyLoad();
       for (let round = 0; round < ROUNDS; round++) {
         const n = Math.ceil(REQUESTS / ROUNDS);
+        add(baseInClient, await load(bareInClient.url, n, concurrency));
+        const cpuBare = cpuMs(bare.pid);
         add(base, await load(bare.url, n, concurrency));
+        bareCpuMs.push((cpuMs(bare.pid) - cpuBare) / n);
         add(hop, await load(relay.url, n, concurrency));
         if (beforeUrl) {
           const cpuBefore = cpuMs(before!.process.pid!);
@@ -193,6 +187,9 @@ async function main(): Promise<void> {
         bareP50: quantile(base.latencies, 0.5),
         bareP99: quantile(base.latencies, 0.99),
         bareRps: median(base.perSecond),
+        bareServerCpuMsPerRequest: median(bareCpuMs),
+        bareInClientRps: median(baseInClient.perSecond),
+        thawOverBareInClient: median(t.perSecond.map((r, i) => r / baseInClient.perSecond[i]!)),
         relayP50: quantile(hop.latencies, 0.5),
         relayRps: median(hop.perSecond),
         relayOverBare: median(hop.perSecond.map((r, i) => r / base.perSecond[i]!)),
@@ -220,6 +217,8 @@ async function main(): Promise<void> {
         concurrency,
         `${row.bareP50.toFixed(2)} / ${row.bareP99.toFixed(2)}`,
         Math.round(row.bareRps),
+        row.bareServerCpuMsPerRequest.toFixed(3),
+        Math.round(row.bareInClientRps),
         `${row.relayP50.toFixed(2)}`,
         Math.round(row.relayRps),
         row.relayOverBare.toFixed(2),
@@ -227,17 +226,17 @@ async function main(): Promise<void> {
         Math.round(row.thawRps),
         row.thawOverBare.toFixed(2),
         row.thawOverRelay.toFixed(2),
+        row.thawOverBareInClient.toFixed(2),
         row.httpOverP50.toFixed(2),
         row.platformOverheadP50.toFixed(3),
         row.serverCpuMsPerRequest.toFixed(3),
         ...(before ? [row.beforeOverBare!.toFixed(2), row.beforePlatformOverheadP50!.toFixed(3), row.beforeServerCpuMsPerRequest!.toFixed(3), row.afterOverBefore!.toFixed(2)] : []),
       ]);
     }
-    bare.close();
-    relay.close();
+    for (const b of [bareInClient, bare, relay]) b.close();
     printTable(
-      `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; sandboxes: ${isolation.backend})`,
-      ['c', 'bare p50/p99 ms', 'bare req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
+      `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; bare and relay each in a process of its own, 'bare in client' in this one; sandboxes: ${isolation.backend})`,
+      ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
       warmRows,
     );
 
