@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { advertised, startCluster, until } from '../helpers/cluster.ts';
+import { advertised, idleAdvertised, startCluster, until } from '../helpers/cluster.ts';
 import { NatsServer, natsServerMissing } from '../helpers/nats-server.ts';
 import { ClusterNode } from '../../src/platform/cluster/node.ts';
 import { describeAsyncInvocations } from './async-suite.ts';
@@ -31,6 +31,10 @@ describe('cluster mode', { skip: natsServerMissing, timeout: 300_000 }, () => {
     for (const node of nodes) await until(async () => (await node.request('GET', '/functions/hello')).status === 200);
     const ranOn = new Set<string>();
     for (const [i, node] of nodes.entries()) {
+      // A node routes on the adverts it has seen (published every 50 ms): the next call can find the
+      // warm instance once the calling node's view shows it idle on its node.
+      const home = [...ranOn][0];
+      if (home) await until(async () => (await idleAdvertised(node, home, 'hello@1')) > 0, 30_000, `node ${i} sees an idle hello on ${home}`);
       const res = await node.invoke('hello', { name: `n${i}` });
       assert.equal(res.status, 200, JSON.stringify(res.body));
       const id = res.headers.get('x-thaw-invocation-id')!;

@@ -33,6 +33,13 @@ export async function advertised(node: ThawServer): Promise<string[]> {
   return res.status === 200 ? res.body.members.filter((m: any) => m.advert).map((m: any) => m.id) : [];
 }
 
+/** Idle instances of `fnVersion` (`name@version`) that `node` sees advertised by member `memberId`. */
+export async function idleAdvertised(node: ThawServer, memberId: string, fnVersion: string): Promise<number> {
+  const res = await node.request('GET', '/cluster');
+  const member = res.status === 200 ? res.body.members.find((m: any) => m.id === memberId) : undefined;
+  return member?.advert?.idle?.[fnVersion] ?? 0;
+}
+
 /** Polls `check` until it holds (the condition is the event waited for; no fixed sleeps). */
 export async function until(check: () => Promise<boolean>, timeoutMs = 30_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
