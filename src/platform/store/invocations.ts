@@ -228,6 +228,9 @@ export class InvocationRepository {
   /** Resolves once the records kept so far are written (at once if none is kept). */
   whenWritten(): Promise<void> {
     if (this.#pending.length === 0) return Promise.resolve();
+    // The timer is unreferenced so kept records never hold a process open; once someone waits for
+    // them, it must: else a process with nothing else to do exits with the wait still pending.
+    this.#timer?.ref();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
   readonly #flushSoon = (): void => {
