@@ -155,6 +155,7 @@ async function main(): Promise<void> {
       const serverCpuMs: number[] = []; // the server process's CPU time (user + system) per request
       const beforeCpuMs: number[] = []; // the same of the --before server
       const bareCpuMs: number[] = []; // the same of the bare server
+      const relayCpuMs: number[] = []; // the same of the relay's server (its children not counted)
       const baseInClient = emptyLoad();
       const base = emptyLoad();
       const hop = emptyLoad();
@@ -166,7 +167,9 @@ async function main(): Promise<void> {
         const cpuBare = cpuMs(bare.pid);
         add(base, await load(bare.url, n, concurrency));
         bareCpuMs.push((cpuMs(bare.pid) - cpuBare) / n);
+        const cpuRelay = cpuMs(relay.pid);
         add(hop, await load(relay.url, n, concurrency));
+        relayCpuMs.push((cpuMs(relay.pid) - cpuRelay) / n);
         if (beforeUrl) {
           const cpuBefore = cpuMs(before!.process.pid!);
           add(earlier, await load(beforeUrl, n, concurrency));
@@ -192,6 +195,7 @@ async function main(): Promise<void> {
         thawOverBareInClient: median(t.perSecond.map((r, i) => r / baseInClient.perSecond[i]!)),
         relayP50: quantile(hop.latencies, 0.5),
         relayRps: median(hop.perSecond),
+        relayServerCpuMsPerRequest: median(relayCpuMs),
         relayOverBare: median(hop.perSecond.map((r, i) => r / base.perSecond[i]!)),
         thawOverBare: median(t.perSecond.map((r, i) => r / base.perSecond[i]!)),
         thawOverRelay: median(t.perSecond.map((r, i) => r / hop.perSecond[i]!)),
@@ -221,6 +225,7 @@ async function main(): Promise<void> {
         Math.round(row.bareInClientRps),
         `${row.relayP50.toFixed(2)}`,
         Math.round(row.relayRps),
+        row.relayServerCpuMsPerRequest.toFixed(3),
         row.relayOverBare.toFixed(2),
         `${row.thawP50.toFixed(2)} / ${row.thawP99.toFixed(2)}`,
         Math.round(row.thawRps),
@@ -236,7 +241,7 @@ async function main(): Promise<void> {
     for (const b of [bareInClient, bare, relay]) b.close();
     printTable(
       `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; bare and relay each in a process of its own, 'bare in client' in this one; sandboxes: ${isolation.backend})`,
-      ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
+      ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay server CPU ms/req', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
       warmRows,
     );
 
