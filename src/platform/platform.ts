@@ -12,6 +12,7 @@ import { Invoker, type InvocationReport } from './invoker/invoker.ts';
 import { WallScheduler, type Scheduler } from './invoker/scheduler.ts';
 import type { RestoreMode } from './sandbox/microvm/sandbox.ts';
 import { createSandboxBackend, type IsolationMode } from './sandbox/index.ts';
+import type { InstanceScheduling } from './sandbox/scheduling.ts';
 import { snapshotSupport } from './accelerators/v8-snapshot/launch.ts';
 import { isZygoteCapable, type SandboxBackend } from './sandbox/types.ts';
 import { AsyncWorker } from './async-worker.ts';
@@ -41,6 +42,8 @@ export interface PlatformOptions {
   restore?: RestoreMode;
   /** Containers: stems (pre-made containers in pre-made cgroups) kept waiting for cold starts, per kind. Default 0 (none; thaw serve: 2). */
   stemPool?: number;
+  /** The CPU scheduling policy of instances: batch (default: a woken instance does not preempt the server; see sandbox/scheduling.ts) or normal. */
+  instanceScheduling?: InstanceScheduling;
   /** Idle instances are paused after this long, ms; Infinity never. Default 1000. */
   pauseAfterMs?: number;
   /** Async invocations run at once (default 2 × cores). */
@@ -198,7 +201,7 @@ export class Platform {
     try {
       const backend =
         options.backend ??
-        (await createSandboxBackend({ isolation: options.isolation ?? 'auto', dataDir: options.dataDir, stemPoolSize: options.stemPool, microvm: { restore: options.restore, log: options.onWarning, status: store.functions } }));
+        (await createSandboxBackend({ isolation: options.isolation ?? 'auto', dataDir: options.dataDir, stemPoolSize: options.stemPool, instanceScheduling: options.instanceScheduling, microvm: { restore: options.restore, log: options.onWarning, status: store.functions } }));
       const platform = new Platform(store, backend, {
         ...options,
         keepAlive: options.keepAlive ?? 'ttl',

@@ -14,6 +14,7 @@ import { ManualScheduler, WallScheduler } from '../../platform/invoker/scheduler
 import { Platform } from '../../platform/platform.ts';
 import { RESTORE_MODES, type RestoreMode } from '../../platform/sandbox/microvm/sandbox.ts';
 import type { IsolationMode } from '../../platform/sandbox/index.ts';
+import { INSTANCE_SCHEDULING, type InstanceScheduling } from '../../platform/sandbox/scheduling.ts';
 import { DEFAULT_ASYNC_POLICY, type AsyncPolicy } from '../../platform/store/async-queue.ts';
 import { TokenSet } from '../../platform/auth/tokens.ts';
 import { numberOption, parseOptions } from '../args.ts';
@@ -39,6 +40,7 @@ const SERVE_OPTIONS = {
   'snapshot-when': { type: 'string' },
   'isolate-spares': { type: 'string' },
   'stem-pool': { type: 'string' },
+  'instance-scheduling': { type: 'string' },
   restore: { type: 'string' },
   'traffic-seed': { type: 'string' },
   otlp: { type: 'string' },
@@ -73,6 +75,8 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --restore MODE        microvm: restore VM snapshots lazy, reap or faasnap (default faasnap)
   --stem-pool N         containers: empty containers kept made ahead, in cgroups of their own,
                         for cold starts (default 2; 0 disables)
+  --instance-scheduling P  batch (default: a woken instance does not preempt thaw's server, which
+                        serves about 1.2x more warm requests at concurrency 32) or normal
   --pause-after DUR     pause idle instances after this long (default 1s; 0 disables)
   --max-attempts N      attempts of an async invocation, the first included (default 3)
   --retry-delay DUR     back-off before an async retry, doubled per retry up to 5m (default 1s)
@@ -142,13 +146,14 @@ export async function serveCommand(argv: string[], options: { debug?: boolean } 
     scheduler,
     snapshotWhen: snapshotWhen(values['snapshot-when']),
     stemPool: numberOption(values['stem-pool'], '--stem-pool', 2, (n) => Number.isInteger(n) && n >= 0 && n <= 64),
+    instanceScheduling: instanceScheduling(values['instance-scheduling']),
     isolateSpares: values['isolate-spares'] === undefined ? undefined : numberOption(values['isolate-spares'], '--isolate-spares', 4, (n) => Number.isInteger(n) && n >= 0),
     prewarm: values.prewarm ? values.prewarm.split(',').map((p) => checkPrewarm(p.trim())) : undefined,
     onWarning: (message) => say(`thaw: warning: ${message}`),
   });
   const isolationReport = platform.backend.isolation;
   const boundary = isolationReport.backend.startsWith('microvm') ? 'a VM per instance' : `namespaces ${isolationReport.namespaces ? 'on' : 'OFF'}`;
-  say(`thaw: sandboxes: ${isolationReport.backend} (${boundary}, cgroups ${isolationReport.cgroups}, pause by ${isolationReport.freezer})`);
+  say(`thaw: sandboxes: ${isolationReport.backend} (${boundary}, cgroups ${isolationReport.cgroups}, pause by ${isolationReport.freezer}${isolationReport.scheduling ? `, scheduling ${isolationReport.scheduling}` : ''})`);
   for (const warning of isolationReport.warnings) say(`thaw: WARNING: ${warning}`);
   if (isolation === 'auto' && isolationReport.backend === 'process') {
     // No sandbox: a function could read other functions' code and reach this host's loopback. Fine
@@ -252,4 +257,10 @@ async function deployExamples(platform: Platform): Promise<void> {
       say(`thaw: could not deploy example ${name}: ${(error as Error).message}`);
     }
   }
+}
+
+function instanceScheduling(value: string | undefined): InstanceScheduling | undefined {
+  if (value === undefined) return undefined;
+  if (!INSTANCE_SCHEDULING.includes(value as InstanceScheduling)) throw invalidOption('--instance-scheduling', `expected ${INSTANCE_SCHEDULING.join(' or ')}, got '${value}'`);
+  return value as InstanceScheduling;
 }

@@ -10,6 +10,7 @@ import { LeanContainerBackend } from './lean-container.ts';
 import { type CgroupDetection, type CgroupDriver, detectCgroups } from './cgroups.ts';
 import { SandboxError } from './errors.ts';
 import { detectNetworkNamespaces, NetworkNamespaces, type NetnsDetection } from './netns.ts';
+import { resolveScheduling, type InstanceScheduling } from './scheduling.ts';
 import { ProcessBackend, processIsolationReport, resolveProcessOptions, type RunAs } from './process.ts';
 import type { SandboxBackend } from './types.ts';
 import { MicroVmBackend, type MicroVmBackendOptions } from './microvm/backend.ts';
@@ -50,6 +51,8 @@ export interface SandboxBackendOptions {
    * cold instances, per kind (without network access; with, once asked for). Default 0 (none).
    */
   stemPoolSize?: number;
+  /** The CPU scheduling policy of instances (scheduling.ts): batch (default, where chrt works) or normal. */
+  instanceScheduling?: InstanceScheduling;
   /** isolation microvm: the restore mode of VM snapshots (default faasnap), progress lines. */
   microvm?: Pick<MicroVmBackendOptions, 'restore' | 'snapshots' | 'log' | 'status'>;
 }
@@ -92,7 +95,8 @@ export async function createSandboxBackend(options: SandboxBackendOptions): Prom
     ensureAgentBundle(dataDir),
     detectIsolation({ cgroups: options.cgroups, cgroupParent: options.cgroupParent, bwrapPath: options.bwrapPath, nodePath: options.nodePath }),
   ]);
-  const reaped = await reapLeftovers(detected.cgroups.driver);
+  const scheduling = resolveScheduling(options.instanceScheduling);
+  const reaped = [...(await reapLeftovers(detected.cgroups.driver)), ...(scheduling.unavailable ? [scheduling.unavailable] : [])];
   const runAs = options.runAs !== undefined ? options.runAs : process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
   const cgroups = detected.cgroups.driver;
   const common = {
@@ -103,6 +107,7 @@ export async function createSandboxBackend(options: SandboxBackendOptions): Prom
     runAs,
     startTimeoutMs: options.startTimeoutMs,
     pidsMax: options.pidsMax,
+    instanceScheduling: options.instanceScheduling,
   };
 
   const containerMissing: string[] = [];
@@ -122,7 +127,7 @@ export async function createSandboxBackend(options: SandboxBackendOptions): Prom
       tmpSizeMb: options.tmpSizeMb,
       networks,
       stemPoolSize: options.stemPoolSize,
-      isolation: containerIsolationReport(cgroups, runAs !== null, [...reaped, ...notes], net.ok ? undefined : `${net.reason}${net.install ? `; install with: ${net.install}` : ''}`),
+      isolation: { ...containerIsolationReport(cgroups, runAs !== null, [...reaped, ...notes], net.ok ? undefined : `${net.reason}${net.install ? `; install with: ${net.install}` : ''}`), scheduling: scheduling.policy },
     });
   }
   if (isolation === 'container') {
@@ -136,7 +141,7 @@ export async function createSandboxBackend(options: SandboxBackendOptions): Prom
       : cgroupNotes;
   return new ProcessBackend({
     ...common,
-    isolation: processIsolationReport(resolved, dedupe([...extra, ...reaped])),
+    isolation: { ...processIsolationReport(resolved, dedupe([...extra, ...reaped])), scheduling: scheduling.policy },
   });
 }
 

@@ -9,6 +9,7 @@ import { isAbsolute, join } from 'node:path';
 
 import type { CgroupDriver } from './cgroups.ts';
 import { CodeViews } from './code-view.ts';
+import { resolveScheduling, type InstanceScheduling } from './scheduling.ts';
 import { agentMarksInvocations, type Launcher, makePrivateDir, nodeArguments, type RunAs, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
 import { DEFAULT_LOG_LIMIT_BYTES } from './logs.ts';
 import { type ResolvedRuntimeOptions, RuntimeProcess } from './runtime-process.ts';
@@ -38,6 +39,8 @@ export interface ProcessBackendOptions {
   pidsMax?: number | null;
   /** What to report as this backend's isolation (computed by createSandboxBackend); a default is derived otherwise. */
   isolation?: IsolationReport;
+  /** The CPU scheduling policy of instances (scheduling.ts). Default batch (where chrt works). */
+  instanceScheduling?: InstanceScheduling;
 }
 
 export interface ResolvedProcessOptions extends ResolvedRuntimeOptions {
@@ -70,6 +73,7 @@ export function resolveProcessOptions(options: ProcessBackendOptions): ResolvedP
     tmpRoot: options.tmpRoot ?? join(tmpdir(), 'thaw-sandboxes'),
     startTimeoutMs,
     pidsMax,
+    scheduling: resolveScheduling(options.instanceScheduling),
   };
 }
 

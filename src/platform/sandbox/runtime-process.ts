@@ -33,6 +33,7 @@ import { SandboxError, SandboxStartError } from './errors.ts';
 import type { Launcher, RuntimeHandle, SpawnCommand } from './launcher.ts';
 import { InvocationDeadline } from './deadline.ts';
 import { SegmentedLog } from './logs.ts';
+import type { ResolvedScheduling } from './scheduling.ts';
 import type { ExitInfo, InvokeOutcome, SandboxSpec, SpecialiseRequest, SpecialiseTimings, StartTimings, ZygoteBoot, ZygoteSandbox } from './types.ts';
 
 /** What a runtime process needs of its backend's options. */
@@ -45,6 +46,8 @@ export interface ResolvedRuntimeOptions {
   startTimeoutMs: number;
   /** Tasks (processes + threads) per sandbox when the pids controller exists; null = no limit. */
   pidsMax: number | null;
+  /** The CPU scheduling policy instances run under (scheduling.ts). */
+  scheduling: ResolvedScheduling;
 }
 
 /** Checks a spec and says precisely what is wrong. */
@@ -468,7 +471,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
   }
 
   private spawnRuntime(cmd: SpawnCommand): void {
-    const child = spawnPlaced(cmd, this.cgroup?.procsFiles() ?? [], 'ignore');
+    const child = spawnPlaced(cmd, this.cgroup?.procsFiles() ?? [], 'ignore', this.options.scheduling.prefix);
     const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
       child.once('error', (err) => {
@@ -875,10 +878,14 @@ function validZygoteBoot(zygote: ZygoteBoot): ZygoteBoot {
   return Object.freeze({ packageDir: zygote.packageDir, packages: Object.freeze([...zygote.packages]) });
 }
 
-/** Spawns `cmd` through the placing shell (PLACE_AND_EXEC): inside the cgroup before its first instruction, in a process group of its own. */
-export function spawnPlaced(cmd: SpawnCommand, procsFiles: string[], stdin: 'pipe' | 'ignore'): ChildProcess {
+/**
+ * Spawns `cmd` through the placing shell (PLACE_AND_EXEC): inside the cgroup before its first
+ * instruction, in a process group of its own, under the scheduling policy `scheduling` puts it in
+ * (a command prefix, see scheduling.ts; none: the default policy).
+ */
+export function spawnPlaced(cmd: SpawnCommand, procsFiles: string[], stdin: 'pipe' | 'ignore', scheduling: readonly string[] = []): ChildProcess {
   try {
-    return spawn('/bin/sh', ['-c', PLACE_AND_EXEC, 'thaw-sandbox', ...procsFiles, '--', cmd.file, ...cmd.args], {
+    return spawn('/bin/sh', ['-c', PLACE_AND_EXEC, 'thaw-sandbox', ...procsFiles, '--', ...scheduling, cmd.file, ...cmd.args], {
       cwd: cmd.cwd,
       env: cmd.env,
       stdio: [stdin, 'pipe', 'pipe', 'pipe', ...(cmd.extraFds ?? [])],

@@ -263,7 +263,7 @@ export class StemPool {
       // The ready mark is a line of its own that is not JSON: a stem taken before it said it (still
       // being made) hands it to the instance's channel, which ignores such lines.
       const cmd = launcher.stemCommand(shell, SHELL_INSIDE, ['-c', `echo stem-ready >&3 && exec ${SHELL_INSIDE} -s`]);
-      const child = spawnPlaced(cmd, cgroup?.procsFiles() ?? [], 'pipe');
+      const child = spawnPlaced(cmd, cgroup?.procsFiles() ?? [], 'pipe', this.lean.scheduling.prefix);
       const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
         child.once('exit', (code, signal) => resolve({ code, signal }));
         child.once('error', () => resolve({ code: null, signal: null }));

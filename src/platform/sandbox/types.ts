@@ -104,6 +104,8 @@ export interface IsolationReport {
    * none at all (`none`). Absent: not said by this backend. (Added.)
    */
   network?: 'namespace' | 'host' | 'none';
+  /** The CPU scheduling policy instances run under (scheduling.ts). Absent: not said by this backend. (Added.) */
+  scheduling?: 'batch' | 'normal';
   /** Each missing piece of isolation, said plainly (printed loudly by thaw serve). */
   warnings: string[];
 }

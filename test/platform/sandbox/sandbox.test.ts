@@ -32,6 +32,32 @@ function closedAfter(backend: SandboxBackend): SandboxBackend {
   return backend;
 }
 
+const SCHED_OTHER = 0;
+const SCHED_BATCH = 3;
+/** A process's scheduling policy (/proc/PID/stat field 41). */
+function schedulingPolicy(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+}
+
+describe('instance scheduling', () => {
+  it('normal: instances run under the default policy', async () => {
+    const backend = await createSandboxBackend({ isolation: 'process', dataDir: testDataDir(), cgroups: false, instanceScheduling: 'normal' });
+    const sb = backend.create(spec('hello')) as RuntimeProcess;
+    try {
+      await sb.start();
+      assert.equal(backend.isolation.scheduling, 'normal');
+      assert.equal(schedulingPolicy(sb.pid!), SCHED_OTHER);
+    } finally {
+      await sb.destroy();
+    }
+  });
+
+  it('refuses an unknown policy, naming it', async () => {
+    await assert.rejects(createSandboxBackend({ isolation: 'process', dataDir: testDataDir(), cgroups: false, instanceScheduling: 'fifo' as never }), /instance scheduling must be one of batch, normal, got "fifo"/);
+  });
+});
+
 interface Variant {
   title: string;
   skip: string | undefined;
@@ -77,6 +103,13 @@ for (const variant of variants) {
 
     after(async () => {
       await Promise.all(live.map((sb) => sb.destroy()));
+    });
+
+    it('runs the instance under SCHED_BATCH where chrt works (a woken instance does not preempt the server)', async () => {
+      const sb = await started(spec('hello'));
+      const expected = backend.isolation.scheduling === 'batch' ? SCHED_BATCH : SCHED_OTHER;
+      if (expected === SCHED_OTHER) assert.ok(backend.isolation.warnings.some((w) => w.includes('scheduling policy')), 'says why batch is not applied');
+      assert.equal(schedulingPolicy(sb.pid!), expected);
     });
 
     it('starts hello, reports every phase, and invokes it', async () => {
