@@ -63,6 +63,25 @@ export class FunctionRepository {
   readonly #cache = new Map<string, FunctionInfo | FunctionVersion>();
   #dataVersion: unknown;
   readonly #readDataVersion: () => unknown;
+  /**
+   * Whether data_version was checked in the current task (the callback now running and the
+   * microtasks it queued). PRAGMA data_version is a read transaction of its own (two lock syscalls),
+   * and a warm invocation reads its function two or three times in one task: once a task is enough.
+   * - This connection's own commits need no check (they do not move data_version): every write of
+   *   this repository empties the cache itself, in the middle of a task too.
+   * - Another connection's commit is seen by the next task. That is no weaker than checking on
+   *   every read: any input (an HTTP request, a child's message) is handled in a task of its own,
+   *   so a check is never older than the input being handled, and whoever saw a commit before
+   *   sending it is answered after it. Reset by a microtask rather than a setImmediate for that
+   *   reason: a check made by a timer callback would then still count in the poll phase that
+   *   follows it, for requests read after it.
+   * - A read inside a transaction goes to the database (and may see a newer commit than the last
+   *   check): the next read outside checks again, so it is never older than what was just read.
+   */
+  #checked = false;
+  readonly #uncheck = (): void => {
+    this.#checked = false;
+  };
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -71,11 +90,18 @@ export class FunctionRepository {
   }
 
   #cached<T extends FunctionInfo | FunctionVersion>(key: string, read: () => T | undefined): T | undefined {
-    if (this.#ctx.db.inTransaction) return read();
-    const dataVersion = this.#readDataVersion();
-    if (dataVersion !== this.#dataVersion) {
-      this.#cache.clear();
-      this.#dataVersion = dataVersion;
+    if (this.#ctx.db.inTransaction) {
+      this.#checked = false;
+      return read();
+    }
+    if (!this.#checked) {
+      const dataVersion = this.#readDataVersion();
+      if (dataVersion !== this.#dataVersion) {
+        this.#cache.clear();
+        this.#dataVersion = dataVersion;
+      }
+      this.#checked = true;
+      queueMicrotask(this.#uncheck);
     }
     const hit = this.#cache.get(key);
     if (hit) return hit as T;

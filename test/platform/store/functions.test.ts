@@ -4,6 +4,8 @@ import { describe, it } from 'node:test';
 import { ThawError } from '../../../src/core/errors.ts';
 import { openStore, tempDir, TestClock, versionSpec } from './helpers.ts';
 
+/** Resolves in a later task of the event loop: where a repository looks again for other connections' commits. */
+const nextTask = () => new Promise<void>((resolve) => setImmediate(resolve));
 const code = (code: string) => (e: unknown) => e instanceof ThawError && e.code === code;
 
 describe('FunctionRepository', () => {
@@ -103,7 +105,7 @@ describe('FunctionRepository', () => {
     assert.equal(store.queue.claim(), undefined);
   });
 
-  it('reads are served from memory yet never stale: writes here, writes by another connection, a rolled-back publish', () => {
+  it('reads are served from memory yet never stale: writes here, writes by another connection, a rolled-back publish', async () => {
     const dir = tempDir();
     const clock = new TestClock();
     const store = openStore(dir, clock);
@@ -116,9 +118,11 @@ describe('FunctionRepository', () => {
 
     const other = openStore(dir, clock); // a second thaw on the same data dir
     other.functions.publish('f', versionSpec({ memoryMb: 512 }));
+    await nextTask();
     assert.equal(store.functions.latest('f')?.memoryMb, 512, "another connection's publish is seen");
     assert.equal(store.functions.require('f').versionCount, 3);
     other.functions.remove('f');
+    await nextTask();
     assert.equal(store.functions.get('f'), undefined, "another connection's remove is seen");
 
     store.functions.publish('g', versionSpec());
@@ -131,5 +135,26 @@ describe('FunctionRepository', () => {
     );
     assert.equal(store.functions.latest('g')?.version, 1, 'the rolled-back version is not kept');
     assert.throws(() => ((store.functions.latest('g')!.env as Record<string, string>).X = '1'), TypeError, 'what callers share cannot be changed');
+  });
+
+  it("looks for other connections' commits once per task: the next task sees them, as does a read after a transaction", async () => {
+    const dir = tempDir();
+    const clock = new TestClock();
+    const store = openStore(dir, clock);
+    const other = openStore(dir, clock);
+    store.functions.publish('f', versionSpec({ memoryMb: 128 }));
+    assert.equal(store.functions.latest('f')?.memoryMb, 128);
+    other.functions.publish('f', versionSpec({ memoryMb: 256 }));
+    assert.equal(store.functions.latest('f')?.memoryMb, 128, 'not looked for again within the task');
+    await nextTask();
+    assert.equal(store.functions.latest('f')?.memoryMb, 256, 'seen by the next task');
+
+    other.functions.publish('f', versionSpec({ memoryMb: 512 }));
+    store.transaction(() => assert.equal(store.functions.latest('f')?.memoryMb, 512, 'a transaction reads the database'));
+    assert.equal(store.functions.latest('f')?.memoryMb, 512, 'never older than what a transaction just read');
+
+    store.functions.publish('f', versionSpec({ memoryMb: 1024 }));
+    assert.equal(store.functions.latest('f')?.memoryMb, 1024, 'a write here is seen at once');
+    assert.equal(other.functions.latest('f')?.memoryMb, 1024, 'by the other connection too, in a task where it had not looked yet');
   });
 });
