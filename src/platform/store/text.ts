@@ -14,6 +14,9 @@ const MARKER = /\n\[… (\d+) bytes omitted …\]\n/g;
  * the earlier marker stood for, so the number is always of the original output.
  */
 export function keepHeadAndTail(text: string, maxBytes: number): { text: string; truncated: boolean } {
+  // Most output (none, on the warm path) is far within the budget: its UTF-8 need not be made to
+  // count it (a UTF-16 unit is at most 3 bytes of UTF-8).
+  if (text.length * 3 <= maxBytes) return { text, truncated: false };
   const buf = Buffer.from(text, 'utf8');
   if (buf.length <= maxBytes) return { text, truncated: false };
   const headEnd = charStartAtOrBefore(buf, Math.floor(maxBytes / 2));

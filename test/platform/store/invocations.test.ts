@@ -230,6 +230,32 @@ describe('InvocationRepository: records written behind', () => {
     assert.equal(resultJsonOf(store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded' })), undefined, 'no result');
   });
 
+  it('the record read back is the one record() returned, field for field, whatever the caller did to it since', () => {
+    const { store, clock } = setup({ limits: { logBytes: 64 } });
+    store.functions.publish('f', versionSpec({ memoryMb: 1024 }));
+    const full = store.invocations.record(
+      { id: 'inv-1', functionName: 'f', version: 2, mode: 'timer', startKind: 'cold', instanceId: 'i-0', createdAt: clock.t - 9, startedAt: clock.t - 8, attempts: 3 },
+      {
+        status: 'failed', startKind: 'warm', instanceId: 'i-1', totalMs: 30, startedAt: clock.t - 7, finishedAt: clock.t - 1,
+        timings: { queueMs: 1, sandboxMs: 2, runtimeBootMs: 3, importMs: 4, initMs: 5, execMs: 6.5, platformMs: 0.25 },
+        error: { kind: 'timeout', message: 'too slow' }, result: [1, 'two'], stdout: 'x'.repeat(100), stderr: 'err\n',
+      },
+    );
+    assert.deepEqual(
+      { version: full.version, memoryMb: full.memoryMb, billedMs: full.billedMs, logsTruncated: full.logsTruncated, error: full.error },
+      { version: 2, memoryMb: 1024, billedMs: 16, logsTruncated: true, error: { kind: 'timeout', message: 'too slow' } },
+    );
+    const bare = store.invocations.record({ functionName: 'f', version: 1, mode: 'sync' }, { status: 'succeeded' });
+    assert.equal(bare.memoryMb, 512, "the version's memory");
+    assert.equal(bare.totalMs, 0);
+    const resized = store.invocations.record({ functionName: 'f', version: 1, mode: 'sync' }, { status: 'succeeded', memoryMb: 2048, timings: { execMs: 1 } });
+    assert.equal(resized.billedGbSeconds, 2 / 1000, "billed at the instance's memory");
+    const kept = [full, bare, resized].map((r) => structuredClone(r));
+    full.stdout = 'changed';
+    (full.result as unknown[]).push(3);
+    assert.deepEqual([full, bare, resized].map((r) => store.invocations.get(r.id)), kept);
+  });
+
   it('a full batch is written at once', () => {
     const { store } = setup();
     for (let i = 0; i < RECORD_BATCH_ROWS; i++) store.invocations.record({ functionName: 'f', mode: 'sync' }, { status: 'succeeded' });
