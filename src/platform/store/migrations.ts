@@ -236,6 +236,53 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE function_versions ADD COLUMN isolate_status TEXT;
     `,
   },
+  {
+    version: 8,
+    description: 'invocations: the same CHECK constraints, written as comparisons',
+    rebuildsTables: true,
+    // `x IN (three or more constants)` makes SQLite build a temporary b-tree of the list at every run
+    // of a statement that checks it: the three checks of this table took 3.3 µs of the 7.4 that an
+    // INSERT of a warm invocation's record took (in memory, SQLite 3.51). Comparisons joined by OR
+    // accept and refuse the same values (NULL too: neither form is false for it) at no measurable cost.
+    sql: `
+      CREATE TABLE invocations_new (
+        id               TEXT PRIMARY KEY,
+        function_name    TEXT NOT NULL,
+        version          INTEGER NOT NULL,
+        mode             TEXT NOT NULL CHECK (mode = 'sync' OR mode = 'async' OR mode = 'timer'),
+        status           TEXT NOT NULL CHECK (status = 'queued' OR status = 'running' OR status = 'succeeded' OR status = 'failed'),
+        start_kind       TEXT CHECK (start_kind = 'cold' OR start_kind = 'warm' OR start_kind = 'resumed' OR start_kind = 'snapshot'
+                                     OR start_kind = 'zygote' OR start_kind = 'isolate'),
+        instance_id      TEXT,
+        queue_ms         REAL NOT NULL DEFAULT 0,
+        sandbox_ms       REAL NOT NULL DEFAULT 0,
+        runtime_boot_ms  REAL NOT NULL DEFAULT 0,
+        import_ms        REAL NOT NULL DEFAULT 0,
+        init_ms          REAL NOT NULL DEFAULT 0,
+        exec_ms          REAL NOT NULL DEFAULT 0,
+        platform_ms      REAL NOT NULL DEFAULT 0,
+        total_ms         REAL,
+        memory_mb        INTEGER NOT NULL,
+        billed_ms        INTEGER,
+        billed_gb_s      REAL,
+        created_at       INTEGER NOT NULL,
+        started_at       INTEGER,
+        finished_at      INTEGER,
+        error_kind       TEXT,
+        error_message    TEXT,
+        result_json      TEXT,
+        result_truncated INTEGER NOT NULL DEFAULT 0,
+        stdout           TEXT NOT NULL DEFAULT '',
+        stderr           TEXT NOT NULL DEFAULT '',
+        logs_truncated   INTEGER NOT NULL DEFAULT 0,
+        attempts         INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      INSERT INTO invocations_new SELECT * FROM invocations;
+      DROP TABLE invocations;
+      ALTER TABLE invocations_new RENAME TO invocations;
+      CREATE INDEX invocations_by_function ON invocations (function_name, id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
