@@ -4,7 +4,7 @@
 // run. On two cores the sum of these is what bounds throughput at 32, and the chain client →
 // server → agent → server → client is what bounds it at 1: a cut in either shows here first.
 //
-//   node --import tsx bench/warm-cpu.ts [--requests 6000] [--isolation auto|container|process] [--out out/bench/warm-cpu.json]
+//   node --import tsx bench/warm-cpu.ts [--requests 6000] [--isolation auto|container|process] [--start cold|isolate|...] [--out out/bench/warm-cpu.json]
 //
 // CPU from /proc/PID/stat (user + system, clock ticks of 10 ms), summed over every process that ran.
 
@@ -16,7 +16,7 @@ import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
 import { baselineProcess } from './baseline-server.ts';
 import { printTable, writeJson } from './lib.ts';
 
-const { values: args } = parseArgs({ options: { requests: { type: 'string', default: '6000' }, isolation: { type: 'string', default: 'auto' }, out: { type: 'string', default: 'out/bench/warm-cpu.json' } } });
+const { values: args } = parseArgs({ options: { requests: { type: 'string', default: '6000' }, isolation: { type: 'string', default: 'auto' }, start: { type: 'string', default: 'cold' }, out: { type: 'string', default: 'out/bench/warm-cpu.json' } } });
 const REQUESTS = Number(args.requests);
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   const thaw = await ThawServer.start(['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '4GB'], undefined, { ...process.env, THAW_FROM_SOURCE: '0' });
   const bare = await baselineProcess('bare');
   try {
-    const deployed = await thaw.deploy(join(EXAMPLES, 'hello'), { name: 'hello', maxConcurrency: 64 });
+    const deployed = await thaw.deploy(join(EXAMPLES, 'hello'), { name: 'hello', maxConcurrency: 64, start: args.start });
     if (deployed.status !== 201) throw new Error(`deploy hello: ${JSON.stringify(deployed.body)}`);
     const helloUrl = `${thaw.url}/functions/hello/invoke`;
     const rows: Array<Array<string | number>> = [];

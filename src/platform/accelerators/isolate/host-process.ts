@@ -17,6 +17,7 @@ import { moduleFile } from '../../../core/module-file.ts';
 
 import { ThawError } from '../../../core/errors.ts';
 import { detectLeanContainers } from '../../sandbox/bubblewrap.ts';
+import { coalescedWriter } from '../../../runtime/coalesce.ts';
 import { frame, onMessages } from '../../../runtime/framing.ts';
 import type { HostAnswer, HostRequest } from './protocol.ts';
 
@@ -48,6 +49,8 @@ export interface IsolateHostOptions {
 
 export class IsolateHost {
   #child: ChildProcess | undefined;
+  /** Writes to the running host's stdin, coalesced per turn of the event loop (one pipe carries every isolate's requests). */
+  #write: ((chunk: string) => void) | undefined;
   #ready: Promise<void> | undefined;
   #nextId = 1;
   readonly #pending = new Map<number, (answer: HostAnswer) => void>();
@@ -84,7 +87,7 @@ export class IsolateHost {
     const id = this.#nextId++;
     return new Promise((resolvePromise) => {
       this.#pending.set(id, resolvePromise);
-      child.stdin!.write(frame({ ...req, id }));
+      this.#write!(frame({ ...req, id }));
     });
   }
 
@@ -128,6 +131,7 @@ export class IsolateHost {
     }
     const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     this.#child = child;
+    this.#write = coalescedWriter(child.stdin!);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);

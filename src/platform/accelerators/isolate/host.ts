@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 
 import type * as IvmTypes from 'isolated-vm';
+import { coalescedWriter } from '../../../runtime/coalesce.ts';
 import { frame, onMessages } from '../../../runtime/framing.ts';
 import type { HostAnswer, HostRequest } from './protocol.ts';
 import { PRELUDE } from './prelude.ts';
@@ -37,8 +38,9 @@ const sources = new Map<string, string>();
 /** V8's code cache per function version: a second isolate of the same version skips the parse. */
 const codeCache = new Map<string, IvmTypes.ExternalCopy<ArrayBuffer>>();
 
+const write = coalescedWriter(process.stdout);
 function send(answer: HostAnswer): void {
-  process.stdout.write(frame(answer));
+  write(frame(answer));
 }
 
 /** Runs `work` under the isolate's CPU-time and wall-time limits; disposes of the isolate past either. */
