@@ -8,16 +8,26 @@ import { PHASES } from '../store/types.ts';
 /** Latency buckets, seconds: from 0.5 ms (a warm start's overhead) to 60 s (a slow cold start). */
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** Observations per bucket (the first bucket each fits in; made cumulative when rendered: one increment per observation on the warm path). */
 class Histogram {
-  readonly counts = new Array<number>(BUCKETS.length).fill(0);
+  readonly perBucket = new Array<number>(BUCKETS.length).fill(0);
   count = 0;
   sum = 0;
   observe(seconds: number): void {
     this.count++;
     this.sum += seconds;
-    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.counts[i]!++;
+    const i = BUCKETS.findIndex((le) => seconds <= le);
+    if (i >= 0) this.perBucket[i]!++;
+  }
+  /** Prometheus's `le` counts: observations at or below each bound. */
+  cumulative(): number[] {
+    let sum = 0;
+    return this.perBucket.map((n) => (sum += n));
   }
 }
+
+/** Each phase and its label value (queueMs → queue). */
+const PHASE_LABELS = PHASES.map((phase) => [phase as keyof PhaseTimings, phase.replace(/Ms$/, '')] as const);
 
 export interface Gauges {
   instances: Record<string, number>;
@@ -32,19 +42,30 @@ export class PlatformMetrics {
   readonly #invocations = new Map<string, number>();
   readonly #latency = new Map<string, Histogram>();
   readonly #phases = new Map<string, Histogram>();
+  /** Function names escaped for a label value, once each (a few regular expressions per invocation otherwise). */
+  readonly #escapedNames = new Map<string, string>();
   #billedGbSeconds = 0;
 
   /** Counts a finished invocation. */
   record(r: InvocationRecord): void {
     const kind = r.startKind ?? 'none';
-    const countKey = `function="${esc(r.functionName)}",start_kind="${kind}",status="${r.status}"`;
+    const countKey = `function="${this.#escaped(r.functionName)}",start_kind="${kind}",status="${r.status}"`;
     this.#invocations.set(countKey, (this.#invocations.get(countKey) ?? 0) + 1);
     if (r.totalMs !== null) histogram(this.#latency, `start_kind="${kind}"`).observe(r.totalMs / 1000);
-    for (const phase of PHASES) {
-      const ms = r[phase as keyof PhaseTimings];
-      if (ms > 0) histogram(this.#phases, `start_kind="${kind}",phase="${phase.replace(/Ms$/, '')}"`).observe(ms / 1000);
+    for (const [phase, label] of PHASE_LABELS) {
+      const ms = r[phase];
+      if (ms > 0) histogram(this.#phases, `start_kind="${kind}",phase="${label}"`).observe(ms / 1000);
     }
     this.#billedGbSeconds += r.billedGbSeconds ?? 0;
+  }
+
+  #escaped(name: string): string {
+    let escaped = this.#escapedNames.get(name);
+    if (escaped === undefined) {
+      if (this.#escapedNames.size >= 4096) this.#escapedNames.clear();
+      this.#escapedNames.set(name, (escaped = esc(name)));
+    }
+    return escaped;
   }
 
   render(g: Gauges): string {
@@ -73,7 +94,8 @@ function histogram(map: Map<string, Histogram>, labels: string): Histogram {
 function renderHistograms(out: string[], name: string, help: string, map: Map<string, Histogram>): void {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
   for (const [labels, h] of map) {
-    BUCKETS.forEach((le, i) => out.push(`${name}_bucket{${labels},le="${le}"} ${h.counts[i]}`));
+    const counts = h.cumulative();
+    BUCKETS.forEach((le, i) => out.push(`${name}_bucket{${labels},le="${le}"} ${counts[i]}`));
     out.push(`${name}_bucket{${labels},le="+Inf"} ${h.count}`, `${name}_sum{${labels}} ${h.sum}`, `${name}_count{${labels}} ${h.count}`);
   }
 }
