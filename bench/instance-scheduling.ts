@@ -7,36 +7,17 @@
 
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
 import { median, printTable, writeJson } from './lib.ts';
+import { load } from './warm-load.ts';
 
 const { values: args } = parseArgs({
   options: { rounds: { type: 'string', default: '8' }, requests: { type: 'string', default: '2000' }, out: { type: 'string', default: 'out/bench/instance-scheduling.json' } },
 });
 const ROUNDS = Number(args.rounds);
 const REQUESTS = Number(args.requests);
-
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-function post(url: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode} from ${url}`));
-      res.resume();
-      res.on('end', resolve);
-    });
-    req.on('error', reject);
-    req.end('{"name":"bench"}');
-  });
-}
-async function load(url: string, n: number, concurrency: number): Promise<number> {
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => { while (next++ < n) await post(url); }));
-  return (n / (performance.now() - start)) * 1000;
-}
 
 /** The pids of the server's instances (node running the bundled agent). */
 function instancePids(): number[] {

@@ -9,34 +9,15 @@
 // CPU from /proc/PID/stat (user + system, clock ticks of 10 ms), summed over every process that ran.
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
 import { baselineProcess } from './baseline-server.ts';
 import { printTable, writeJson } from './lib.ts';
+import { load } from './warm-load.ts';
 
 const { values: args } = parseArgs({ options: { requests: { type: 'string', default: '6000' }, isolation: { type: 'string', default: 'auto' }, start: { type: 'string', default: 'cold' }, out: { type: 'string', default: 'out/bench/warm-cpu.json' } } });
 const REQUESTS = Number(args.requests);
-
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-function post(url: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode} from ${url}`));
-      res.resume();
-      res.on('end', resolve);
-    });
-    req.on('error', reject);
-    req.end('{"name":"bench"}');
-  });
-}
-async function load(url: string, n: number, concurrency: number): Promise<number> {
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => { while (next++ < n) await post(url); }));
-  return (n / (performance.now() - start)) * 1000;
-}
 
 /** CPU ms of every process now, by pid, with what it runs. */
 function processes(): Map<number, { what: string; cpuMs: number }> {
