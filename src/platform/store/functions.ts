@@ -71,10 +71,11 @@ export class FunctionRepository {
    *   this repository empties the cache itself, in the middle of a task too.
    * - Another connection's commit is seen by the next task. That is no weaker than checking on
    *   every read: any input (an HTTP request, a child's message) is handled in a task of its own,
-   *   so a check is never older than the input being handled, and whoever saw a commit before
-   *   sending it is answered after it. Reset by a microtask rather than a setImmediate for that
-   *   reason: a check made by a timer callback would then still count in the poll phase that
-   *   follows it, for requests read after it.
+   *   so a check is never older than the input being handled: a client that saw a commit before it
+   *   sent its request is answered from the state after that commit. Reset by a microtask rather
+   *   than a setImmediate for that reason: with a setImmediate, a check made by a timer callback
+   *   (or an immediate after the reset) would still count in the poll phase that follows it, for
+   *   requests that arrived after the check.
    * - A read inside a transaction goes to the database (and may see a newer commit than the last
    *   check): the next read outside checks again, so it is never older than what was just read.
    */
