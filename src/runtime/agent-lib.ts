@@ -114,27 +114,65 @@ export function resultJson(value: unknown): { json: string | undefined } | { err
   return { json };
 }
 
+// Captured before any function code runs: a function may replace them (the await they stand for
+// would not see that either).
+const NativePromise = Promise;
+const promiseResolve = Promise.resolve;
+const promiseReject = Promise.reject;
+const promiseThen = Promise.prototype.then;
+
 /**
- * Runs one invocation and returns the `result` line to send, or undefined when `stillCurrent()`
- * turned false while it ran (a fatal error, e.g. an uncaught exception, already answered it).
- * Both agents (cold and snapshot) serve their queues with it.
+ * Runs one invocation: the handler with the payload and the function's context, then `done` with
+ * the `result` line's JSON text (no newline) once its value settles, unless `stillCurrent()` has
+ * turned false by then (a fatal error, e.g. an uncaught exception, already answered it). The
+ * sessions of every agent serve their invocations with it.
+ *
+ * The handler's value is taken as `await` would take it, in the same microtask (Promise.resolve,
+ * then a reaction on it): a plain value or a promise the handler made settles one tick later, so
+ * output from microtasks the handler queued still comes before the result. Without an async
+ * function around it: no promise of its own, no second tick before `done`. durationMs runs from
+ * `startedMs` (taken as the invocation started) to the settling.
  */
-export async function runInvocation(handler: Handler, msg: Extract<HostMessage, { type: 'invoke' }>, stillCurrent: () => boolean): Promise<string | undefined> {
-  const startedMs = performance.now();
-  const deadlineMs = msg.context.deadlineMs;
-  const context: FunctionContext = { ...msg.context, getRemainingTimeMs: () => Math.max(0, deadlineMs - Date.now()) };
+export function runInvocation(
+  handler: Handler,
+  msg: Extract<HostMessage, { type: 'invoke' }>,
+  startedMs: number,
+  stillCurrent: () => boolean,
+  done: (json: string) => void,
+): void {
+  // The context as it arrived, plus the one method: no copy of it per invocation.
+  const context = msg.context as FunctionContext;
+  const deadlineMs = context.deadlineMs;
+  context.getRemainingTimeMs = () => Math.max(0, deadlineMs - Date.now());
+  const id = msg.id;
+  const failed = (err: unknown): void => {
+    if (!stillCurrent()) return;
+    done(JSON.stringify({ type: 'result', id, ok: false, error: serializeError(err, 'error'), durationMs: performance.now() - startedMs } satisfies AgentMessage));
+  };
+  let settled: Promise<unknown>;
   try {
-    const value = await handler(msg.payload, context);
-    if (!stillCurrent()) return undefined;
-    const durationMs = performance.now() - startedMs;
-    const out = resultJson(value);
-    if ('error' in out) return JSON.stringify({ type: 'result', id: msg.id, ok: false, error: out.error, durationMs } satisfies AgentMessage);
-    const head = JSON.stringify({ type: 'result', id: msg.id, ok: true, durationMs });
-    return out.json === undefined ? head : `${head.slice(0, -1)},"value":${out.json}}`;
+    settled = promiseResolve.call(NativePromise, handler(msg.payload, context)) as Promise<unknown>;
   } catch (err) {
-    if (!stillCurrent()) return undefined;
-    return JSON.stringify({ type: 'result', id: msg.id, ok: false, error: serializeError(err, 'error'), durationMs: performance.now() - startedMs } satisfies AgentMessage);
+    // Thrown before the handler returned: answered after a tick all the same, as from an async function.
+    settled = promiseReject.call(NativePromise, err) as Promise<unknown>;
   }
+  promiseThen.call(
+    settled,
+    (value) => {
+      if (stillCurrent()) done(resultLine(id, value, performance.now() - startedMs));
+    },
+    failed,
+  );
+}
+
+/** The `result` line (JSON text) of an invocation whose handler's value settled as `value`. */
+export function resultLine(id: string, value: unknown, durationMs: number): string {
+  const out = resultJson(value);
+  if ('error' in out) return JSON.stringify({ type: 'result', id, ok: false, error: out.error, durationMs } satisfies AgentMessage);
+  // The head written out rather than serialised: a string id is all it needs encoding (a number
+  // such as durationMs is written by JSON as JavaScript writes it).
+  const head = typeof id === 'string' ? `{"type":"result","id":${JSON.stringify(id)},"ok":true,"durationMs":${durationMs}` : JSON.stringify({ type: 'result', id, ok: true, durationMs }).slice(0, -1);
+  return out.json === undefined ? `${head}}` : `${head},"value":${out.json}}`;
 }
 
 /**

@@ -22,7 +22,6 @@ import './builtin-code-cache.ts';
 
 import * as fs from 'node:fs';
 import Module from 'node:module';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { Duplex, Writable } from 'node:stream';
 import { inspect } from 'node:util';
@@ -38,6 +37,7 @@ import {
   type Handler,
   type Init,
 } from './agent-lib.ts';
+import { socketChannel, streamChannel, type ProtocolChannel } from './channel.ts';
 import { onLines } from './framing.ts';
 import { AgentSession, EXIT_USAGE } from './session.ts';
 import { PROTOCOL_FD, type AgentArguments, type AgentMessage, type AgentStartTimings, type HostMessage, type SpecialiseMessage } from './protocol.ts';
@@ -71,8 +71,8 @@ let session: AgentSession;
  * node's own would hold a libuv thread-pool thread that exit() then waits for, forever. Writes are
  * synchronous; the host always drains its end.
  */
-function openChannel(): net.Socket | Duplex {
-  if (!fs.fstatSync(PROTOCOL_FD).isCharacterDevice()) return new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
+function openChannel(): ProtocolChannel {
+  if (!fs.fstatSync(PROTOCOL_FD).isCharacterDevice()) return socketChannel(PROTOCOL_FD);
   startGuestHelper();
   const { spawn } = builtin<typeof import('node:child_process')>('node:child_process');
   const reader = spawn('/bin/cat', [], { stdio: [PROTOCOL_FD, 'pipe', 'ignore'] });
@@ -86,7 +86,7 @@ function openChannel(): net.Socket | Duplex {
       }
     },
   });
-  return Duplex.from({ readable: reader.stdout!, writable });
+  return streamChannel(Duplex.from({ readable: reader.stdout!, writable }));
 }
 
 /**
@@ -319,7 +319,7 @@ async function main(): Promise<void> {
   }
   delete process.env.THAW_BUNDLE;
 
-  let channel: net.Socket | Duplex;
+  let channel: ProtocolChannel;
   try {
     channel = openChannel();
   } catch (err) {

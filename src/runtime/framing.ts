@@ -35,6 +35,46 @@ export class LineSplitter {
   }
 }
 
+/**
+ * A LineSplitter for bytes read into a buffer that is read into again (net.Socket's `onread`):
+ * cuts at newline bytes, which never occur inside a multi-byte UTF-8 sequence, so each line's bytes
+ * decode on their own (no decoder state between chunks, no string of the chunk made first). A
+ * partial line is copied out of the buffer, piece by piece, and joined once its newline arrives
+ * (a payload of many reads is copied twice, not once per read). Blank lines are skipped.
+ */
+export class ByteLineSplitter {
+  #pieces: Buffer[] = [];
+
+  /** Feeds bytes [0, length) of `chunk`; calls onLine for each complete, non-blank line (in order). */
+  push(chunk: Buffer, length: number, onLine: (line: string) => void): void {
+    let start = 0;
+    while (start < length) {
+      const nl = chunk.indexOf(NEWLINE, start);
+      // (Bytes past `length` are an earlier read's.)
+      if (nl === -1 || nl >= length) break;
+      let line: string;
+      if (this.#pieces.length === 0) {
+        line = chunk.toString('utf8', start, nl);
+      } else {
+        this.#pieces.push(chunk.subarray(start, nl));
+        line = Buffer.concat(this.#pieces).toString('utf8');
+        this.#pieces = [];
+      }
+      start = nl + 1;
+      if (!isBlank(line)) onLine(line);
+    }
+    if (start < length) this.#pieces.push(Buffer.from(chunk.subarray(start, length)));
+  }
+
+  /** Bytes of a partial line held back. */
+  get pendingBytes(): number {
+    let n = 0;
+    for (const piece of this.#pieces) n += piece.length;
+    return n;
+  }
+}
+const NEWLINE = 0x0a;
+
 /** Reads `source` as UTF-8 lines (see LineSplitter): onLine is called for each complete line. */
 export function onLines(source: TextSource, onLine: (line: string) => void): void {
   const splitter = new LineSplitter();

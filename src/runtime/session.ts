@@ -10,7 +10,8 @@
 import { inspect } from 'node:util';
 
 import { runInvocation, serializeError, type Handler } from './agent-lib.ts';
-import { frame, frameJson, onLines, parseMessage } from './framing.ts';
+import type { ProtocolChannel } from './channel.ts';
+import { frame, parseMessage } from './framing.ts';
 import { logMarker, type AgentMessage, type AgentStartTimings, type HostMessage } from './protocol.ts';
 
 export const EXIT_FATAL = 1;
@@ -19,18 +20,11 @@ export const EXIT_USAGE = 64;
 /** `zygote`: packages imported, waiting for `specialise`. */
 export type SessionPhase = 'loading' | 'zygote' | 'idle' | 'invoking' | 'exiting';
 
-/** The protocol channel: a socket on fd 3, or (in a microVM) a duplex over a virtio-serial port. */
-export interface AgentChannel {
-  readonly destroyed: boolean;
-  readonly writable: boolean;
-  write(chunk: string, callback?: () => void): unknown;
-  setEncoding(encoding: BufferEncoding): unknown;
-  on(event: 'data', listener: (chunk: string) => void): unknown;
-  on(event: 'end' | 'error', listener: () => void): unknown;
-}
+type InvokeMessage = Extract<HostMessage, { type: 'invoke' }>;
 
 export interface SessionOptions {
-  channel: AgentChannel;
+  /** The protocol channel: fd 3 (socketChannel), or in a microVM a virtio-serial port (streamChannel). */
+  channel: ProtocolChannel;
   /** Prefixes what the agent says on stderr ("thaw agent"). */
   name: string;
   /** The nonce of the log markers (none: the function's output is not cut into segments). */
@@ -59,7 +53,8 @@ export class AgentSession {
   #logNonce: string | undefined;
   #segment = 0;
   #current: { id: string; startedMs: number } | undefined;
-  readonly #queue: Extract<HostMessage, { type: 'invoke' }>[] = [];
+  /** Invocations that arrived while one ran (the host sends one at a time; this is for one that does not). */
+  readonly #queue: InvokeMessage[] = [];
   readonly #options: SessionOptions;
 
   constructor(options: SessionOptions) {
@@ -80,14 +75,13 @@ export class AgentSession {
   }
 
   send(message: AgentMessage, then?: () => void): void {
-    this.#options.channel.write(frame(message), then);
+    this.#options.channel.send(frame(message), then);
   }
 
   /** Sends the last message and exits once it is flushed (or the channel is gone). */
   sendAndExit(message: AgentMessage, code: number): void {
     this.phase = 'exiting';
-    const channel = this.#options.channel;
-    if (channel.destroyed || !channel.writable) process.exit(code);
+    if (!this.#options.channel.open) process.exit(code);
     this.send(message, () => process.exit(code));
   }
 
@@ -184,42 +178,57 @@ export class AgentSession {
 
   /** Reads the host's messages until the channel ends. */
   listen(): void {
-    const channel = this.#options.channel;
-    onLines(channel, (line) => {
-      const msg = parseMessage<HostMessage>(line);
-      if (msg === undefined) this.fail(`bad message from the host: ${line.slice(0, 200)}`, EXIT_USAGE);
-      if (msg.type === 'shutdown') {
-        this.phase = 'exiting';
-        process.exit(0);
-      } else if (msg.type === 'invoke') {
-        if (this.#handler === undefined) this.fail('an invocation arrived before a function was loaded (a zygote must be specialised first)', EXIT_USAGE);
-        this.#queue.push(msg);
-        void this.#serve(this.#handler).catch((err: unknown) => this.onFatal(err));
-      } else if (this.#options.onOther && (msg.type === 'restored' || msg.type === 'specialise')) {
-        this.#options.onOther(msg);
-      } else {
-        this.fail(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`, EXIT_USAGE);
-      }
-    });
-    // The host went away (or closed the channel to stop us): nothing left to serve.
-    channel.on('end', () => process.exit(0));
-    channel.on('error', () => process.exit(EXIT_FATAL));
+    this.#options.channel.listen(
+      (line) => this.#onLine(line),
+      // The host went away (or closed the channel to stop us): nothing left to serve.
+      () => process.exit(0),
+      () => process.exit(EXIT_FATAL),
+    );
   }
 
-  async #serve(handler: Handler): Promise<void> {
-    while (this.#queue.length > 0 && this.phase === 'idle') {
-      const msg = this.#queue.shift()!;
-      this.phase = 'invoking';
-      this.#segment += 1;
-      const inv = { id: msg.id, startedMs: performance.now() };
-      this.#current = inv;
-      const line = await runInvocation(handler, msg, () => this.#current === inv);
-      if (line === undefined) return; // a fatal error already answered this invocation
-      this.#current = undefined;
-      // (The result's JSON text ends with its closing brace: `marked` goes in before it.)
-      const marked = this.#endInvocationSegment();
-      this.#options.channel.write(frameJson(marked ? `${line.slice(0, -1)},"marked":true}` : line));
-      this.phase = 'idle';
+  #onLine(line: string): void {
+    const msg = parseMessage<HostMessage>(line);
+    if (msg === undefined) this.fail(`bad message from the host: ${line.slice(0, 200)}`, EXIT_USAGE);
+    if (msg.type === 'invoke') {
+      if (this.#handler === undefined) this.fail('an invocation arrived before a function was loaded (a zygote must be specialised first)', EXIT_USAGE);
+      this.#queue.push(msg);
+      this.#serve();
+    } else if (msg.type === 'shutdown') {
+      this.phase = 'exiting';
+      process.exit(0);
+    } else if (this.#options.onOther && (msg.type === 'restored' || msg.type === 'specialise')) {
+      this.#options.onOther(msg);
+    } else {
+      this.fail(`unknown message type ${JSON.stringify((msg as { type?: unknown }).type)}`, EXIT_USAGE);
     }
+  }
+
+  /**
+   * Starts the next queued invocation if the session is idle. Each invocation's end calls this
+   * again, in a microtask of its own (runInvocation never ends one synchronously), so the queue
+   * drains without the stack growing with it.
+   */
+  #serve(): void {
+    if (this.phase !== 'idle') return;
+    const msg = this.#queue.shift();
+    if (msg !== undefined) this.#invoke(this.#handler!, msg);
+  }
+
+  #invoke(handler: Handler, msg: InvokeMessage): void {
+    this.phase = 'invoking';
+    this.#segment += 1;
+    const inv = { id: msg.id, startedMs: performance.now() };
+    this.#current = inv;
+    runInvocation(handler, msg, inv.startedMs, () => this.#current === inv, (line) => this.#finish(line));
+  }
+
+  /** The invocation's result line (JSON text): end its log segment, send it, take the next. */
+  #finish(line: string): void {
+    this.#current = undefined;
+    // (The result's JSON text ends with its closing brace: `marked` goes in before it.)
+    const marked = this.#endInvocationSegment();
+    this.#options.channel.send(marked ? `${line.slice(0, -1)},"marked":true}\n` : `${line}\n`);
+    this.phase = 'idle';
+    this.#serve();
   }
 }

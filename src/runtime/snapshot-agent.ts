@@ -27,7 +27,6 @@
 import './boot-clock.ts';
 
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 
@@ -35,6 +34,7 @@ import { define } from 'thaw:function';
 import config from 'thaw:snapshot-config';
 
 import { dropPrivileges, pickExport, refreshCryptoCaches, serializeError, type Handler } from './agent-lib.ts';
+import { socketChannel, type ProtocolChannel } from './channel.ts';
 import { frame } from './framing.ts';
 import { PROTOCOL_FD, type AgentStartTimings } from './protocol.ts';
 import { AgentSession, EXIT_FATAL, EXIT_USAGE } from './session.ts';
@@ -330,9 +330,9 @@ async function restoreMain(mainMs: number): Promise<void> {
   timings.processStartEpochMs = performance.timeOrigin;
   timings.runtimeBootMs = mainMs;
   timings.importMs = 0;
-  let channel: net.Socket;
+  let channel: ProtocolChannel;
   try {
-    channel = new net.Socket({ fd: PROTOCOL_FD, readable: true, writable: true });
+    channel = socketChannel(PROTOCOL_FD);
   } catch (err) {
     process.stderr.write(`thaw snapshot agent: file descriptor ${PROTOCOL_FD} is not an open pipe to the host (${String(err)})\n`);
     process.exit(EXIT_USAGE);

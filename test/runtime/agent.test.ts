@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 
 import { ensureAgentBundle } from '../../src/platform/sandbox/agent-bundle.ts';
+import { onLines } from '../../src/runtime/framing.ts';
 import { logMarker, type AgentMessage, type HostMessage } from '../../src/runtime/protocol.ts';
 import { fixture, tempDir, testDataDir } from '../platform/sandbox/support.ts';
 
@@ -45,18 +46,14 @@ function startAgent(args: string[], env: Record<string, string> = {}, fd3 = true
   const queue: AgentMessage[] = [];
   const waiters: ((m: AgentMessage) => void)[] = [];
   const channel = child.stdio[3] as Duplex | undefined;
-  let buffered = '';
-  channel?.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const msg = JSON.parse(buffered.slice(0, nl)) as AgentMessage;
-      buffered = buffered.slice(nl + 1);
+  if (channel) {
+    onLines(channel, (line) => {
+      const msg = JSON.parse(line) as AgentMessage;
       const w = waiters.shift();
       if (w) w(msg);
       else queue.push(msg);
-    }
-  });
+    });
+  }
   channel?.on('error', () => undefined);
   const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   return {
@@ -96,6 +93,57 @@ describe('runtime agent', () => {
     const m = (seq: number) => logMarker('0123456789abcdef', seq);
     assert.equal(agent.stdout(), `hello: init\n${m(0)}hello: invocation 1\n${m(1)}hello: invocation 2\n${m(2)}`);
     assert.equal(agent.stderr(), `${m(0)}hello: to stderr 1\n${m(1)}hello: to stderr 2\n${m(2)}`);
+  });
+
+  it('carries payloads and results of megabytes whole and in order (many reads, writes past a full channel)', async () => {
+    const dir = tempDir('thaw-agent-');
+    writeFileSync(join(dir, 'bundle.cjs'), 'let n = 0; exports.handler = (event) => ({ n: ++n, text: event.text + event.text });');
+    const agent = startAgent([`--bundle=${dir}/bundle.cjs`, '--invocation-markers=off', '--log-marker=0123456789abcdef']);
+    assert.equal((await agent.next()).type, 'ready');
+    // Multi-byte characters land across read boundaries; 4 MB of result fills the channel's buffer.
+    const text = (i: number) => `${i} héllo wörld € 😀 `.repeat(60_000);
+    for (const i of [1, 2, 3]) agent.send({ type: 'invoke', id: `big-${i}`, payload: { text: text(i) }, context: context(`big-${i}`) });
+    for (const i of [1, 2, 3]) {
+      const r = await agent.next();
+      assert.ok(r.type === 'result' && r.ok, JSON.stringify(r).slice(0, 200));
+      assert.equal(r.id, `big-${i}`);
+      const value = r.value as { n: number; text: string };
+      assert.equal(value.n, i);
+      assert.ok(value.text === text(i) + text(i), `result ${i} is whole`);
+    }
+    agent.send({ type: 'shutdown' });
+    assert.equal((await agent.exit).code, 0);
+  });
+
+  it('answers after the microtasks a handler queued, as an async function would: their output is the invocation\'s', async () => {
+    const dir = tempDir('thaw-agent-');
+    writeFileSync(
+      join(dir, 'bundle.cjs'),
+      [
+        'exports.handler = (event) => {',
+        '  Promise.resolve().then(() => console.log("then", event.i));',
+        '  queueMicrotask(() => console.log("microtask", event.i));',
+        '  if (event.i === 2) throw new Error("sync throw");',
+        '  return event.i === 3 ? Promise.resolve(3) : event.i;',
+        '};',
+      ].join('\n'),
+    );
+    const agent = startAgent([`--bundle=${dir}/bundle.cjs`, '--log-marker=0123456789abcdef']);
+    assert.equal((await agent.next()).type, 'ready');
+    const results = [];
+    for (const i of [1, 2, 3]) {
+      agent.send({ type: 'invoke', id: `m-${i}`, payload: { i }, context: context(`m-${i}`) });
+      results.push(await agent.next());
+    }
+    assert.deepEqual(
+      results.map((r) => r.type === 'result' && (r.ok ? r.value : r.error.message)),
+      [1, 'sync throw', 3],
+    );
+    agent.send({ type: 'shutdown' });
+    await agent.exit;
+    const m = (seq: number) => logMarker('0123456789abcdef', seq);
+    const out = [1, 2, 3].map((i) => `then ${i}\nmicrotask ${i}\n${m(i)}`).join('');
+    assert.equal(agent.stdout(), `${m(0)}${out}`);
   });
 
   it('exits when the host closes the channel', async () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 
-import { LineSplitter, frame, lastMessage, linesOf, onMessages, parseMessage } from '../../src/runtime/framing.ts';
+import { ByteLineSplitter, LineSplitter, frame, lastMessage, linesOf, onMessages, parseMessage } from '../../src/runtime/framing.ts';
 
 describe('LineSplitter', () => {
   it('hands over whole lines, holding a partial one until its newline arrives', () => {
@@ -23,6 +23,37 @@ describe('LineSplitter', () => {
     const lines: string[] = [];
     for (const c of frame({ text: 'héllo\u2028wörld' })) splitter.push(c, (l) => lines.push(l));
     assert.deepEqual(lines.map((l) => JSON.parse(l)), [{ text: 'héllo\u2028wörld' }]);
+  });
+});
+
+describe('ByteLineSplitter', () => {
+  /** Feeds `bytes` through one reused buffer, `size` bytes a read, as net.Socket's onread does. */
+  function splitReads(bytes: Buffer, size: number): { lines: string[]; pending: number } {
+    const splitter = new ByteLineSplitter();
+    const buffer = Buffer.alloc(size, '\n'); // stale newlines past each read's end must be ignored
+    const lines: string[] = [];
+    for (let at = 0; at < bytes.length; at += size) {
+      const n = bytes.copy(buffer, 0, at, Math.min(at + size, bytes.length));
+      splitter.push(buffer, n, (l) => lines.push(l));
+      buffer.fill('\n'); // the next read overwrites what a held-back partial line was cut from
+    }
+    return { lines, pending: splitter.pendingBytes };
+  }
+
+  it('cuts whole lines out of reads of any size, multi-byte characters split between reads included', () => {
+    const messages = [{ a: 1 }, { text: 'héllo wörld € 😀'.repeat(50) }, { b: '' }];
+    const bytes = Buffer.from(`${messages.map((m) => JSON.stringify(m)).join('\n')}\n\n  \r\n`);
+    for (const size of [1, 2, 3, 7, 64, bytes.length, 4096]) {
+      const { lines, pending } = splitReads(bytes, size);
+      assert.deepEqual(lines.map((l) => JSON.parse(l)), messages, `reads of ${size} bytes`);
+      assert.equal(pending, 0);
+    }
+  });
+
+  it('holds a partial line back until its newline arrives', () => {
+    const { lines, pending } = splitReads(Buffer.from('{"a":1}\n{"b"'), 5);
+    assert.deepEqual(lines, ['{"a":1}']);
+    assert.equal(pending, 4);
   });
 });
 

@@ -29,6 +29,9 @@ export interface AgentBundle {
   hash: string;
 }
 
+/** How the agent is bundled (bench/agent-invoke.ts builds earlier revisions of it the same way). */
+export const AGENT_BUILD_OPTIONS = { bundle: true, platform: 'node', format: 'cjs', target: 'node20' } as const;
+
 const inFlight = new Map<string, Promise<AgentBundle>>();
 
 function sha256(data: string | Uint8Array): string {
@@ -59,12 +62,9 @@ async function buildAgent(outPath: string, metaPath: string): Promise<AgentBundl
   if (existing) return { path: outPath, built: false, hash: existing.output };
 
   const result = await build({
+    ...AGENT_BUILD_OPTIONS,
     entryPoints: [AGENT_SOURCE],
     absWorkingDir: SOURCE_ROOT,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
     outfile: outPath,
     write: false,
     metafile: true,
