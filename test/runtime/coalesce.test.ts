@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 
-import { coalescedWriter } from '../../src/runtime/coalesce.ts';
+import { coalescedWriter } from '../../src/runtime/framing.ts';
 
 /** A stream that records each write() it receives as a batch of chunks (writev: several at once). */
 function recording(): { stream: Writable; batches: string[][] } {

@@ -17,8 +17,7 @@ import { moduleFile } from '../../../core/module-file.ts';
 
 import { ThawError } from '../../../core/errors.ts';
 import { detectLeanContainers } from '../../sandbox/bubblewrap.ts';
-import { coalescedWriter } from '../../../runtime/coalesce.ts';
-import { frame, onMessages } from '../../../runtime/framing.ts';
+import { coalescedWriter, frame, onMessages } from '../../../runtime/framing.ts';
 import type { HostAnswer, HostRequest } from './protocol.ts';
 
 const HOST_SOURCE = fileURLToPath(moduleFile('./host', import.meta.url));

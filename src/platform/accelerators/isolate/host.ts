@@ -8,8 +8,7 @@
 import { randomBytes } from 'node:crypto';
 
 import type * as IvmTypes from 'isolated-vm';
-import { coalescedWriter } from '../../../runtime/coalesce.ts';
-import { frame, onMessages } from '../../../runtime/framing.ts';
+import { coalescedWriter, frame, onMessages } from '../../../runtime/framing.ts';
 import type { HostAnswer, HostRequest } from './protocol.ts';
 import { PRELUDE } from './prelude.ts';
 
