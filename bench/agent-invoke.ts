@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
   options: {
     invocations: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '2000' },
     agent: { type: 'string', multiple: true, default: [] },
     base: { type: 'string', multiple: true, default: [] },
     strace: { type: 'boolean', default: false },
@@ -43,7 +44,7 @@ const { values: args } = parseArgs({
 });
 const INVOCATIONS = Number(args.invocations);
 const ROUNDS = Number(args.rounds);
-const WARMUP = 2000;
+const WARMUP = Number(args.warmup);
 /**
  * Where the processes run. Unpinned, the scheduler's placement of driver and child (one core or
  * two) changes a ping-pong's cost by half from one run to the next; pinned, rounds agree.
@@ -171,15 +172,21 @@ async function drive(r: Running, n: number): Promise<number[]> {
 }
 
 interface Measured {
+  /** The first FIRST invocations of a new instance, its code not yet optimised by V8 (an instance at concurrency 32 in bench/warm-cpu.ts serves about 300 in all). */
+  firstCpuUsPerInvocation: number;
   cpuUsPerInvocation: number;
   hostCpuUsPerInvocation: number;
   rttP50Us: number;
   rttP99Us: number;
 }
+const FIRST = 300;
 
 async function measure(subject: Subject): Promise<Measured> {
   const r = await start(subject);
   try {
+    const fresh = cpuNs(r.child.pid!);
+    await drive(r, FIRST);
+    const firstCpuUsPerInvocation = (cpuNs(r.child.pid!) - fresh) / 1000 / FIRST;
     await drive(r, WARMUP);
     const before = cpuNs(r.child.pid!);
     const host = process.cpuUsage();
@@ -188,6 +195,7 @@ async function measure(subject: Subject): Promise<Measured> {
     const used = cpuNs(r.child.pid!) - before;
     rtts.sort((a, b) => a - b);
     return {
+      firstCpuUsPerInvocation,
       cpuUsPerInvocation: used / 1000 / INVOCATIONS,
       hostCpuUsPerInvocation: (hostUsed.user + hostUsed.system) / INVOCATIONS,
       rttP50Us: median(rtts) * 1000,
@@ -282,8 +290,11 @@ async function main(): Promise<void> {
 
     const mid = (label: string, key: keyof Measured): number => median(results.get(label)!.map((m) => m[key]));
     const floor = mid('echo child', 'cpuUsPerInvocation');
+    const firstFloor = mid('echo child', 'firstCpuUsPerInvocation');
     const rows = subjects.map((s) => [
       s.label,
+      mid(s.label, 'firstCpuUsPerInvocation').toFixed(1),
+      (mid(s.label, 'firstCpuUsPerInvocation') / firstFloor).toFixed(2),
       mid(s.label, 'cpuUsPerInvocation').toFixed(1),
       (mid(s.label, 'cpuUsPerInvocation') / floor).toFixed(2),
       mid(s.label, 'rttP50Us').toFixed(1),
@@ -293,7 +304,7 @@ async function main(): Promise<void> {
     ]);
     printTable(
       `warm hello, one invocation at a time over fd 3 (${INVOCATIONS} invocations × ${ROUNDS} rounds, medians of rounds; µs)`,
-      ['subject', 'child CPU/inv', '× floor', 'RTT p50', 'RTT p99', 'host CPU/inv', ...(args.strace ? ['syscalls/inv'] : [])],
+      ['subject', `first ${FIRST}: CPU/inv`, '× floor', 'warm: CPU/inv', '× floor', 'RTT p50', 'RTT p99', 'host CPU/inv', ...(args.strace ? ['syscalls/inv'] : [])],
       rows,
     );
     writeJson(args.out!, { machine: machine(), invocations: INVOCATIONS, rounds: ROUNDS, subjects: Object.fromEntries(results), strace });
