@@ -1,6 +1,8 @@
 // Platform speed on loopback, each figure beside a baseline measured in the same run:
 //  1. warm invocations of `hello` over HTTP at concurrency 1 and 32: latency p50/p99, throughput,
-//     and the platform's overhead (latency − the function's own execution time); baseline: a bare
+//     and the platform's overhead (latency − the function's own execution time); beside it the same
+//     code deployed as `hello-shared` with instanceConcurrency 32 (one instance serves up to 32 at
+//     once, as Knative's containerConcurrency or Cloud Run's concurrency); baseline: a bare
 //     node:http server answering the same JSON on the same machine (the HTTP floor) in a process of
 //     its own, as thaw's server (and, for the earlier rounds' figures, in the load generator's own
 //     process: no process wake-up between client and server), and a relay in a process of its own:
@@ -134,6 +136,8 @@ async function main(): Promise<void> {
       const r = await thaw.deploy(join(EXAMPLES, name), name === 'hello' ? { name, maxConcurrency: 64 } : { name });
       if (r.status !== 201) throw new Error(`deploy ${name}: ${JSON.stringify(r.body)}`);
     }
+    const shared = await thaw.deploy(join(EXAMPLES, 'hello'), { name: 'hello-shared', maxConcurrency: 64, instanceConcurrency: 32 });
+    if (shared.status !== 201) throw new Error(`deploy hello-shared: ${JSON.stringify(shared.body)}`);
     const isolation = (await thaw.request('GET', '/healthz')).body.isolation;
 
     // 1. Warm invocations.
@@ -143,8 +147,10 @@ async function main(): Promise<void> {
     const bare = await baselineProcess('bare');
     const relay = await baselineProcess('relay');
     const helloUrl = `${thaw.url}/functions/hello/invoke`;
+    const sharedUrl = `${thaw.url}/functions/hello-shared/invoke`;
     const beforeUrl = before && `${before.url}/functions/hello/invoke`;
     await load(helloUrl, 200, 32); // warm up: instances for concurrency 32, JIT
+    await load(sharedUrl, 200, 32);
     if (beforeUrl) await load(beforeUrl, 200, 32);
     for (const b of [bareInClient, bare, relay]) await load(b.url, 200, 32);
     const warmRows: Array<Array<string | number>> = [];
@@ -153,6 +159,7 @@ async function main(): Promise<void> {
       // Interleaved rounds (bare, relay, thaw, again): the machine's load drifts, and a ratio is
       // taken within each round, the medians reported.
       const serverCpuMs: number[] = []; // the server process's CPU time (user + system) per request
+      const sharedCpuMs: number[] = []; // the same, serving hello-shared
       const beforeCpuMs: number[] = []; // the same of the --before server
       const bareCpuMs: number[] = []; // the same of the bare server
       const relayCpuMs: number[] = []; // the same of the relay's server (its children not counted)
@@ -161,6 +168,7 @@ async function main(): Promise<void> {
       const hop = emptyLoad();
       const t = emptyLoad();
       const earlier = emptyLoad();
+      const sh = emptyLoad();
       for (let round = 0; round < ROUNDS; round++) {
         const n = Math.ceil(REQUESTS / ROUNDS);
         add(baseInClient, await load(bareInClient.url, n, concurrency));
@@ -180,7 +188,12 @@ async function main(): Promise<void> {
         add(t, await load(helloUrl, n, concurrency));
         serverCpuMs.push((cpuMs(thaw.process.pid!) - cpuBefore) / n);
         loadWindows.push([from, monotonicUs()]);
+        const cpuShared = cpuMs(thaw.process.pid!);
+        add(sh, await load(sharedUrl, n, concurrency));
+        sharedCpuMs.push((cpuMs(thaw.process.pid!) - cpuShared) / n);
       }
+      const sharedRecords = (await thaw.request('GET', `/functions/hello-shared/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string; instanceId?: string }>;
+      const sharedWarm = sharedRecords.filter((r) => r.startKind === 'warm');
       const records = (await thaw.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string }>;
       const recent = records.filter((r) => r.startKind === 'warm').slice(0, Math.min(REQUESTS, 1000));
       const overhead = recent.map((r) => r.totalMs - r.execMs);
@@ -206,6 +219,14 @@ async function main(): Promise<void> {
         platformOverheadP50: quantile(overhead, 0.5),
         execP50: quantile(recent.map((r) => r.execMs), 0.5),
         serverCpuMsPerRequest: median(serverCpuMs),
+        sharedP50: quantile(sh.latencies, 0.5),
+        sharedP99: quantile(sh.latencies, 0.99),
+        sharedRps: median(sh.perSecond),
+        sharedOverBare: median(sh.perSecond.map((r, i) => r / base.perSecond[i]!)),
+        sharedOverThaw: median(sh.perSecond.map((r, i) => r / t.perSecond[i]!)),
+        sharedPlatformOverheadP50: quantile(sharedWarm.map((r) => r.totalMs - r.execMs), 0.5),
+        sharedServerCpuMsPerRequest: median(sharedCpuMs),
+        sharedInstances: new Set(sharedRecords.map((r) => r.instanceId)).size,
         ...(before
           ? {
               beforeOverBare: median(earlier.perSecond.map((r, i) => r / base.perSecond[i]!)),
@@ -235,13 +256,20 @@ async function main(): Promise<void> {
         row.httpOverP50.toFixed(2),
         row.platformOverheadP50.toFixed(3),
         row.serverCpuMsPerRequest.toFixed(3),
+        `${row.sharedP50.toFixed(2)} / ${row.sharedP99.toFixed(2)}`,
+        Math.round(row.sharedRps),
+        row.sharedOverBare.toFixed(2),
+        row.sharedOverThaw.toFixed(2),
+        row.sharedPlatformOverheadP50.toFixed(3),
+        row.sharedServerCpuMsPerRequest.toFixed(3),
+        row.sharedInstances,
         ...(before ? [row.beforeOverBare!.toFixed(2), row.beforePlatformOverheadP50!.toFixed(3), row.beforeServerCpuMsPerRequest!.toFixed(3), row.afterOverBefore!.toFixed(2)] : []),
       ]);
     }
     for (const b of [bareInClient, bare, relay]) b.close();
     printTable(
       `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; bare and relay each in a process of its own, 'bare in client' in this one; sandboxes: ${isolation.backend})`,
-      ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay server CPU ms/req', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
+      ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay server CPU ms/req', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', 'shared p50/p99 ms', 'shared req/s', 'shared/bare', 'shared/thaw', 'shared: overhead p50 ms', 'shared: server CPU ms/req', 'shared: instances', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
       warmRows,
     );
 

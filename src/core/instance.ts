@@ -30,6 +30,10 @@ export class Instance {
   expiresAt = Infinity;
   /** Invocations it has served. */
   uses = 0;
+  /** Invocations it serves now (at most its function's concurrency; 0 while idle or starting ahead). */
+  inFlight = 0;
+  /** Takes no further invocations until it is idle again (Pool.drain: an operator stops it once it is). */
+  draining = false;
   /** Started ahead of demand (pre-warm, provisioned concurrency) and not used yet. */
   prewarmed = false;
   /** Its server's eviction clock when it was last used (per-instance Greedy-Dual). */
@@ -60,6 +64,12 @@ export class Instance {
 export class FunctionGroup {
   /** Instances starting or serving an invocation. */
   active = 0;
+  /**
+   * Busy, started instances serving fewer invocations than their function's concurrency: the next
+   * invocation joins one of them before it takes an idle instance or starts a new one (empty for a
+   * function that serves one invocation per instance).
+   */
+  readonly open = new Set<Instance>();
   idleCount = 0;
   /** Least recently used idle instance (evicted first) and most recently used one (reused first). */
   oldestIdle: Instance | undefined;

@@ -10,6 +10,12 @@
 //
 // Resource-conserving: nothing is evicted while memory is free; a busy instance is never evicted; a
 // new instance that cannot fit even after evicting every idle instance evicts nothing.
+//
+// A function whose instances serve several invocations at once (FunctionSpec.concurrency > 1) has
+// its busy, started instances with a free slot in their group's `open` set: an invocation joins one
+// of them (a warm start) before it takes an idle instance or starts a new one, and the instance
+// goes idle only when its last invocation is released. A starting instance takes no second
+// invocation: it is open once started() says it runs.
 
 import type { Clock } from './clock.ts';
 import { ThawError } from './errors.ts';
@@ -76,6 +82,14 @@ export class Pool {
    */
   acquire(fn: FunctionSpec, on?: Server): Instance | undefined {
     const now = this.#clock.now();
+    const shared = (fn.concurrency ?? 1) > 1 ? this.#openInstance(fn, on) : undefined;
+    if (shared) {
+      shared.inFlight++;
+      shared.startKind = 'warm';
+      this.#reopen(shared);
+      this.#recordUse(shared.group, shared, now);
+      return shared;
+    }
     const idle = on ? on.groups.get(fn.index)?.newestIdle : this.#newestIdle(fn);
     if (idle) {
       const group = idle.group;
@@ -83,14 +97,33 @@ export class Pool {
       idle.prewarmed = false;
       idle.startKind = idle.state === 'paused' ? 'resumed' : 'warm';
       idle.state = 'busy';
+      idle.inFlight = 1;
+      this.#reopen(idle);
       group.active++;
       group.server.load++;
       this.#recordUse(group, idle, now);
       return idle;
     }
     const instance = this.#newInstance(fn, now, true, on ? [on] : this.servers);
-    if (instance) this.#recordUse(instance.group, instance, now);
+    if (instance) {
+      instance.inFlight = 1;
+      this.#recordUse(instance.group, instance, now);
+    }
     return instance;
+  }
+
+  /** A busy instance of `fn` with a free slot: on `on` only when given, else on the first server that has one. */
+  #openInstance(fn: FunctionSpec, on: Server | undefined): Instance | undefined {
+    const groups = on ? [on.groups.get(fn.index)] : this.#groupsByFunction[fn.index];
+    if (groups) for (const group of groups) if (group) for (const instance of group.open) return instance;
+    return undefined;
+  }
+
+  /** Keeps `instance` in its group's open set exactly while it runs and has a free slot. */
+  #reopen(instance: Instance): void {
+    const open = instance.group.open;
+    if (instance.state === 'busy' && !instance.draining && instance.inFlight > 0 && instance.inFlight < (instance.fn.concurrency ?? 1)) open.add(instance);
+    else if (open.size > 0) open.delete(instance);
   }
 
   /** The most recently used idle instance of `fn` on the first server (in the order it first ran there) that has one. */
@@ -187,16 +220,27 @@ export class Pool {
   started(instance: Instance): void {
     this.#expectState(instance, 'starting', 'started');
     instance.state = 'busy';
+    // A shared instance takes further invocations from now on.
+    if (instance.inFlight > 0) this.#reopen(instance);
   }
 
   /**
    * The invocation finished: the instance becomes idle, kept by the keep-alive policy, or for
    * `keepAliveMs` when given (a pre-warmed instance kept for the window its pre-warm decision set).
+   * An instance still serving other invocations stays busy, with a slot free again.
    */
   release(instance: Instance, keepAliveOverrideMs?: number): void {
     if (instance.state !== 'busy' && instance.state !== 'starting') this.#expectState(instance, 'busy', 'release');
+    if (instance.inFlight > 1) {
+      instance.inFlight--;
+      this.#reopen(instance);
+      return;
+    }
     const now = this.#clock.now();
     const group = instance.group;
+    instance.inFlight = 0;
+    instance.draining = false;
+    if (group.open.size > 0) group.open.delete(instance);
     instance.state = 'idle';
     instance.idleSince = now;
     group.active--;
@@ -212,6 +256,16 @@ export class Pool {
       }
     }
     if (group.idleCount === 1) this.#requeue(group);
+  }
+
+  /**
+   * A busy or starting instance takes no further invocations: those in flight finish, and the
+   * release of the last one is the caller's moment to stop it (or it goes idle as usual).
+   */
+  drain(instance: Instance): void {
+    if (instance.state !== 'busy' && instance.state !== 'starting') this.#expectState(instance, 'busy', 'drain');
+    instance.draining = true;
+    this.#reopen(instance);
   }
 
   /** Marks an idle instance paused (its processes frozen); it is still reused, as a `resumed` start. */
@@ -232,6 +286,8 @@ export class Pool {
     instance.server.load--;
     instance.server.usedMb -= instance.memoryMb;
     instance.state = 'dead';
+    instance.inFlight = 0;
+    instance.group.open.delete(instance);
     this.#afterRemoval(instance.group);
     this.#listener.removed?.(instance, 'killed', now);
   }

@@ -17,6 +17,11 @@ export interface FunctionSpec {
   readonly coldStartMs: number;
   /** Trigger kind when the trace says it (http, timer, queue, ...). */
   readonly trigger?: string;
+  /**
+   * Invocations one instance serves at once (Knative's containerConcurrency, Cloud Run's
+   * concurrency); absent or 1: one at a time, a function under load gets several instances.
+   */
+  readonly concurrency?: number;
 }
 
 /**

@@ -23,6 +23,12 @@ export interface VersionSettings {
   /** Provisioned concurrency: instances kept started even with no traffic. */
   provisioned: number;
   start: StartPreference;
+  /**
+   * Invocations one instance serves at once (Knative's containerConcurrency, Cloud Run's
+   * concurrency). 1, the default: one at a time, a sandbox per concurrent invocation. More: a busy
+   * instance takes further invocations up to this many before another starts. Absent: 1.
+   */
+  instanceConcurrency?: number;
 }
 
 /** Everything a new version is recorded with. Paths may be absolute or relative to the data directory. */
@@ -88,6 +94,7 @@ export function toDeployed(v: FunctionVersion): DeployedFunction {
     network: v.network,
     provisioned: v.provisioned,
     start: v.start,
+    instanceConcurrency: v.instanceConcurrency,
     dependencies: v.dependencies,
     layout: v.layout,
     layoutReason: v.layoutReason,
@@ -106,6 +113,7 @@ export interface DeploySettings {
   network?: boolean;
   provisioned?: number;
   start?: StartPreference;
+  instanceConcurrency?: number;
   /** true: run from one bundle (refused when that would fail); false: from the installed node_modules; absent: decided at deploy. */
   bundle?: boolean;
 }
@@ -118,6 +126,7 @@ export const DEFAULT_SETTINGS: Readonly<VersionSettings> = Object.freeze({
   network: false,
   provisioned: 0,
   start: 'cold',
+  instanceConcurrency: 1,
 });
 
 export const LIMITS = {
@@ -125,9 +134,10 @@ export const LIMITS = {
   timeoutMs: { min: 1, max: 900_000 },
   maxConcurrency: { min: 1, max: 1000 },
   provisioned: { min: 0, max: 1000 },
+  instanceConcurrency: { min: 1, max: 1000 },
 } as const;
 
-const KEYS: readonly (keyof DeploySettings)[] = ['name', 'memoryMb', 'timeoutMs', 'maxConcurrency', 'env', 'network', 'provisioned', 'start', 'bundle'];
+const KEYS: readonly (keyof DeploySettings)[] = ['name', 'memoryMb', 'timeoutMs', 'maxConcurrency', 'env', 'network', 'provisioned', 'start', 'instanceConcurrency', 'bundle'];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
@@ -154,7 +164,8 @@ export function validateSettings(raw: unknown, origin: 'option' | 'package.json'
       case 'memoryMb':
       case 'timeoutMs':
       case 'maxConcurrency':
-      case 'provisioned': {
+      case 'provisioned':
+      case 'instanceConcurrency': {
         const { min, max } = LIMITS[key];
         if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
           throw fail(key, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);

@@ -1,7 +1,9 @@
 // The discrete-event simulator: replays a trace's arrivals against the core Pool on a virtual clock.
-// One invocation per instance at a time; a function under concurrency gets several instances. Events
-// are arrivals (from the trace stream), completions (a heap) and keep-alive expiries (the Pool's);
-// at equal times completions and expiries come first, so an instance finishing at t serves an
+// One invocation per instance at a time unless the function's instances serve several at once
+// (FunctionSpec.concurrency); beyond that, a function under concurrency gets several instances.
+// Events are arrivals (from the trace stream), the ends of shared instances' cold starts (a heap:
+// from then on the instance takes further invocations), completions (a heap) and keep-alive
+// expiries (the Pool's); at equal times those come first, so an instance finishing at t serves an
 // arrival at t.
 
 import { VirtualClock } from '../core/clock.ts';
@@ -79,6 +81,8 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
   const observer = options.observer;
   metrics.attach(pool);
   const completions = new KeyedHeap<Instance>();
+  /** Cold starts of instances that serve several invocations at once, by when they end. */
+  const startsEnding = new KeyedHeap<Instance>();
   const queue = new WaitQueue();
   const queueing = (options.unplaceable ?? 'drop') === 'queue';
   const queueTimeoutMs = options.queueTimeoutMs ?? Infinity;
@@ -104,6 +108,7 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
     metrics.started(fn.index, cold, startMs, execMs, now, instance.server);
     observer?.invocation?.(fn, now, instance.startKind === 'cold' ? 'cold' : 'warm', instance.server);
     completions.push(now + startMs + execMs, instance);
+    if (cold && (fn.concurrency ?? 1) > 1) startsEnding.push(now + startMs, instance);
     return true;
   };
 
@@ -151,20 +156,25 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
   };
 
   /**
-   * Processes every completion, queue timeout, expiry, pre-warm action and tick up to and including
-   * time t, in time order; at equal times completions, then queue timeouts, then expiries, then
-   * pre-warm actions, then ticks.
+   * Processes every start end, completion, queue timeout, expiry, pre-warm action and tick up to and
+   * including time t, in time order; at equal times start ends, then completions, then queue
+   * timeouts, then expiries, then pre-warm actions, then ticks.
    */
   const advanceTo = (t: number): void => {
     for (;;) {
+      const nextStartEnd = startsEnding.peekKey();
       const nextCompletion = completions.peekKey();
       const nextTimeout = queue.oldestArrival() + queueTimeoutMs;
       const nextAction = executor.nextAt();
-      const next = Math.min(nextCompletion, nextTimeout, nextAction);
+      const next = Math.min(nextStartEnd, nextCompletion, nextTimeout, nextAction);
       if (next > t) break;
       metrics.advance(next);
       clock.set(next);
-      if (nextCompletion === next) {
+      if (nextStartEnd === next) {
+        const instance = startsEnding.pop()!;
+        if (instance.state === 'starting') pool.started(instance);
+        if (queueing) drainQueue();
+      } else if (nextCompletion === next) {
         complete(completions.pop()!);
         if (queueing) drainQueue();
       } else if (nextTimeout === next) {

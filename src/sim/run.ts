@@ -47,6 +47,8 @@ export interface RunSpec {
   provisioned?: ProvisionedEntry[];
   /** A heterogeneous cluster (then memoryMb and servers are ignored). */
   tiers?: TierSpec[];
+  /** Invocations each instance serves at once, for every function of the trace (default 1). */
+  instanceConcurrency?: number;
   /** A name for the point in reports (sweeps of settings rather than sizes). */
   label?: string;
   /** Each new instance's start time, ms (default: its function's coldStartMs). In-process runs only: a function does not reach sweep workers. */
@@ -56,6 +58,7 @@ export interface RunSpec {
 }
 
 export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: number) => void): SimResult {
+  if (spec.instanceConcurrency !== undefined && spec.instanceConcurrency > 1) trace = withInstanceConcurrency(trace, spec.instanceConcurrency);
   const servers = spec.servers ?? 1;
   if (!Number.isInteger(servers) || servers < 1) throw invalidOption('--servers', `must be an integer ≥ 1, got ${spec.servers}`);
   const sizing = spec.dynamicSizing ? new SizingProbe(new DynamicSizingController(spec.dynamicSizing, trace.functions), spec.timelineIntervalMs ?? 60_000) : undefined;
@@ -88,6 +91,19 @@ export function runSimulation(trace: Trace, spec: RunSpec, onProgress?: (done: n
     };
   }
   return result;
+}
+
+/** `trace` with every function's instances serving up to `n` invocations at once. */
+export function withInstanceConcurrency(trace: Trace, n: number): Trace {
+  if (!Number.isInteger(n) || n < 1) throw invalidOption('--instance-concurrency', `must be an integer ≥ 1, got ${n}`);
+  const functions = trace.functions.map((fn) => ({ ...fn, concurrency: n }));
+  return {
+    name: trace.name,
+    functions,
+    invocationCount: trace.invocationCount,
+    spanMs: trace.spanMs,
+    batches: () => trace.batches(),
+  };
 }
 
 /** Drives the sizing controller for the engine and samples its miss speed once per timeline interval. */

@@ -99,6 +99,19 @@ describe('thaw CLI', () => {
     assert.match(thaw('sim', '--compat', 'faascache', '--policy', 'lfu').stderr, /not a policy of FaaSCache's reference simulator/);
   });
 
+  it('--instance-concurrency shares instances, and is refused with --compat', () => {
+    const one = JSON.parse(thaw('sim', '--trace', small, '--policy', 'lru', '--memory', '2GB', '--json').stdout);
+    const four = thaw('sim', '--trace', small, '--policy', 'lru', '--memory', '2GB', '--instance-concurrency', '4', '--json');
+    assert.equal(four.status, 0, four.stderr);
+    const shared = JSON.parse(four.stdout);
+    assert.equal(shared.options.instanceConcurrency, 4);
+    assert.ok(shared.summary.cold <= one.summary.cold, `${shared.summary.cold} cold starts shared against ${one.summary.cold}`);
+    assert.match(thaw('sim', '--instance-concurrency', '0').stderr, /--instance-concurrency/);
+    const compat = thaw('sim', '--compat', 'faascache', '--instance-concurrency', '4');
+    assert.notEqual(compat.status, 0);
+    assert.match(compat.stderr, /--instance-concurrency.*cannot be combined with --compat faascache/);
+  });
+
   it('runs the prediction policies, server tiers and provisioned concurrency from the command line', () => {
     const periodic = 'synthetic:periodic:fns=10,periodMs=300000,jitterMs=1000,minutes=120,seed=3';
     const hybrid = JSON.parse(thaw('sim', '--trace', periodic, '--policy', 'hybrid', '--memory', '4GB', '--json').stdout);

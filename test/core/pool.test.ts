@@ -89,3 +89,76 @@ describe('Pool', () => {
     assert.equal(p.servers[0]!.usedMb, 100);
   });
 });
+
+describe('Pool: instance concurrency', () => {
+  const shared = (n: number): FunctionSpec => ({ ...spec(0, 'S'), concurrency: n });
+
+  it('joins a started busy instance with a free slot before starting another', () => {
+    const { pool: p } = pool(1000);
+    const S = shared(3);
+    const first = p.acquire(S)!;
+    assert.equal(first.startKind, 'cold');
+    const whileStarting = p.acquire(S)!;
+    assert.notEqual(whileStarting, first, 'a starting instance takes no second invocation');
+    p.started(first);
+    const joined = p.acquire(S)!;
+    assert.equal(joined, first);
+    assert.equal(joined.startKind, 'warm');
+    assert.equal(first.inFlight, 2);
+    assert.equal(p.acquire(S), first);
+    assert.equal(first.inFlight, 3);
+    assert.notEqual(p.acquire(S), first, 'full: the next invocation goes elsewhere');
+    assert.equal(first.uses, 3);
+  });
+
+  it('goes idle only when its last invocation is released', () => {
+    const { pool: p } = pool(1000);
+    const S = shared(2);
+    const i = p.acquire(S)!;
+    p.started(i);
+    assert.equal(p.acquire(S), i);
+    p.release(i);
+    assert.equal(i.state, 'busy');
+    assert.equal(i.inFlight, 1);
+    assert.equal(p.acquire(S), i, 'a released slot is taken again');
+    p.release(i);
+    p.release(i);
+    assert.equal(i.state, 'idle');
+    assert.equal(i.inFlight, 0);
+    assert.equal(i.server.load, 0);
+    const again = p.acquire(S)!;
+    assert.equal(again, i);
+    assert.equal(again.inFlight, 1);
+  });
+
+  it('serves one invocation per instance without concurrency', () => {
+    const { pool: p } = pool(1000);
+    const a = p.acquire(A)!;
+    p.started(a);
+    assert.notEqual(p.acquire(A), a);
+    assert.equal(a.group.open.size, 0);
+  });
+
+  it('a killed shared instance takes no more invocations', () => {
+    const { pool: p } = pool(1000);
+    const S = shared(4);
+    const i = p.acquire(S)!;
+    p.started(i);
+    p.kill(i);
+    assert.equal(i.state, 'dead');
+    assert.equal(i.group.open.size, 0);
+    assert.notEqual(p.acquire(S), i);
+  });
+
+  it('a router-chosen server reuses only its own shared instances', () => {
+    const clock = new VirtualClock();
+    const p = new Pool({ servers: [{ memoryMb: 1000 }, { memoryMb: 1000 }], keepAlive: new LruKeepAlive(), placement: new LeastLoadedPlacement(), clock });
+    const S = shared(4);
+    const on0 = p.acquire(S, p.servers[0])!;
+    p.started(on0);
+    const on1 = p.acquire(S, p.servers[1])!;
+    assert.equal(on1.server, p.servers[1]);
+    assert.notEqual(on1, on0);
+    assert.equal(p.acquire(S, p.servers[0]), on0);
+  });
+});

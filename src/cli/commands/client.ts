@@ -29,6 +29,7 @@ export const DEPLOY_HELP = help(
   '  --timeout DUR         longest invocation, e.g. 30s (default 30s, at most 15m)',
   '  --concurrency N       at most N invocations at once (default 10)',
   '  --provisioned N       N instances kept started with no traffic (default 0)',
+  '  --instance-concurrency N  invocations one instance serves at once (default 1)',
   '  --env KEY=VALUE       an environment variable (repeatable)',
   '  --network             give it network access (default none)',
   '  --start MODE          cold, zygote, snapshot, isolate or auto (default cold)',
@@ -207,6 +208,7 @@ export async function deployCommand(argv: string[]): Promise<number> {
       timeout: { type: 'string' },
       concurrency: { type: 'string' },
       provisioned: { type: 'string' },
+      'instance-concurrency': { type: 'string' },
       env: { type: 'string', multiple: true },
       network: { type: 'boolean' },
       start: { type: 'string' },
@@ -226,6 +228,7 @@ export async function deployCommand(argv: string[]): Promise<number> {
   if (values.timeout !== undefined) raw.timeoutMs = parseDuration(values.timeout, '--timeout');
   if (values.concurrency !== undefined) raw.maxConcurrency = numberOption(values.concurrency, '--concurrency', 10, Number.isInteger);
   if (values.provisioned !== undefined) raw.provisioned = numberOption(values.provisioned, '--provisioned', 0, Number.isInteger);
+  if (values['instance-concurrency'] !== undefined) raw.instanceConcurrency = numberOption(values['instance-concurrency'], '--instance-concurrency', 1, Number.isInteger);
   if (values.network) raw.network = true;
   if (values.start !== undefined) raw.start = values.start as DeploySettings['start'];
   if (values['no-bundle']) raw.bundle = false;

@@ -27,6 +27,7 @@ export const SIM_OPTIONS = {
   placement: { type: 'string' },
   'chbl-epsilon': { type: 'string' },
   queue: { type: 'boolean' },
+  'instance-concurrency': { type: 'string' },
   ttl: { type: 'string' },
   timeline: { type: 'string' },
   'dynamic-sizing': { type: 'boolean' },
@@ -64,6 +65,8 @@ export const SIM_HELP = `thaw sim [options]            one simulation run
                         to one server, which reuses only its own instances: ${ROUTING_POLICIES.join(', ')}
   --chbl-epsilon X      chbl: a server's load may pass its share by this fraction (default 0.25)
   --queue               queue requests that cannot be placed instead of dropping them
+  --instance-concurrency N  invocations one instance serves at once (default 1; Knative's
+                        containerConcurrency): a request joins a busy instance with a free slot first
   --ttl DUR             keep-alive window of the ttl policy (default ${DEFAULT_TTL_MS / 60_000}m)
   --timeline DUR        resolution of the memory/starts timeline (default 1m)
   --dynamic-sizing      resize memory with FaaSCache's controller (then --memory is ignored)
@@ -108,6 +111,9 @@ export function runSpecFrom(values: SimValues): Omit<RunSpec, 'policy' | 'memory
     placement,
     ...(values['chbl-epsilon'] === undefined ? {} : { chblEpsilon: numberOption(values['chbl-epsilon'], '--chbl-epsilon', 0.25, (n) => n > 0 && n <= 100) }),
     unplaceable: values.queue ? 'queue' : 'drop',
+    ...(values['instance-concurrency'] === undefined
+      ? {}
+      : { instanceConcurrency: numberOption(values['instance-concurrency'], '--instance-concurrency', 1, (n) => Number.isInteger(n) && n >= 1 && n <= 10_000) }),
     ttlMs: values.ttl === undefined ? undefined : parseDuration(values.ttl, '--ttl'),
     timelineIntervalMs: values.timeline === undefined ? undefined : parseDuration(values.timeline, '--timeline'),
   };
@@ -165,6 +171,11 @@ function pair(text: string, option: string): [number, number] {
   return [parts[0]!, parts[1]!];
 }
 
+/** Options FaaSCache's reference has no counterpart for: refused with --compat rather than ignored. */
+export function refuseWithCompat(values: SimValues): void {
+  if (values['instance-concurrency'] !== undefined) throw invalidOption('--instance-concurrency', 'cannot be combined with --compat faascache (the reference runs one invocation per container)');
+}
+
 export function checkPolicy(name: string): string {
   const policy = name.toLowerCase();
   if (!KEEP_ALIVE_POLICIES.includes(policy)) throw invalidOption('--policy', `unknown keep-alive policy '${name}' (known: ${KEEP_ALIVE_POLICIES.join(', ')})`);
@@ -174,7 +185,10 @@ export function checkPolicy(name: string): string {
 export async function simCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, SIM_OPTIONS, 'sim');
   const source = traceSourceFrom(values);
-  if (values.compat) return runCompatSim(source, values);
+  if (values.compat) {
+    refuseWithCompat(values);
+    return runCompatSim(source, values);
+  }
   const spec: RunSpec = { ...runSpecFrom(values), policy: checkPolicy(values.policy ?? 'gd'), memoryMb: parseMemory(values.memory ?? DEFAULT_SIM_MEMORY) };
   if (spec.tiers && values.memory !== undefined) throw invalidOption('--memory', 'cannot be combined with --tiers (each tier gives its servers’ memory)');
   const trace = openTraceSource(source);

@@ -11,7 +11,7 @@ import { print, say, writeOutputs } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { parseMemoryList } from '../units.ts';
 import { runCompatSweep } from './compat.ts';
-import { checkPolicy, runSpecFrom, SIM_OPTIONS } from './sim.ts';
+import { checkPolicy, refuseWithCompat, runSpecFrom, SIM_OPTIONS } from './sim.ts';
 import { traceSourceFrom } from '../trace-options.ts';
 import { invalidOption } from '../../core/errors.ts';
 import { wildJobs, wildPoints } from '../../sim/wild.ts';
@@ -69,7 +69,10 @@ export async function sweepCommand(argv: string[]): Promise<number> {
   const workers = numberOption(values.workers, '--workers', availableParallelism(), (n) => Number.isInteger(n) && n >= 1);
   if (values.view !== undefined && values.view !== 'wild') throw invalidOption('--view', `the only view is 'wild', got '${values.view}'`);
   if (values.view === 'wild') return wildSweep(source, values, workers);
-  if (values.compat) return runCompatSweep(source, policies, memoriesMb, workers, values);
+  if (values.compat) {
+    refuseWithCompat(values);
+    return runCompatSweep(source, policies, memoriesMb, workers, values);
+  }
   policies.forEach(checkPolicy);
   const base = runSpecFrom(values);
 

@@ -37,6 +37,7 @@ const settingsProperties: Record<string, Schema> = {
   timeoutMs: integerSetting('timeoutMs'),
   maxConcurrency: integerSetting('maxConcurrency'),
   provisioned: integerSetting('provisioned'),
+  instanceConcurrency: { ...integerSetting('instanceConcurrency'), description: 'invocations one instance serves at once (default 1)' },
   network: { type: 'boolean' },
   start: { type: 'string', enum: START_PREFERENCES },
   bundle: { type: 'boolean', description: 'false: run from the installed node_modules (--no-bundle); true: refuse a bundle found unfaithful' },

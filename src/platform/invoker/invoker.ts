@@ -308,6 +308,8 @@ export class Invoker {
       } else if (options.waitForBusy) {
         waitedFor++;
         this.#decided('stop', instance.fn);
+        // (A shared instance takes no more invocations; it stops when its last one ends.)
+        this.pool.drain(instance);
         this.#stopWhenReleased.add(instance);
       } else {
         continue;
@@ -360,7 +362,7 @@ export class Invoker {
     if (!entry) {
       // Cost and warm time start as guesses and are learnt from measured starts and executions:
       // Greedy-Dual's cost term is then the function's real cold-start time.
-      const spec = { index: this.#nextSpecIndex++, id: key, app: fn.name, memoryMb: fn.memoryMb, warmMs: 100, coldStartMs: 500 };
+      const spec = { index: this.#nextSpecIndex++, id: key, app: fn.name, memoryMb: fn.memoryMb, warmMs: 100, coldStartMs: 500, concurrency: fn.instanceConcurrency ?? 1 };
       entry = { spec, fn };
       this.#specs.set(key, entry);
     }
@@ -445,14 +447,16 @@ export class Invoker {
     this.#busy.set(spec, (this.#busy.get(spec) ?? 1) - 1);
     this.#executor.completed(spec, this.#scheduler.now());
     (spec as { warmMs: number }).warmMs = spec.warmMs * 0.8 + execMs * 0.2;
-    if (fatal || instance.state === 'dead' || this.#stopWhenReleased.delete(instance)) {
-      // A timeout, crash or OOM leaves the sandbox unusable: replace it.
+    const last = instance.inFlight <= 1;
+    if (fatal || instance.state === 'dead' || (last && this.#stopWhenReleased.delete(instance))) {
+      // A timeout, crash or OOM leaves the sandbox unusable (its other invocations, if it serves
+      // several, fail with it): replace it.
       this.#kill(instance);
       if (fn.provisioned > 0) this.provision(fn);
     } else {
       if (instance.state === 'starting') this.pool.started(instance);
       this.pool.release(instance);
-      this.#afterRelease(fn, instance);
+      if (instance.state === 'idle') this.#afterRelease(fn, instance);
     }
     this.#arm();
     this.#pump();

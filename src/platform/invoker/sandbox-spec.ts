@@ -12,6 +12,8 @@ export interface SandboxedFunction {
   memoryMb: number;
   env: Record<string, string>;
   network: boolean;
+  /** Invocations one instance serves at once (absent: 1). */
+  instanceConcurrency?: number;
 }
 
 export function sandboxSpecFor(fn: SandboxedFunction, instanceId: string): SandboxSpec {
@@ -24,5 +26,6 @@ export function sandboxSpecFor(fn: SandboxedFunction, instanceId: string): Sandb
     cpuShares: cpuSharesFor(fn.memoryMb),
     env: fn.env,
     network: fn.network,
+    ...((fn.instanceConcurrency ?? 1) > 1 ? { concurrency: fn.instanceConcurrency } : {}),
   };
 }

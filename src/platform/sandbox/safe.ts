@@ -34,6 +34,11 @@ export class SafeSandbox implements Sandbox {
     return this.inner.startKind;
   }
 
+  /** How many invocations the inner sandbox serves at once (1 where it cannot serve several). */
+  get concurrency(): number {
+    return (this.inner as { concurrency?: number }).concurrency ?? 1;
+  }
+
   start(): Promise<StartTimings> {
     return this.#guard(() => this.inner.start());
   }

@@ -20,6 +20,8 @@ export interface SandboxSpec {
   env: Record<string, string>;
   /** Whether the function may use the network (otherwise a new, empty network namespace). */
   network: boolean;
+  /** Invocations the instance serves at once (the function's instanceConcurrency); absent: 1. */
+  concurrency?: number;
 }
 
 /** Phases of a cold start, ms. */

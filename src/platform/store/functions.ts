@@ -32,6 +32,7 @@ interface VersionRow {
   env_json: string;
   network: number;
   provisioned: number;
+  instance_concurrency: number;
   start_preference: string;
   language: string;
   entry: string;
@@ -140,12 +141,12 @@ export class FunctionRepository {
         db.prepare(
           `INSERT INTO function_versions (function_name, version, memory_mb, timeout_ms, max_concurrency, env_json, network,
              provisioned, start_preference, language, entry, dependencies_json, code_dir, bundle_path, bundle_sha256,
-             bundle_bytes, layout, layout_reason, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             bundle_bytes, layout, layout_reason, instance_concurrency, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
           name, version, s.memoryMb, s.timeoutMs, s.maxConcurrency, JSON.stringify(s.env), s.network ? 1 : 0,
           s.provisioned, s.start, s.language, s.entry, JSON.stringify(s.dependencies), toStoredPath(this.#ctx, s.codeDir),
-          toStoredPath(this.#ctx, s.bundlePath), s.bundleSha256, s.bundleBytes, s.layout ?? 'bundle', s.layoutReason ?? null, now,
+          toStoredPath(this.#ctx, s.bundlePath), s.bundleSha256, s.bundleBytes, s.layout ?? 'bundle', s.layoutReason ?? null, s.instanceConcurrency ?? 1, now,
         );
         // MAX: two deploys racing may finish out of order; latest is the highest version either way.
         db.prepare('UPDATE functions SET latest_version = MAX(COALESCE(latest_version, 0), ?), updated_at = ? WHERE name = ?').run(version, now, name);
@@ -273,6 +274,7 @@ export class FunctionRepository {
       env: JSON.parse(r.env_json) as Record<string, string>,
       network: r.network === 1,
       provisioned: r.provisioned,
+      instanceConcurrency: r.instance_concurrency,
       start: r.start_preference as FunctionVersion['start'],
       language: r.language as FunctionVersion['language'],
       entry: r.entry,
@@ -307,6 +309,9 @@ function validateSpec(s: NewFunctionVersion): void {
   const bad = (field: string, what: string) => new ThawError('ERR_INVALID_OPTION', `version ${field}: ${what}`);
   for (const f of ['memoryMb', 'timeoutMs', 'maxConcurrency'] as const) {
     if (!Number.isInteger(s[f]) || s[f] <= 0) throw bad(f, `must be a positive integer, got ${s[f]}`);
+  }
+  if (s.instanceConcurrency !== undefined && !(Number.isInteger(s.instanceConcurrency) && s.instanceConcurrency > 0)) {
+    throw bad('instanceConcurrency', `must be a positive integer, got ${s.instanceConcurrency}`);
   }
   if (!Number.isInteger(s.provisioned) || s.provisioned < 0) throw bad('provisioned', `must be an integer ≥ 0, got ${s.provisioned}`);
   if (!Number.isInteger(s.bundleBytes) || s.bundleBytes < 0) throw bad('bundleBytes', `must be an integer ≥ 0, got ${s.bundleBytes}`);

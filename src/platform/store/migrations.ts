@@ -283,6 +283,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX invocations_by_function ON invocations (function_name, id);
     `,
   },
+  {
+    version: 9,
+    description: 'function_versions: invocations one instance serves at once',
+    sql: `
+      -- function.ts instanceConcurrency; earlier versions served one invocation per instance.
+      ALTER TABLE function_versions ADD COLUMN instance_concurrency INTEGER NOT NULL DEFAULT 1 CHECK (instance_concurrency >= 1);
+      CREATE TRIGGER function_versions_instance_concurrency_immutable BEFORE UPDATE OF instance_concurrency ON function_versions
+      BEGIN SELECT RAISE(ABORT, 'function versions are immutable'); END;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

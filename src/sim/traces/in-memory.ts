@@ -9,6 +9,8 @@ export interface FunctionInit {
   memoryMb: number;
   warmMs: number;
   coldStartMs: number;
+  /** Invocations one instance serves at once (default 1). */
+  concurrency?: number;
 }
 
 /** Arrivals as [function id, time ms] or [function id, time ms, duration ms]. */

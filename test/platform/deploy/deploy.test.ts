@@ -7,6 +7,7 @@ import {
 } from '../../../src/platform/deploy/index.ts';
 import { jsonErrorPosition } from '../../../src/platform/deploy/package-json.ts';
 import { Store } from '../../../src/platform/store/index.ts';
+import { toDeployed } from '../../../src/platform/function.ts';
 import { EXAMPLES, FIXTURES, fixture, invokeBundle, tempDir, tempStore } from './helpers.ts';
 
 describe('deployFunction', () => {
@@ -70,6 +71,16 @@ describe('deployFunction', () => {
       { memoryMb: 128, timeoutMs: 7000, maxConcurrency: 10, network: true, provisioned: 0, start: 'snapshot', env: { A: 'from-package', B: 'from-caller', C: 'from-caller' } },
     );
     assert.deepEqual(invokeBundle(v.bundlePath, {}, v.env), { A: 'from-package', B: 'from-caller' });
+  });
+
+  it('records instanceConcurrency (default 1), and it reaches the invoker', async () => {
+    const store = tempStore();
+    const single = await deployFunction(store, join(EXAMPLES, 'hello'));
+    assert.equal(single.version.instanceConcurrency, 1);
+    const shared = await deployFunction(store, join(EXAMPLES, 'hello'), { instanceConcurrency: 32 });
+    assert.equal(shared.version.instanceConcurrency, 32);
+    assert.equal(store.functions.getVersion('hello', shared.version.version)!.instanceConcurrency, 32);
+    assert.equal(toDeployed(shared.version).instanceConcurrency, 32);
   });
 
   it('bundles TypeScript that imports its own code through tsconfig "paths"', async () => {

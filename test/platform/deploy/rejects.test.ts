@@ -141,6 +141,7 @@ describe('refusing bad packages', () => {
     await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /option memory: unknown setting/ }, { memory: 1 } as DeploySettings);
     await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /option env\.1X: is not a valid environment variable name/ }, { env: { '1X': 'y' } });
     await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /provisioned: 5 provisioned instances exceed maxConcurrency 2/ }, { provisioned: 5, maxConcurrency: 2 });
+    await refuses(join(EXAMPLES, 'hello'), { code: 'ERR_INVALID_OPTION', message: /option instanceConcurrency: must be an integer from 1 to 1000, got 0/ }, { instanceConcurrency: 0 });
   });
 
   it('an invalid function name', async () => {

@@ -27,10 +27,23 @@ export class FakeSandbox implements Sandbox {
     this.log.push('start');
     return this.startTimings;
   }
+  /** Invocations it serves at once: its spec's, or one (as a backend that cannot serve more). */
+  get concurrency(): number {
+    return this.concurrent ? (this.spec.concurrency ?? 1) : 1;
+  }
+  /** false: it serves one invocation at a time whatever its spec says. */
+  concurrent = true;
+  inFlight = 0;
   async invoke(payload: unknown): Promise<InvokeOutcome> {
     if (this.state !== 'running') throw new Error(`invoke on a ${this.state} sandbox`);
+    if (this.inFlight >= this.concurrency) throw new Error(`invoke beyond the sandbox's concurrency of ${this.concurrency}`);
     this.log.push('invoke');
-    return this.behaviour(payload);
+    this.inFlight++;
+    try {
+      return await this.behaviour(payload);
+    } finally {
+      this.inFlight--;
+    }
   }
   async pause(): Promise<void> {
     this.state = 'paused';

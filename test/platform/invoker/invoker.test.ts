@@ -172,6 +172,72 @@ describe('Invoker', () => {
     assert.equal(backend.created.length, 1);
   });
 
+  describe('instances that serve several invocations at once (instanceConcurrency)', () => {
+    const shared: DeployedFunction = { ...hello, name: 'shared', instanceConcurrency: 3 };
+    const held = (backend: FakeBackend) => {
+      const hold = gate<void>();
+      backend.behaviour = async (p) => {
+        await hold.promise;
+        return { ok: true, value: p, durationMs: 1, stdout: '', stderr: '' };
+      };
+      return hold;
+    };
+    const turn = () => new Promise((r) => setImmediate(r));
+
+    it('joins a busy instance up to its concurrency, then scales out', async () => {
+      const { invoker, backend } = setup();
+      const hold = held(backend);
+      const first = invoker.invoke(shared, 1, 'i1');
+      await turn(); // its cold start ends: from now on it takes more
+      const rest = [2, 3, 4].map((n) => invoker.invoke(shared, n, `i${n}`));
+      await turn();
+      assert.equal(backend.created.length, 2);
+      assert.equal(backend.created[0]!.inFlight, 3);
+      assert.equal(backend.created[0]!.spec.concurrency, 3);
+      hold.open();
+      const reports = await Promise.all([first, ...rest]);
+      assert.deepEqual(reports.map((r) => r.startKind), ['cold', 'warm', 'warm', 'cold']);
+      assert.equal(reports[1]!.instanceId, reports[0]!.instanceId);
+      assert.equal(reports[2]!.instanceId, reports[0]!.instanceId);
+      assert.notEqual(reports[3]!.instanceId, reports[0]!.instanceId);
+      assert.equal(invoker.snapshot().instances.idle, 2);
+    });
+
+    it('a sandbox that serves one at a time gets the shared invocations in turn', async () => {
+      const { invoker, backend } = setup();
+      const hold = held(backend);
+      const first = invoker.invoke(shared, 1, 'i1');
+      await turn();
+      backend.created[0]!.concurrent = false;
+      const second = invoker.invoke(shared, 2, 'i2');
+      await turn();
+      assert.equal(backend.created[0]!.inFlight, 1, 'the second waits for the first');
+      hold.open();
+      const reports = await Promise.all([first, second]);
+      assert.deepEqual(reports.map((r) => [r.ok, r.startKind]), [[true, 'cold'], [true, 'warm']]);
+      assert.equal(backend.created.length, 1);
+    });
+
+    it('an instance stopped while shared takes no more and goes after its last invocation', async () => {
+      const { invoker, backend } = setup();
+      const hold = held(backend);
+      const running = [invoker.invoke(shared, 1, 'i1')];
+      await turn();
+      running.push(invoker.invoke(shared, 2, 'i2'));
+      await turn();
+      const evicted = invoker.evict('shared', { waitForBusy: true });
+      const after = invoker.invoke(shared, 3, 'i3');
+      await turn();
+      assert.equal(backend.created.length, 2, 'the draining instance took no third invocation');
+      assert.equal(backend.created[0]!.state, 'running');
+      hold.open();
+      await Promise.all([...running, after]);
+      assert.deepEqual(await evicted, { stopped: 0, waitedFor: 1 });
+      assert.equal(backend.created[0]!.state, 'destroyed');
+      assert.equal(backend.created[1]!.state, 'running');
+    });
+  });
+
   it('carries out pre-warm decisions on its clock: instances started ahead of requests', async () => {
     const seen: string[] = [];
     const policy: PrewarmPolicy = {

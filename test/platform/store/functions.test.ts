@@ -32,7 +32,7 @@ describe('FunctionRepository', () => {
   it('keeps every field of a version', () => {
     const store = openStore(tempDir(), new TestClock());
     const spec = versionSpec({
-      env: { GREETING: 'hi' }, network: true, provisioned: 2, start: 'snapshot', language: 'ts', entry: 'src/main.ts',
+      env: { GREETING: 'hi' }, network: true, provisioned: 2, instanceConcurrency: 8, start: 'snapshot', language: 'ts', entry: 'src/main.ts',
       dependencies: { lodash: '4.17.21' }, codeDir: '/elsewhere/fn', bundlePath: '/elsewhere/fn/bundle.cjs',
       layout: 'installed', layoutReason: 'a native addon',
     });
@@ -47,6 +47,7 @@ describe('FunctionRepository', () => {
     assert.throws(() => store.db.prepare("UPDATE function_versions SET memory_mb = 1024 WHERE function_name = 'f'").run(), /immutable/);
     assert.throws(() => store.db.prepare("UPDATE function_versions SET bundle_sha256 = 'x'").run(), /immutable/);
     assert.throws(() => store.db.prepare("UPDATE function_versions SET layout = 'installed'").run(), /immutable/);
+    assert.throws(() => store.db.prepare('UPDATE function_versions SET instance_concurrency = 4').run(), /immutable/);
     assert.throws(() => store.db.prepare('DELETE FROM function_versions').run(), /immutable/);
     clock.advance(5);
     store.functions.setSnapshotStatus('f', 1, 'fallback: bundle uses a native module');

@@ -38,6 +38,7 @@ export function versionSpec(overrides: Partial<NewFunctionVersion> = {}): NewFun
     env: {},
     network: false,
     provisioned: 0,
+    instanceConcurrency: 1,
     start: 'cold',
     language: 'js',
     entry: 'index.js',
