@@ -19,6 +19,8 @@ export interface ScenarioFunction {
   memoryMb: number;
   coldStartMs: number;
   execMs: number;
+  /** Invocations one instance serves at once (default 1). */
+  concurrency?: number;
 }
 
 export interface Scenario {
@@ -43,7 +45,7 @@ function recorder(lines: string[], name: (fn: FunctionSpec) => string): Lifecycl
 }
 
 export function runSimulator(s: Scenario): string[] {
-  const functions: FunctionSpec[] = s.functions.map((f, index) => ({ index, id: f.id, app: f.id, memoryMb: f.memoryMb, warmMs: f.execMs, coldStartMs: f.coldStartMs }));
+  const functions: FunctionSpec[] = s.functions.map((f, index) => ({ index, id: f.id, app: f.id, memoryMb: f.memoryMb, warmMs: f.execMs, coldStartMs: f.coldStartMs, concurrency: f.concurrency }));
   const trace: Trace = {
     name: s.name,
     functions,
@@ -112,12 +114,13 @@ class ClockedBackend implements SandboxBackend {
     const startMs = this.startMs.get(spec.functionName)!;
     let exit!: (info: ExitInfo) => void;
     const after = <T>(ms: number, value: T) => new Promise<T>((resolve) => scheduler.at(scheduler.now() + ms, () => resolve(value)));
-    return {
+    const sandbox = {
       id: spec.instanceId,
       pid: 1,
+      concurrency: spec.concurrency ?? 1,
       exited: new Promise<ExitInfo>((resolve) => (exit = resolve)),
       start: () => after<StartTimings>(startMs, { sandboxMs: startMs, runtimeBootMs: 0, importMs: 0, initMs: 0 }),
-      invoke: (payload) => {
+      invoke: (payload: unknown) => {
         const durationMs = (payload as { durationMs: number }).durationMs;
         return after<InvokeOutcome>(durationMs, { ok: true, value: null, durationMs, stdout: '', stderr: '' });
       },
@@ -127,6 +130,7 @@ class ClockedBackend implements SandboxBackend {
       memoryUsageMb: async () => 0,
       destroy: async () => exit({ code: null, signal: 'SIGKILL', oom: false }),
     };
+    return sandbox;
   }
 }
 
@@ -145,7 +149,7 @@ export async function runPlatform(s: Scenario): Promise<string[]> {
     queueTimeoutMs: 0,
     observer: recorder(lines, (fn) => fn.app),
   });
-  const deployed: DeployedFunction[] = s.functions.map((f) => ({ name: f.id, version: 1, codeDir: '/nowhere', memoryMb: f.memoryMb, timeoutMs: 1e9, maxConcurrency: 1e6, env: {}, network: false, provisioned: 0 }));
+  const deployed: DeployedFunction[] = s.functions.map((f) => ({ name: f.id, version: 1, codeDir: '/nowhere', memoryMb: f.memoryMb, timeoutMs: 1e9, maxConcurrency: 1e6, env: {}, network: false, provisioned: 0, instanceConcurrency: f.concurrency }));
   invoker.prepare(deployed);
   const running: Promise<unknown>[] = [];
   let n = 0;

@@ -54,6 +54,19 @@ for (const policy of KEEP_ALIVE_POLICIES) {
   });
 }
 
+// Instances that serve several invocations at once: bursts join started instances, a starting one
+// takes none, and memory pressure evicts the idle ones.
+for (const policy of ['lru', 'gd']) {
+  scenarios.push({
+    name: `${policy} with instances serving up to 3 at once`,
+    memoryMb: 640,
+    functions: functions.map((f, i) => ({ ...f, concurrency: i === 3 ? 1 : 3 })),
+    arrivals: merge(randomArrivals(11, 400, 20 * MINUTE), randomArrivals(12, 150, 3_000).map(([f, t]) => [f, t + 5 * MINUTE] as [number, number])),
+    spanMs: 25 * MINUTE,
+    keepAlive: () => createKeepAlive(policy, { ttlMs: 2 * MINUTE }),
+  });
+}
+
 // The hybrid histogram: regular idle times make it unload after each invocation and pre-warm a
 // fresh instance before the next one, kept for its window; one function is irregular.
 scenarios.push({
