@@ -30,8 +30,10 @@ export class Instance {
   expiresAt = Infinity;
   /** Invocations it has served. */
   uses = 0;
-  /** Invocations it serves now (at most its function's concurrency; 0 while idle or starting ahead). */
+  /** Invocations it serves now (at most maxInFlight; 0 while idle or starting ahead). */
   inFlight = 0;
+  /** Invocations it serves at once: its function's concurrency, unless its sandbox serves fewer (Pool.limitConcurrency). */
+  maxInFlight: number;
   /** Takes no further invocations until it is idle again (Pool.drain: an operator stops it once it is). */
   draining = false;
   /** Started ahead of demand (pre-warm, provisioned concurrency) and not used yet. */
@@ -49,6 +51,7 @@ export class Instance {
     now: number,
   ) {
     this.createdAt = now;
+    this.maxInFlight = fn.concurrency ?? 1;
   }
 
   get server(): Server {

@@ -122,7 +122,7 @@ export class Pool {
   /** Keeps `instance` in its group's open set exactly while it runs and has a free slot. */
   #reopen(instance: Instance): void {
     const open = instance.group.open;
-    if (instance.state === 'busy' && !instance.draining && instance.inFlight > 0 && instance.inFlight < (instance.fn.concurrency ?? 1)) open.add(instance);
+    if (instance.state === 'busy' && !instance.draining && instance.inFlight > 0 && instance.inFlight < instance.maxInFlight) open.add(instance);
     else if (open.size > 0) open.delete(instance);
   }
 
@@ -256,6 +256,17 @@ export class Pool {
       }
     }
     if (group.idleCount === 1) this.#requeue(group);
+  }
+
+  /**
+   * The instance serves at most `n` invocations at once, fewer than its function's concurrency (the
+   * platform's sandbox for it cannot serve more: a start path whose runtime serves one at a time).
+   */
+  limitConcurrency(instance: Instance, n: number): void {
+    if (!(Number.isInteger(n) && n >= 1)) throw new ThawError('ERR_INVALID_OPTION', `an instance serves at least one invocation at a time, got ${n}`);
+    if (n >= instance.maxInFlight) return;
+    instance.maxInFlight = n;
+    this.#reopen(instance);
   }
 
   /**

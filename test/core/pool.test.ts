@@ -139,6 +139,19 @@ describe('Pool: instance concurrency', () => {
     assert.equal(a.group.open.size, 0);
   });
 
+  it('shares an instance only as far as limitConcurrency allows', () => {
+    const { pool: p } = pool(1000);
+    const S = shared(4);
+    const i = p.acquire(S)!;
+    p.started(i);
+    assert.equal(p.acquire(S), i);
+    p.limitConcurrency(i, 2);
+    assert.notEqual(p.acquire(S), i, 'full at its new limit');
+    p.release(i);
+    assert.equal(p.acquire(S), i);
+    assert.throws(() => p.limitConcurrency(i, 0), /at least one/);
+  });
+
   it('a killed shared instance takes no more invocations', () => {
     const { pool: p } = pool(1000);
     const S = shared(4);

@@ -200,7 +200,7 @@ export class Invoker {
       if (startKind === 'cold') {
         sandbox = this.#createSandbox(fn, instance);
         timings = await sandbox.start();
-        startKind = this.#started(fn, spec, sandbox, timings);
+        startKind = this.#started(fn, instance, sandbox, timings);
         this.pool.started(instance);
         this.#options.onInstancesChanged?.();
       } else if (startKind === 'resumed') {
@@ -262,7 +262,7 @@ export class Invoker {
     const sandbox = this.#createSandbox(fn, instance);
     sandbox.start().then(
       (timings) => {
-        this.#started(fn, spec, sandbox, timings);
+        this.#started(fn, instance, sandbox, timings);
         if (instance.state === 'dead' || this.#stopWhenReleased.delete(instance)) {
           this.#executor.failed(instance);
           return this.#kill(instance);
@@ -375,8 +375,12 @@ export class Invoker {
    * and what the start cost, learnt by the planner (for `auto`) and by the keep-alive policy (GD's
    * cost is the function's measured start time, so cheap restores make instances cheap to evict).
    */
-  #started(fn: DeployedFunction, spec: FunctionSpec, sandbox: ManagedSandbox, t: StartTimings): StartKind {
+  #started(fn: DeployedFunction, instance: Instance, sandbox: ManagedSandbox, t: StartTimings): StartKind {
+    const spec = instance.fn;
     const kind = startKindOf(sandbox.sandbox, sandbox.path);
+    // A start path whose sandbox serves fewer at once than the function asks (one, in a microVM):
+    // the Pool shares the instance only as far as the sandbox can.
+    if (sandbox.concurrency < instance.maxInFlight) this.pool.limitConcurrency(instance, sandbox.concurrency);
     const measured = t.sandboxMs + t.runtimeBootMs + (t.agentSetupMs ?? 0) + t.importMs + t.initMs;
     this.planner.observe(fn, kind, measured);
     // The first measurement replaces the guess; then a moving average (exact when starts cost the same).

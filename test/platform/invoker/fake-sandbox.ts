@@ -75,8 +75,11 @@ export class FakeBackend implements SandboxBackend {
   readonly created: FakeSandbox[] = [];
   behaviour: Behaviour = (payload) => ({ ok: true, value: payload, durationMs: 5, stdout: '', stderr: '' });
   startTimings: StartTimings = { sandboxMs: 3, runtimeBootMs: 30, importMs: 20, initMs: 10 };
+  /** false: its sandboxes serve one invocation at a time whatever their spec says (as a microVM's). */
+  concurrent = true;
   create(spec: SandboxSpec): FakeSandbox {
     const sandbox = new FakeSandbox(spec, (p) => this.behaviour(p), this.startTimings);
+    sandbox.concurrent = this.concurrent;
     this.created.push(sandbox);
     return sandbox;
   }

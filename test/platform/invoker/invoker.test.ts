@@ -218,6 +218,20 @@ describe('Invoker', () => {
       assert.equal(backend.created.length, 1);
     });
 
+    it('scales out instead where the sandbox says it serves one at a time', async () => {
+      const { invoker, backend } = setup();
+      const hold = held(backend);
+      backend.concurrent = false;
+      const first = invoker.invoke(shared, 1, 'i1');
+      await turn();
+      const second = invoker.invoke(shared, 2, 'i2');
+      await turn();
+      hold.open();
+      const reports = await Promise.all([first, second]);
+      assert.deepEqual(reports.map((r) => r.startKind), ['cold', 'cold']);
+      assert.equal(backend.created.length, 2);
+    });
+
     it('an instance stopped while shared takes no more and goes after its last invocation', async () => {
       const { invoker, backend } = setup();
       const hold = held(backend);
