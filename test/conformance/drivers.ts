@@ -115,6 +115,8 @@ class ClockedBackend implements SandboxBackend {
     return {
       id: spec.instanceId,
       pid: 1,
+      concurrency: 1,
+      inFlight: 0,
       exited: new Promise<ExitInfo>((resolve) => (exit = resolve)),
       start: () => after<StartTimings>(startMs, { sandboxMs: startMs, runtimeBootMs: 0, importMs: 0, initMs: 0 }),
       invoke: (payload) => {

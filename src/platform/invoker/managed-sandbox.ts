@@ -24,6 +24,16 @@ export class ManagedSandbox {
     return this.sandbox.exited;
   }
 
+  /** Invocations its sandbox serves at once (1 where the backend cannot serve more). */
+  get concurrency(): number {
+    return this.sandbox.concurrency;
+  }
+
+  /** Invocations its sandbox is serving now. */
+  get inFlight(): number {
+    return this.sandbox.inFlight;
+  }
+
   start(): Promise<StartTimings> {
     return this.#serial(() => this.sandbox.start());
   }

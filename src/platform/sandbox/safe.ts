@@ -34,6 +34,14 @@ export class SafeSandbox implements Sandbox {
     return this.inner.startKind;
   }
 
+  get concurrency(): number {
+    return this.inner.concurrency;
+  }
+
+  get inFlight(): number {
+    return this.inner.inFlight;
+  }
+
   start(): Promise<StartTimings> {
     return this.#guard(() => this.inner.start());
   }

@@ -10,6 +10,10 @@ export class FakeSandbox implements Sandbox {
   pid = 1;
   state: 'created' | 'running' | 'paused' | 'destroyed' = 'created';
   cpuShares: number | undefined;
+  /** Its spec's (1 when absent), as a real sandbox whose backend can serve several at once. */
+  readonly concurrency: number;
+  /** Invocations started and not yet answered. */
+  inFlight = 0;
   readonly log: string[] = [];
   #exit!: (info: ExitInfo) => void;
   readonly exited = new Promise<ExitInfo>((resolve) => (this.#exit = resolve));
@@ -21,6 +25,7 @@ export class FakeSandbox implements Sandbox {
   ) {
     this.id = spec.instanceId;
     this.cpuShares = spec.cpuShares;
+    this.concurrency = spec.concurrency ?? 1;
   }
   async start(): Promise<StartTimings> {
     this.state = 'running';
@@ -30,7 +35,12 @@ export class FakeSandbox implements Sandbox {
   async invoke(payload: unknown): Promise<InvokeOutcome> {
     if (this.state !== 'running') throw new Error(`invoke on a ${this.state} sandbox`);
     this.log.push('invoke');
-    return this.behaviour(payload);
+    this.inFlight += 1;
+    try {
+      return await this.behaviour(payload);
+    } finally {
+      this.inFlight -= 1;
+    }
   }
   async pause(): Promise<void> {
     this.state = 'paused';

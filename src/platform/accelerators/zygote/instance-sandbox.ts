@@ -89,6 +89,19 @@ export class ZygoteInstanceSandbox implements Sandbox {
     return this.#inner;
   }
 
+  /**
+   * What its sandbox serves at once: a specialised zygote, 1 (its agent booted before any function
+   * was known, from the zygote's own spec, without the function's concurrency); a cold fallback, its
+   * spec's. 1 before start().
+   */
+  get concurrency(): number {
+    return this.#inner?.concurrency ?? 1;
+  }
+
+  get inFlight(): number {
+    return this.#inner?.inFlight ?? 0;
+  }
+
   async start(): Promise<StartTimings> {
     if (this.#started) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id}: start() runs once`);
     this.#started = true;

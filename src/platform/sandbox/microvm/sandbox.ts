@@ -359,6 +359,19 @@ export class MicroVmSandbox implements Sandbox {
     return this.runtime.status;
   }
 
+  /**
+   * 1: the guest's /init starts the agent with arguments of its own (GUEST_INIT), none of which is
+   * --concurrency, and a restored VM resumes an agent that was already running; its launcher does
+   * not say servesConcurrently, so the runtime serves one at a time whatever the spec asks.
+   */
+  get concurrency(): number {
+    return this.runtime.concurrency;
+  }
+
+  get inFlight(): number {
+    return this.runtime.inFlight;
+  }
+
   get startLogs(): { stdout: string; stderr: string } {
     return this.runtime.startLogs;
   }
