@@ -54,8 +54,8 @@ for (const variant of variants) {
       const b = sb.invoke({ name: 'B', release: 'go' }, ctx(fn), 10_000);
       assert.equal(sb.inFlight, 2);
       const [outA, outB] = await Promise.all([a, b]);
-      assert.deepEqual(outA.value, { name: 'A' });
-      assert.deepEqual(outB.value, { name: 'B' });
+      assert.deepEqual(outA.value, { name: 'A', activeAtStart: 1 });
+      assert.deepEqual(outB.value, { name: 'B', activeAtStart: 2 }, 'B began while A was in flight');
       // A began, B ran whole while A waited, then A ended: interleaved on the pipes, apart here.
       assert.equal(outA.stdout, 'A: start\nA: end\n');
       assert.equal(outA.stderr, 'A: to stderr\n');
