@@ -48,7 +48,9 @@ export class BoundedText {
 
   append(text: string): void {
     if (this.#head.length < this.#headMax) {
-      const room = this.#headMax - this.#head.length;
+      let room = this.#headMax - this.#head.length;
+      // Never end the head on half a surrogate pair: the pair goes to the tail whole.
+      if (room < text.length && isHighSurrogate(text.charCodeAt(room - 1))) room -= 1;
       this.#head += text.slice(0, room);
       text = text.slice(room);
     }
@@ -76,6 +78,10 @@ export class BoundedText {
     this.#tail = [joined.slice(drop)];
     this.#tailLength = joined.length - drop;
   }
+}
+
+function isHighSurrogate(unit: number): boolean {
+  return unit >= 0xd800 && unit <= 0xdbff;
 }
 
 function isLowSurrogate(unit: number): boolean {

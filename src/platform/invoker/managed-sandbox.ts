@@ -1,6 +1,7 @@
 // A sandbox whose lifecycle operations run one at a time (as OpenLambda's safe sandbox wrapper):
 // a resume issued while a pause is still in flight waits for it, and after destroy() nothing else
-// runs. Invocations are not serialised here: the Pool gives an instance one invocation at a time.
+// runs. Invocations are not serialised here: the Pool gives an instance as many at once as its
+// sandbox serves (concurrency).
 
 import type { InvocationContext } from '../../runtime/protocol.ts';
 import type { ExitInfo, InvokeOutcome, Sandbox, StartTimings } from '../sandbox/types.ts';

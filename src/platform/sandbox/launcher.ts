@@ -91,9 +91,10 @@ export interface Launcher {
   marksInvocations?(): boolean;
   /**
    * Whether the agent it starts can serve several invocations at once: command() then passes it
-   * the handle's concurrency (concurrencyArguments). Absent: false, one at a time.
+   * the handle's concurrency (concurrencyArguments). false: one at a time, whatever the spec asks.
+   * (Not optional: a launcher wrapping another must pass it on, not lose it.)
    */
-  servesConcurrently?(): boolean;
+  servesConcurrently(): boolean;
   /** Before the cgroup is made and the runtime spawned: folders, a network namespace, an initrd. */
   prepare(): Promise<void>;
   /** After prepare(): a runtime already waiting (its limits are set, then command() runs in it); undefined: spawn one. */

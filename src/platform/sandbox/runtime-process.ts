@@ -178,7 +178,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     this.options = options;
     this.launcher = launcher;
     this.marksInvocations = launcher.marksInvocations?.() ?? true;
-    this.concurrency = launcher.servesConcurrently?.() ? (spec.concurrency ?? 1) : 1;
+    this.concurrency = launcher.servesConcurrently() ? (spec.concurrency ?? 1) : 1;
     if (this.concurrency > 1) this.concurrentInvocations = new InFlightInvocations();
     this.label = spec.functionName;
     if (launcher.entry.kind === 'zygote') this.zygoteBoot = validZygoteBoot(launcher.entry.boot);

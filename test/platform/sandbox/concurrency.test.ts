@@ -22,7 +22,19 @@ const variants: { title: string; skip: string | undefined; make: (extra?: { logL
   { title: 'process sandbox without cgroups', skip: undefined, make: (extra) => createSandboxBackend({ isolation: 'process', dataDir: testDataDir(), cgroups: false, ...extra }) },
   { title: 'process sandbox with cgroups', skip: cgroupsMissing, make: (extra) => createSandboxBackend({ isolation: 'process', dataDir: testDataDir(), ...extra }) },
   { title: 'lean container', skip: containerMissing, make: (extra) => createSandboxBackend({ isolation: 'container', dataDir: testDataDir(), ...extra }) },
+  // A stem runs the launcher's command too: the agent gets --concurrency the same way.
+  { title: 'lean container with a stem pool', skip: containerMissing, make: async (extra) => closedAfter(await createSandboxBackend({ isolation: 'container', dataDir: testDataDir(), stemPoolSize: 2, ...extra })) },
 ];
+
+/** Backends whose stems are destroyed once the file's tests are done. */
+const pools: SandboxBackend[] = [];
+after(async () => {
+  await Promise.all(pools.map((b) => b.close?.()));
+});
+function closedAfter(backend: SandboxBackend): SandboxBackend {
+  pools.push(backend);
+  return backend;
+}
 
 const fn = 'concurrent';
 

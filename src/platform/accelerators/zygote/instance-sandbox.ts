@@ -90,9 +90,9 @@ export class ZygoteInstanceSandbox implements Sandbox {
   }
 
   /**
-   * What its sandbox serves at once: a specialised zygote, 1 (its agent booted before any function
-   * was known, from the zygote's own spec, without the function's concurrency); a cold fallback, its
-   * spec's. 1 before start().
+   * What its sandbox serves at once. A specialised zygote's agent was started from the zygote's own
+   * spec, before any function was known: the function's concurrency never reaches it (1 unless the
+   * zygote's spec asked for more). A cold fallback's: the function's spec's. 1 before start().
    */
   get concurrency(): number {
     return this.#inner?.concurrency ?? 1;
