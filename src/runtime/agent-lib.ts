@@ -5,7 +5,7 @@ import Module from 'node:module';
 import * as path from 'node:path';
 import { inspect, types } from 'node:util';
 
-import type { AgentArguments, AgentMessage, ErrorKind, HostMessage, InvocationContext, SerializedError } from './protocol.ts';
+import { MAX_CONCURRENCY, type AgentArguments, type AgentMessage, type ErrorKind, type HostMessage, type InvocationContext, type SerializedError } from './protocol.ts';
 
 /** What the function's handler receives as its second argument. */
 export interface FunctionContext extends InvocationContext {
@@ -41,6 +41,18 @@ export function parseAgentArguments(argv: readonly string[], env: NodeJS.Process
         const id = Number(value);
         if (!Number.isInteger(id) || id < 0) throw new TypeError(`--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
         args[name] = id;
+        break;
+      }
+      case 'concurrency': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n < 1 || n > MAX_CONCURRENCY) throw new TypeError(`--concurrency must be an integer from 1 to ${MAX_CONCURRENCY}, got ${JSON.stringify(value)}`);
+        args.concurrency = n;
+        break;
+      }
+      case 'log-limit': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new TypeError(`--log-limit must be a non-negative integer of bytes, got ${JSON.stringify(value)}`);
+        args.logLimitBytes = n;
         break;
       }
       case 'zygote':

@@ -2,9 +2,10 @@
 // (with esbuild) into one CommonJS file that plain `node` runs:
 //
 //   node [--max-old-space-size=N] agent.cjs --bundle=/code/bundle.cjs [--log-marker=hex] [--uid=N --gid=N]
+//        [--concurrency=N --log-limit=bytes]
 //
 // It loads the function's bundle, runs its optional init(), says `ready` on fd 3, then serves
-// `invoke` messages one at a time. It uses Node built-ins only and imports nothing from the platform
+// `invoke` messages one at a time (or up to --concurrency at once; see concurrent-output.ts). It uses Node built-ins only and imports nothing from the platform
 // except the wire protocol (see protocol.ts). It never writes protocol messages to stdout or stderr:
 // those carry the function's logs, cut into segments by markers (see logMarker()).
 //
@@ -334,6 +335,8 @@ async function main(): Promise<void> {
     writeStdout,
     writeStderr,
     timings: { processStartEpochMs, runtimeBootMs },
+    concurrency: args.concurrency,
+    logLimitBytes: args.logLimitBytes,
     onOther,
   });
 

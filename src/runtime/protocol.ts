@@ -103,7 +103,18 @@ export type AgentMessage =
 export interface ResultSegment {
   /** true: with markers after all (output was still queued for a pipe when the invocation ended; see logMarker()). */
   marked?: boolean;
+  /**
+   * (Added.) An agent started with --concurrency=N>1: what the function wrote to process.stdout and
+   * process.stderr (console.* included) from the invocation's own async context, bounded by
+   * --log-limit (see concurrent-output.ts). Absent: nothing, or an agent serving one at a time, whose
+   * output is cut from the pipes by its markers.
+   */
+  stdout?: string;
+  stderr?: string;
 }
+
+/** Most invocations an agent serves at once (--concurrency, SandboxSpec.concurrency). */
+export const MAX_CONCURRENCY = 1000;
 
 /** The file descriptor the protocol runs on, in the agent. */
 export const PROTOCOL_FD = 3;
@@ -117,6 +128,12 @@ export const PROTOCOL_FD = 3;
  *                        by the order their output arrives in: see logMarker())
  *   --uid=<n> --gid=<n>  drop to this user and group (needs root) after reading the bundle and
  *                        before running any of its code
+ *   --concurrency=<n>    (added) serve up to n invocations at once (1..1000; default 1, one at a
+ *                        time); further ones queue. With n > 1 invocations end no log segment: what
+ *                        each writes through process.stdout / process.stderr is captured by async
+ *                        context and returned in its result (`stdout`, `stderr`); see concurrent-output.ts
+ *   --log-limit=<bytes>  (added) with --concurrency > 1: per invocation and stream, the most output
+ *                        kept (its head and tail; default 64 KiB)
  * Zygote mode (added), instead of --bundle:
  *   --zygote=<dir>       a package folder (<dir>/node_modules); drop privileges first, then import
  *   --preload=<a,b,...>  these packages from it, say `zygote-ready`, and wait for one `specialise`
@@ -129,6 +146,10 @@ export interface AgentArguments {
   invocationMarkers?: boolean;
   uid?: number;
   gid?: number;
+  /** Invocations served at once (--concurrency; absent: 1, one at a time). */
+  concurrency?: number;
+  /** With concurrency > 1: per invocation and stream, the bytes of output kept (--log-limit; absent: 64 KiB). */
+  logLimitBytes?: number;
   /** Zygote mode: the package folder the preloaded packages are imported from. */
   zygote?: string;
   /** Zygote mode: the packages to import (may be empty: a bare pre-booted runtime). */

@@ -1,7 +1,8 @@
 // The agent session loop, the one every agent runs once its function is loaded (the cold agent,
 // a zygote after `specialise`, the V8 snapshot agent after a restore, the agent in a microVM):
-// it owns the protocol channel and the log segments, serves `invoke` messages one at a time, ends
-// each segment with its marker before the result goes out, and turns an error nobody caught into
+// it owns the protocol channel and the log segments, serves `invoke` messages one at a time (or,
+// with --concurrency=N>1, up to N at once: concurrent-invocations.ts), ends each segment with its
+// marker before the result goes out, and turns an error nobody caught into
 // the answer the host expects for the phase it happened in (init-failed while loading, a fatal
 // result while invoking, an exit while idle). What differs between the agents — how the function
 // is loaded, the extra messages a zygote or a restored VM takes — is theirs; they hand those
@@ -11,6 +12,8 @@ import { inspect } from 'node:util';
 
 import { runInvocation, serializeError, type Handler } from './agent-lib.ts';
 import type { ProtocolChannel } from './channel.ts';
+import { ConcurrentInvocations } from './concurrent-invocations.ts';
+import { ConcurrentOutput, DEFAULT_CAPTURE_LIMIT_BYTES } from './concurrent-output.ts';
 import { frame, parseMessage } from './framing.ts';
 import { logMarker, type AgentMessage, type AgentStartTimings, type HostMessage } from './protocol.ts';
 
@@ -38,6 +41,13 @@ export interface SessionOptions {
   writeStderr: (chunk: string) => unknown;
   /** Start phases measured so far (reported with init-failed, completed for ready). */
   timings: Partial<AgentStartTimings>;
+  /**
+   * Invocations served at once (--concurrency; absent: 1). Over 1, invocations end no log segment:
+   * each one's output is captured by async context and sent in its result (concurrent-invocations.ts).
+   */
+  concurrency?: number;
+  /** With concurrency > 1: per invocation and stream, the bytes of output kept (absent: 64 KiB). */
+  logLimitBytes?: number;
   /** Host messages other than invoke and shutdown (restored, specialise); absent: refused. */
   onOther?: (message: Exclude<HostMessage, { type: 'invoke' | 'shutdown' }>) => void;
 }
@@ -56,11 +66,16 @@ export class AgentSession {
   /** Invocations that arrived while one ran (the host sends one at a time; this is for one that does not). */
   readonly #queue: InvokeMessage[] = [];
   readonly #options: SessionOptions;
+  /** With concurrency > 1, the invocations in flight; absent: one at a time (#current). */
+  readonly #concurrent: ConcurrentInvocations | undefined;
 
   constructor(options: SessionOptions) {
     this.#options = options;
     this.#logNonce = options.logNonce;
     this.timings = options.timings;
+    const concurrency = options.concurrency ?? 1;
+    // Made here, before the function's code loads: the streams it finds must already be routed.
+    if (concurrency > 1) this.#concurrent = new ConcurrentInvocations(concurrency, new ConcurrentOutput(options.logLimitBytes ?? DEFAULT_CAPTURE_LIMIT_BYTES));
   }
 
   /** The function's handler, once it is loaded and ready. */
@@ -80,9 +95,14 @@ export class AgentSession {
 
   /** Sends the last message and exits once it is flushed (or the channel is gone). */
   sendAndExit(message: AgentMessage, code: number): void {
+    this.#sendLinesAndExit(frame(message), code);
+  }
+
+  /** Sends the last lines (newline-terminated JSON text) and exits once they are flushed (or the channel is gone). */
+  #sendLinesAndExit(lines: string, code: number): void {
     this.phase = 'exiting';
     if (!this.#options.channel.open) process.exit(code);
-    this.send(message, () => process.exit(code));
+    this.#options.channel.send(lines, () => process.exit(code));
   }
 
   /**
@@ -143,6 +163,11 @@ export class AgentSession {
         this.sendAndExit({ type: 'init-failed', error: serializeError(err, 'init'), timings: this.timings }, EXIT_FATAL);
         return;
       case 'invoking': {
+        if (this.#concurrent !== undefined) {
+          // Every invocation in flight fails with the instance; the one that threw is named.
+          this.#sendLinesAndExit(this.#concurrent.failAll(err), EXIT_FATAL);
+          return;
+        }
         const inv = this.#current!;
         this.#current = undefined;
         const marked = this.#endInvocationSegment();
@@ -209,9 +234,27 @@ export class AgentSession {
    * drains without the stack growing with it.
    */
   #serve(): void {
+    if (this.#concurrent !== undefined) return this.#serveConcurrently(this.#concurrent);
     if (this.phase !== 'idle') return;
     const msg = this.#queue.shift();
     if (msg !== undefined) this.#invoke(this.#handler!, msg);
+  }
+
+  /** Starts queued invocations while fewer than the session's concurrency are in flight. */
+  #serveConcurrently(concurrent: ConcurrentInvocations): void {
+    while ((this.phase === 'idle' || this.phase === 'invoking') && concurrent.hasRoom()) {
+      const msg = this.#queue.shift();
+      if (msg === undefined) return;
+      this.phase = 'invoking';
+      concurrent.start(this.#handler!, msg, (line) => this.#finishConcurrent(concurrent, line));
+    }
+  }
+
+  /** A concurrent invocation's result line (its output inside): send it, take the next. */
+  #finishConcurrent(concurrent: ConcurrentInvocations, line: string): void {
+    this.#options.channel.send(`${line}\n`);
+    if (this.phase === 'invoking' && concurrent.size === 0) this.phase = 'idle';
+    this.#serve();
   }
 
   #invoke(handler: Handler, msg: InvokeMessage): void {

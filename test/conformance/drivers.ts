@@ -118,6 +118,7 @@ class ClockedBackend implements SandboxBackend {
       id: spec.instanceId,
       pid: 1,
       concurrency: spec.concurrency ?? 1,
+      inFlight: 0,
       exited: new Promise<ExitInfo>((resolve) => (exit = resolve)),
       start: () => after<StartTimings>(startMs, { sandboxMs: startMs, runtimeBootMs: 0, importMs: 0, initMs: 0 }),
       invoke: (payload: unknown) => {

@@ -21,6 +21,15 @@ describe('parseAgentArguments', () => {
     assert.throws(() => parseAgentArguments(['--bundle=/b', '--invocation-markers=0'], {}), /must be on or off/);
   });
 
+  it('reads --concurrency=N (1..1000) and --log-limit=bytes', () => {
+    assert.deepEqual(parseAgentArguments(['--bundle=/b', '--concurrency=8', '--log-limit=1024'], {}), { bundle: '/b', concurrency: 8, logLimitBytes: 1024 });
+    assert.equal(parseAgentArguments(['--bundle=/b', '--concurrency=1000'], {}).concurrency, 1000);
+    for (const bad of ['0', '1001', '2.5', '-3', 'x', '']) {
+      assert.throws(() => parseAgentArguments(['--bundle=/b', `--concurrency=${bad}`], {}), /--concurrency must be an integer from 1 to 1000/, bad);
+    }
+    assert.throws(() => parseAgentArguments(['--bundle=/b', '--log-limit=-1'], {}), /--log-limit must be a non-negative integer of bytes/);
+  });
+
   it('takes the bundle from THAW_BUNDLE when no argument names it', () => {
     assert.deepEqual(parseAgentArguments([], { THAW_BUNDLE: '/x/bundle.cjs' }), { bundle: '/x/bundle.cjs' });
   });

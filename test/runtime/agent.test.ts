@@ -210,3 +210,71 @@ describe('runtime agent', () => {
     assert.match(agent.stderr(), /unknown option --bundel/);
   });
 });
+
+describe('runtime agent serving several invocations at once (--concurrency)', () => {
+  const nonce = '0123456789abcdef';
+  const bundle = `--bundle=${fixture('concurrent')}/bundle.cjs`;
+  const invoke = (id: string, payload: unknown): HostMessage => ({ type: 'invoke', id, payload, context: { ...context(id), functionName: 'concurrent' } });
+  type Result = Extract<AgentMessage, { type: 'result' }>;
+  /** The next `n` results, by invocation id. */
+  async function results(agent: Agent, n: number): Promise<Map<string, Result>> {
+    const byId = new Map<string, Result>();
+    while (byId.size < n) {
+      const msg = await agent.next();
+      assert.equal(msg.type, 'result');
+      byId.set((msg as Result).id, msg as Result);
+    }
+    return byId;
+  }
+
+  it('serves up to N at once, queues the rest, and returns what each wrote in its own result, with no invocation markers', async () => {
+    const agent = startAgent([bundle, `--log-marker=${nonce}`, '--concurrency=2']);
+    assert.equal((await agent.next()).type, 'ready');
+    // A waits for C; B answers after a tick; C can begin only once B has ended (two at once). One
+    // write, read at once: an agent without the limit would begin all three together.
+    const lines = [invoke('A', { name: 'A', wait: 'c-arrived' }), invoke('B', { name: 'B' }), invoke('C', { name: 'C', release: 'c-arrived' })];
+    (agent.child.stdio[3] as Duplex).write(lines.map((m) => `${JSON.stringify(m)}\n`).join(''));
+    const byId = await results(agent, 3);
+    const [a, b, c] = ['A', 'B', 'C'].map((id) => byId.get(id)!);
+    assert.deepEqual([a.ok && a.value, b.ok && b.value, c.ok && c.value], [
+      { name: 'A', activeAtStart: 1 },
+      { name: 'B', activeAtStart: 2 },
+      { name: 'C', activeAtStart: 2 },
+    ], 'B overlapped A; C was queued until B ended');
+    for (const [name, r] of [['A', a], ['B', b], ['C', c]] as const) {
+      assert.equal(r.stdout, `${name}: start\n${name}: end\n`);
+      assert.equal(r.stderr, `${name}: to stderr\n`);
+    }
+    assert.equal(agent.stdout(), `concurrent: init\n${logMarker(nonce, 0)}`, 'the pipes carry the start segment only');
+    agent.child.kill('SIGKILL');
+  });
+
+  it('writes output outside any invocation (after one answered) to the pipes', async () => {
+    const agent = startAgent([bundle, `--log-marker=${nonce}`, '--concurrency=2']);
+    assert.equal((await agent.next()).type, 'ready');
+    const onPipe = new Promise<void>((resolve) => agent.child.stdout!.on('data', () => agent.stdout().includes('D: after\n') && resolve()));
+    agent.send(invoke('D', { name: 'D', after: true }));
+    const d = (await results(agent, 1)).get('D')!;
+    assert.equal(d.stdout, 'D: start\nD: end\n');
+    await onPipe;
+    agent.child.kill('SIGKILL');
+  });
+
+  it('answers every invocation in flight with a fatal error after an uncaught one, then exits 1', async () => {
+    const agent = startAgent([bundle, `--log-marker=${nonce}`, '--concurrency=3']);
+    assert.equal((await agent.next()).type, 'ready');
+    agent.send(invoke('A', { name: 'A', wait: 'never' }));
+    agent.send(invoke('B', { name: 'B', uncaught: 'boom', hang: true }));
+    const byId = await results(agent, 2);
+    const a = byId.get('A')!;
+    const b = byId.get('B')!;
+    assert.ok(!a.ok && !b.ok);
+    if (a.ok || b.ok) return;
+    assert.equal(b.fatal, true);
+    assert.equal(b.error.message, 'boom', 'the invocation that threw gets the error itself');
+    assert.equal(a.fatal, true);
+    assert.equal(a.error.message, 'the instance failed while serving it: Error: boom');
+    assert.equal(a.stdout, 'A: start\n', 'with what it wrote so far');
+    assert.equal((await agent.exit).code, 1);
+  });
+});

@@ -1,8 +1,7 @@
 // A sandbox whose lifecycle operations run one at a time (as OpenLambda's safe sandbox wrapper):
 // a resume issued while a pause is still in flight waits for it, and after destroy() nothing else
-// runs. Invocations are not serialised by it, only held to what the sandbox can serve at once: the
-// Pool gives an instance of a function deployed with instanceConcurrency N up to N invocations at
-// once, and a backend that serves fewer (one, where it cannot run several) gets the rest in turn.
+// runs. Invocations are not serialised here: the Pool gives an instance as many at once as its
+// sandbox serves (concurrency).
 
 import type { InvocationContext } from '../../runtime/protocol.ts';
 import type { ExitInfo, InvokeOutcome, Sandbox, StartTimings } from '../sandbox/types.ts';
@@ -11,9 +10,6 @@ import type { StartPathKind } from '../accelerators/start-path.ts';
 export class ManagedSandbox {
   #chain: Promise<unknown> = Promise.resolve();
   #destroyed = false;
-  /** Invocations handed to the sandbox and not yet answered; those beyond its concurrency wait in #waiting. */
-  #running = 0;
-  readonly #waiting: Array<() => void> = [];
 
   constructor(
     readonly sandbox: Sandbox,
@@ -29,37 +25,23 @@ export class ManagedSandbox {
     return this.sandbox.exited;
   }
 
+  /** Invocations its sandbox serves at once (1 where the backend cannot serve more). */
+  get concurrency(): number {
+    return this.sandbox.concurrency;
+  }
+
+  /** Invocations its sandbox is serving now. */
+  get inFlight(): number {
+    return this.sandbox.inFlight;
+  }
+
   start(): Promise<StartTimings> {
     return this.#serial(() => this.sandbox.start());
   }
 
-  /** How many invocations the sandbox serves at once (1 where the backend cannot serve several). */
-  get concurrency(): number {
-    return (this.sandbox as { concurrency?: number }).concurrency ?? 1;
-  }
-
   invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
-    const run = (): Promise<InvokeOutcome> => this.#run(payload, context, timeoutMs, payloadJson);
-    return this.#chain.then(() => (this.#running < this.concurrency ? run() : new Promise<void>((resolve) => this.#waiting.push(resolve)).then(run)));
+    return this.#chain.then(() => this.sandbox.invoke(payload, context, timeoutMs, payloadJson));
   }
-
-  #run(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson: string | undefined): Promise<InvokeOutcome> {
-    this.#running++;
-    let outcome: Promise<InvokeOutcome>;
-    try {
-      outcome = this.sandbox.invoke(payload, context, timeoutMs, payloadJson);
-    } catch (error) {
-      outcome = Promise.reject(error);
-    }
-    outcome.then(this.#answered, this.#answered);
-    return outcome;
-  }
-
-  /** An invocation was answered: its slot goes to the next waiting one. */
-  readonly #answered = (): void => {
-    this.#running--;
-    this.#waiting.shift()?.();
-  };
 
   /** Applies `limits` (if any), then freezes: one queued operation, so nothing runs in between. */
   pause(limits?: { cpuShares?: number }): Promise<void> {

@@ -12,7 +12,7 @@ export interface SandboxedFunction {
   memoryMb: number;
   env: Record<string, string>;
   network: boolean;
-  /** Invocations one instance serves at once (absent: 1). */
+  /** Invocations one instance serves at once (absent or 1: one at a time). */
   instanceConcurrency?: number;
 }
 
@@ -26,6 +26,7 @@ export function sandboxSpecFor(fn: SandboxedFunction, instanceId: string): Sandb
     cpuShares: cpuSharesFor(fn.memoryMb),
     env: fn.env,
     network: fn.network,
-    ...((fn.instanceConcurrency ?? 1) > 1 ? { concurrency: fn.instanceConcurrency } : {}),
+    // Only when over 1: a spec without it is the one-at-a-time sandbox every backend serves.
+    ...(fn.instanceConcurrency !== undefined && fn.instanceConcurrency > 1 ? { concurrency: fn.instanceConcurrency } : {}),
   };
 }

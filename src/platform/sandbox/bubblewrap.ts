@@ -21,7 +21,7 @@ import { SandboxError } from './errors.ts';
 import type { FunctionNetwork, NetworkNamespaces } from './netns.ts';
 import { findOnPath, runCapture } from './run.ts';
 import { seccompFilterFile } from './seccomp.ts';
-import { agentMarksInvocations, heapBound, type Launcher, nodeArguments, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
+import { agentMarksInvocations, agentServesConcurrently, concurrencyArguments, heapBound, type Launcher, nodeArguments, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
 import { type ProcessBackendOptions, type ResolvedProcessOptions, resolveProcessOptions } from './process.ts';
 import { deferredTimer, RuntimeProcess, signalName } from './runtime-process.ts';
 import type { IsolationReport, SandboxSpec, ZygoteBoot, ZygoteCapableBackend } from './types.ts';
@@ -346,6 +346,10 @@ export class BubblewrapLauncher implements Launcher {
     return agentMarksInvocations(this.entry);
   }
 
+  servesConcurrently(): boolean {
+    return agentServesConcurrently(this.entry);
+  }
+
   bundlePathForAgent(): string {
     return `${CODE_DIR_INSIDE}/bundle.cjs`;
   }
@@ -376,7 +380,7 @@ export class BubblewrapLauncher implements Launcher {
     const paths = { agentPath: AGENT_PATH_INSIDE, bundlePath: this.bundlePathForAgent(), zygoteDir: ZYGOTE_DIR_INSIDE, blobPath: SNAPSHOT_BLOB_INSIDE };
     // No /sys in the container: node sizes its heap from the machine's memory, as thaw's own node does.
     const heap = heapBound(this.lean.cgroups?.features.memory === true, this.spec.memoryMb);
-    const args = nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.lean.runAs, heap);
+    const args = [...nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.lean.runAs, heap), ...concurrencyArguments(handle)];
     return { file: this.lean.nodePath, args, env: { ...runtimeEnvironment(this.spec, '/tmp'), PATH: '/usr/bin:/bin' }, cwd: CODE_DIR_INSIDE };
   }
 

@@ -53,6 +53,10 @@ export interface RuntimeHandle {
   readonly spawnedPid: number | undefined;
   readonly exited: Promise<ExitInfo>;
   readonly hasExited: boolean;
+  /** Invocations it serves at once (1 unless the spec asks for more and the launcher's agent can: servesConcurrently). */
+  readonly concurrency: number;
+  /** Per invocation and stream, the bytes of output kept. */
+  readonly logLimitBytes: number;
   /** Sends one message to the agent (a microVM's `restored`). */
   sendToAgent(message: HostMessage): void;
 }
@@ -85,6 +89,12 @@ export interface Launcher {
    * Absent: true.
    */
   marksInvocations?(): boolean;
+  /**
+   * Whether the agent it starts can serve several invocations at once: command() then passes it
+   * the handle's concurrency (concurrencyArguments). false: one at a time, whatever the spec asks.
+   * (Not optional: a launcher wrapping another must pass it on, not lose it.)
+   */
+  servesConcurrently(): boolean;
   /** Before the cgroup is made and the runtime spawned: folders, a network namespace, an initrd. */
   prepare(): Promise<void>;
   /** After prepare(): a runtime already waiting (its limits are set, then command() runs in it); undefined: spawn one. */
@@ -171,6 +181,21 @@ export function nodeArguments(
  */
 export function agentMarksInvocations(entry: RuntimeEntry): boolean {
   return entry.kind === 'snapshot';
+}
+
+/**
+ * Whether the agent nodeArguments() starts for `entry` takes --concurrency: the cold agent and a
+ * zygote's (agent.ts: the AgentSession serves them concurrently). Not a V8 snapshot's: its restore
+ * parses only the few arguments it was built to take (snapshot-agent.ts), and its session is made
+ * at build time, before any instance's concurrency is known.
+ */
+export function agentServesConcurrently(entry: RuntimeEntry): boolean {
+  return entry.kind !== 'snapshot';
+}
+
+/** The agent's arguments for serving `handle.concurrency` invocations at once; none for one at a time (its tuned warm path). */
+export function concurrencyArguments(handle: Pick<RuntimeHandle, 'concurrency' | 'logLimitBytes'>): string[] {
+  return handle.concurrency > 1 ? [`--concurrency=${handle.concurrency}`, `--log-limit=${handle.logLimitBytes}`] : [];
 }
 
 /** V8 flags of every runtime, and of both the build and every restore of a snapshot (a blob refuses to load under other flags). */

@@ -10,7 +10,7 @@ import { isAbsolute, join } from 'node:path';
 import type { CgroupDriver } from './cgroups.ts';
 import { CodeViews } from './code-view.ts';
 import { resolveScheduling, type InstanceScheduling } from './scheduling.ts';
-import { agentMarksInvocations, type Launcher, makePrivateDir, nodeArguments, type RunAs, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
+import { agentMarksInvocations, agentServesConcurrently, concurrencyArguments, type Launcher, makePrivateDir, nodeArguments, type RunAs, type RuntimeEntry, runtimeEnvironment, type RuntimeHandle, type SpawnCommand } from './launcher.ts';
 import { DEFAULT_LOG_LIMIT_BYTES } from './logs.ts';
 import { type ResolvedRuntimeOptions, RuntimeProcess } from './runtime-process.ts';
 import type { IsolationReport, SandboxSpec, ZygoteBoot, ZygoteCapableBackend } from './types.ts';
@@ -101,6 +101,10 @@ export class ProcessLauncher implements Launcher {
     return agentMarksInvocations(this.entry);
   }
 
+  servesConcurrently(): boolean {
+    return agentServesConcurrently(this.entry);
+  }
+
   bundlePathForAgent(): string {
     return join(this.#codeDir, 'bundle.cjs');
   }
@@ -121,7 +125,7 @@ export class ProcessLauncher implements Launcher {
     };
     return {
       file: this.options.nodePath,
-      args: nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.options.runAs),
+      args: [...nodeArguments(this.entry, paths, this.spec.memoryMb, handle.logNonce, this.options.runAs), ...concurrencyArguments(handle)],
       env: runtimeEnvironment(this.spec, home),
       cwd: this.#codeDir,
     };

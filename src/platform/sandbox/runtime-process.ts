@@ -27,12 +27,14 @@ import type { Duplex } from 'node:stream';
 
 import type { StartPathKind } from '../../core/instance.ts';
 import { frame, onLines, parseMessage } from '../../runtime/framing.ts';
-import type { AgentMessage, AgentStartTimings, HostMessage, InvocationContext, SerializedError } from '../../runtime/protocol.ts';
+import { MAX_CONCURRENCY, type AgentMessage, type AgentStartTimings, type HostMessage, type InvocationContext, type SerializedError } from '../../runtime/protocol.ts';
 import type { CgroupDriver, InstanceCgroup } from './cgroups.ts';
 import { SandboxError, SandboxStartError } from './errors.ts';
 import type { Launcher, RuntimeHandle, SpawnCommand } from './launcher.ts';
 import { InvocationDeadline } from './deadline.ts';
+import { type ConcurrentInvocationEvent, InFlightInvocations, type InvocationEvent, type ResultMessage } from './in-flight.ts';
 import { SegmentedLog } from './logs.ts';
+import { keepHeadAndTail } from '../store/text.ts';
 import type { ResolvedScheduling } from './scheduling.ts';
 import type { ExitInfo, InvokeOutcome, SandboxSpec, SpecialiseRequest, SpecialiseTimings, StartTimings, ZygoteBoot, ZygoteSandbox } from './types.ts';
 
@@ -67,6 +69,9 @@ export function validateSpec(spec: SandboxSpec): SandboxSpec {
     throw new TypeError(`spec.cpuQuota must be a positive number of cores, got ${spec.cpuQuota}`);
   }
   if (typeof spec.network !== 'boolean') throw new TypeError('spec.network must be a boolean');
+  if (spec.concurrency !== undefined && !(Number.isInteger(spec.concurrency) && spec.concurrency >= 1 && spec.concurrency <= MAX_CONCURRENCY)) {
+    throw new TypeError(`spec.concurrency must be an integer from 1 to ${MAX_CONCURRENCY} (invocations served at once), got ${JSON.stringify(spec.concurrency)}`);
+  }
   if (spec.env === null || typeof spec.env !== 'object') throw new TypeError('spec.env must be an object of strings');
   for (const [key, value] of Object.entries(spec.env)) {
     if (!/^[^=\0]+$/.test(key)) throw new TypeError(`spec.env: invalid variable name ${JSON.stringify(key)}`);
@@ -119,10 +124,7 @@ const V8_OOM = /JavaScript heap out of memory|Reached heap limit|Allocation fail
 /** `zygote`: started in zygote mode, packages imported, waiting to be specialised (never invoked). */
 type State = 'new' | 'starting' | 'zygote' | 'idle' | 'busy' | 'paused' | 'exited' | 'destroyed';
 
-type ResultMessage = Extract<AgentMessage, { type: 'result' }>;
 type StartMessage = Extract<AgentMessage, { type: 'ready' | 'init-failed' | 'zygote-ready' }>;
-/** How an invocation's wait for its result ended. */
-type InvocationEvent = { type: 'result'; msg: ResultMessage } | { type: 'exit'; info: ExitInfo } | { type: 'timeout' };
 
 export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
   readonly id: string;
@@ -160,6 +162,12 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
   /** The invocation waiting for its result, settled by whichever comes first: the result, the runtime's exit, its deadline. */
   private current: { id: string; settle: (event: InvocationEvent) => void } | undefined;
   private readonly deadline = new InvocationDeadline();
+  /** Invocations it serves at once (its spec's, where its launcher's agent can serve more than one; else 1). */
+  readonly concurrency: number;
+  /** With concurrency > 1: the invocations waiting for their results (one at a time: `current`). */
+  private readonly concurrentInvocations: InFlightInvocations | undefined;
+  /** With concurrency > 1: invoke() calls not yet returned. */
+  private running = 0;
   private destroying: Promise<void> | undefined;
   private spawnError: Error | undefined;
   private releaseError: unknown;
@@ -170,6 +178,8 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     this.options = options;
     this.launcher = launcher;
     this.marksInvocations = launcher.marksInvocations?.() ?? true;
+    this.concurrency = launcher.servesConcurrently() ? (spec.concurrency ?? 1) : 1;
+    if (this.concurrency > 1) this.concurrentInvocations = new InFlightInvocations();
     this.label = spec.functionName;
     if (launcher.entry.kind === 'zygote') this.zygoteBoot = validZygoteBoot(launcher.entry.boot);
     this.limits = { memoryMb: spec.memoryMb, cpuShares: spec.cpuShares, cpuQuota: spec.cpuQuota ?? null };
@@ -178,6 +188,17 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
 
   get pid(): number | undefined {
     return this.runtimePid;
+  }
+
+  /** Invocations it is serving now. */
+  get inFlight(): number {
+    if (this.concurrentInvocations) return this.running;
+    return this.state === 'busy' ? 1 : 0;
+  }
+
+  /** Per invocation and stream, the bytes of output kept (the agent's bound too, when it serves concurrently). */
+  get logLimitBytes(): number {
+    return this.options.logLimitBytes;
   }
 
   /** The host folder holding (or, for a zygote, about to hold) the function's bundle.cjs. */
@@ -523,6 +544,8 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
       if (current?.id === msg.id) {
         this.current = undefined;
         current.settle({ type: 'result', msg });
+      } else {
+        this.concurrentInvocations?.resultArrived(msg);
       }
     }
   }
@@ -557,6 +580,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     const current = this.current;
     this.current = undefined;
     current?.settle({ type: 'exit', info });
+    this.concurrentInvocations?.runtimeExited(info);
     this.resolveExited(info);
   }
 
@@ -597,21 +621,12 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
 
   async invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
     if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new TypeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
+    if (this.concurrentInvocations) return this.invokeConcurrently(this.concurrentInvocations, payload, context, timeoutMs, payloadJson);
     switch (this.state) {
       case 'idle':
         break;
-      case 'exited': {
-        // It died between invocations (e.g. a timer threw): a function failure, not misuse.
-        const info = await this.exited;
-        return {
-          ok: false,
-          error: { kind: info.oom ? 'oom' : 'exit', message: `the sandbox had already exited (${describeExit(info)}${info.oom ? ', out of memory' : ''})` },
-          durationMs: 0,
-          stdout: '',
-          stderr: '',
-          fatal: true,
-        };
-      }
+      case 'exited':
+        return this.alreadyExitedOutcome();
       case 'busy':
         throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is busy: it runs one invocation at a time`);
       case 'paused':
@@ -635,27 +650,13 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
         await this.kill();
         await this.exited;
         const [stdout, stderr] = await this.segmentLogs(seq);
-        return {
-          ok: false,
-          error: { kind: 'timeout', message: `the invocation did not finish within its time limit of ${timeoutMs} ms; the sandbox was killed` },
-          durationMs: performance.now() - started,
-          stdout,
-          stderr,
-          fatal: true,
-        };
+        return { ok: false, error: timeoutError(timeoutMs), durationMs: performance.now() - started, stdout, stderr, fatal: true };
       }
 
       if (first.type === 'exit') {
         // (A result that came before the exit settled the invocation: the channel is drained before exit settles.)
-        const info = first.info;
         const [stdout, stderr] = await this.segmentLogs(seq);
-        const error: SerializedError = info.oom
-          ? {
-              kind: 'oom',
-              message: `the function ran out of memory (limit ${this.limits.memoryMb} MB); the runtime was killed (${describeExit(info)})`,
-            }
-          : { kind: 'exit', message: `the runtime exited during the invocation (${describeExit(info)})` };
-        return { ok: false, error, durationMs: performance.now() - started, stdout, stderr, fatal: true };
+        return { ok: false, error: this.exitError(first.info), durationMs: performance.now() - started, stdout, stderr, fatal: true };
       }
 
       return await this.fromResult(first.msg, seq);
@@ -664,6 +665,113 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
       this.deadline.disarm();
       if (this.state === 'busy') this.state = this.exitInfo ? 'exited' : 'idle';
     }
+  }
+
+  /** It died between invocations (e.g. a timer threw): a function failure, not misuse. */
+  private async alreadyExitedOutcome(): Promise<InvokeOutcome> {
+    const info = await this.exited;
+    return {
+      ok: false,
+      error: { kind: info.oom ? 'oom' : 'exit', message: `the sandbox had already exited (${describeExit(info)}${info.oom ? ', out of memory' : ''})` },
+      durationMs: 0,
+      stdout: '',
+      stderr: '',
+      fatal: true,
+    };
+  }
+
+  /** Why an invocation ended with the runtime's exit. */
+  private exitError(info: ExitInfo): SerializedError {
+    return info.oom
+      ? { kind: 'oom', message: `the function ran out of memory (limit ${this.limits.memoryMb} MB); the runtime was killed (${describeExit(info)})` }
+      : { kind: 'exit', message: `the runtime exited during the invocation (${describeExit(info)})` };
+  }
+
+  // ------------------------------------------------------------------ invoke, several at once
+
+  /**
+   * invoke() of a sandbox serving up to `concurrency` invocations at once: each waits for its own
+   * result under its own deadline (in-flight.ts), and its logs come in its result (the agent
+   * captured them by async context), not from the pipes: the pipes carry only output written outside
+   * any invocation, which SegmentedLog keeps bounded and nobody waits for.
+   */
+  private async invokeConcurrently(
+    invocations: InFlightInvocations,
+    payload: unknown,
+    context: InvocationContext,
+    timeoutMs: number,
+    payloadJson: string | undefined,
+  ): Promise<InvokeOutcome> {
+    if (this.state === 'exited') return this.alreadyExitedOutcome();
+    this.assertRoomForInvocation();
+    const id = context.invocationId || randomUUID();
+    if (invocations.has(id)) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is already serving invocation ${id}: each invocation in flight needs an id of its own`);
+    const line = invokeLine(id, payload, context, payloadJson);
+    this.state = 'busy';
+    this.running += 1;
+    const started = performance.now();
+    try {
+      const event = await invocations.wait(id, timeoutMs, () => this.channel!.write(line));
+      return await this.concurrentOutcome(event, timeoutMs, started);
+    } finally {
+      this.running -= 1;
+      if (this.state === 'busy' && this.running === 0) this.state = this.exitInfo ? 'exited' : 'idle';
+    }
+  }
+
+  /** Throws unless the sandbox can take one more invocation now (idle, or busy with room left). */
+  private assertRoomForInvocation(): void {
+    switch (this.state) {
+      case 'idle':
+        return;
+      case 'busy':
+        if (this.running < this.concurrency) return;
+        throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is busy: it serves ${this.concurrency} invocations at once, and ${this.running} are in flight`);
+      case 'paused':
+        throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is paused: resume() it first`);
+      default:
+        throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} is ${this.state}: it cannot be invoked`);
+    }
+  }
+
+  /** The outcome of one of several invocations in flight, from how its wait ended. */
+  private async concurrentOutcome(event: ConcurrentInvocationEvent, timeoutMs: number, started: number): Promise<InvokeOutcome> {
+    const failed = (error: SerializedError): InvokeOutcome => ({ ok: false, error, durationMs: performance.now() - started, stdout: '', stderr: '', fatal: true });
+    switch (event.type) {
+      case 'timeout':
+        // (What it wrote so far was the agent's to return: it goes with the runtime.)
+        await this.kill();
+        await this.exited;
+        return failed(timeoutError(timeoutMs));
+      case 'sibling-timeout':
+        // The sibling that timed out kills the sandbox; this one ends with it.
+        await this.exited;
+        return failed({
+          kind: 'exit',
+          message: `another invocation on the same instance did not finish within its time limit of ${event.timeoutMs} ms; the instance was killed while serving this one`,
+        });
+      case 'exit':
+        return failed(this.exitError(event.info));
+      case 'result':
+        return this.fromConcurrentResult(event.msg, started + timeoutMs);
+    }
+  }
+
+  /** A result with its output inside; after a fatal one, once the runtime is gone (killed if it outlives `deadline`). */
+  private async fromConcurrentResult(msg: ResultMessage, deadline: number): Promise<InvokeOutcome> {
+    const fatal = !msg.ok && msg.fatal === true;
+    if (fatal) await this.exitedOrKilledBy(deadline);
+    // The agent bounds it already (by UTF-16 units); cut to the exact byte limit as the pipes' logs are.
+    const limit = this.options.logLimitBytes;
+    const base = { durationMs: msg.durationMs, stdout: keepHeadAndTail(msg.stdout ?? '', limit).text, stderr: keepHeadAndTail(msg.stderr ?? '', limit).text, ...(fatal ? { fatal: true } : {}) };
+    return msg.ok ? { ok: true, value: msg.value, ...base } : { ok: false, error: msg.error, ...base };
+  }
+
+  /** Waits for the runtime's exit; kills it if it has not exited by `deadline` (performance.now() ms). */
+  private async exitedOrKilledBy(deadline: number): Promise<void> {
+    const timer = setTimeout(() => void this.kill(), Math.max(0, deadline - performance.now()));
+    await this.exited;
+    clearTimeout(timer);
   }
 
   private async fromResult(msg: ResultMessage, seq: number): Promise<InvokeOutcome> {
@@ -827,6 +935,11 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     })();
     return this.destroying;
   }
+}
+
+/** Why an invocation that outlived its time limit failed. */
+function timeoutError(timeoutMs: number): SerializedError {
+  return { kind: 'timeout', message: `the invocation did not finish within its time limit of ${timeoutMs} ms; the sandbox was killed` };
 }
 
 export interface DeferredTimer {

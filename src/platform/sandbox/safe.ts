@@ -34,9 +34,12 @@ export class SafeSandbox implements Sandbox {
     return this.inner.startKind;
   }
 
-  /** How many invocations the inner sandbox serves at once (1 where it cannot serve several). */
   get concurrency(): number {
-    return (this.inner as { concurrency?: number }).concurrency ?? 1;
+    return this.inner.concurrency;
+  }
+
+  get inFlight(): number {
+    return this.inner.inFlight;
   }
 
   start(): Promise<StartTimings> {

@@ -374,6 +374,10 @@ export class StemLauncher implements Launcher {
     return this.#inner.marksInvocations();
   }
 
+  servesConcurrently(): boolean {
+    return this.#inner.servesConcurrently();
+  }
+
   bundlePathForAgent(): string {
     return this.#inner.bundlePathForAgent();
   }

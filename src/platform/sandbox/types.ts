@@ -20,7 +20,10 @@ export interface SandboxSpec {
   env: Record<string, string>;
   /** Whether the function may use the network (otherwise a new, empty network namespace). */
   network: boolean;
-  /** Invocations the instance serves at once (the function's instanceConcurrency); absent: 1. */
+  /**
+   * Invocations the instance serves at once (an integer 1..1000; absent: 1). Where the backend's
+   * runtime cannot serve more than one, its Sandbox says so (Sandbox.concurrency = 1). (Added.)
+   */
   concurrency?: number;
 }
 
@@ -84,6 +87,13 @@ export interface Sandbox {
   memoryUsageMb(): Promise<number>;
   /** Kills it and releases everything it held. Idempotent. */
   destroy(): Promise<void>;
+  /**
+   * Invocations it serves at once: its spec's concurrency, or 1 where the backend cannot serve more
+   * (invoke() beyond it rejects with ERR_SANDBOX_STATE). (Added.)
+   */
+  readonly concurrency: number;
+  /** Invocations it is serving now (invoked, not yet answered). (Added.) */
+  readonly inFlight: number;
   /** Settles when the runtime process has exited, for whatever reason. */
   readonly exited: Promise<ExitInfo>;
   /**

@@ -10,6 +10,10 @@ export class FakeSandbox implements Sandbox {
   pid = 1;
   state: 'created' | 'running' | 'paused' | 'destroyed' = 'created';
   cpuShares: number | undefined;
+  /** Invocations started and not yet answered. */
+  inFlight = 0;
+  /** false: it serves one invocation at a time whatever its spec says (as a microVM's). */
+  concurrent = true;
   readonly log: string[] = [];
   #exit!: (info: ExitInfo) => void;
   readonly exited = new Promise<ExitInfo>((resolve) => (this.#exit = resolve));
@@ -27,13 +31,10 @@ export class FakeSandbox implements Sandbox {
     this.log.push('start');
     return this.startTimings;
   }
-  /** Invocations it serves at once: its spec's, or one (as a backend that cannot serve more). */
+  /** Its spec's (1 when absent), as a real sandbox whose backend can serve several at once; else 1. */
   get concurrency(): number {
     return this.concurrent ? (this.spec.concurrency ?? 1) : 1;
   }
-  /** false: it serves one invocation at a time whatever its spec says. */
-  concurrent = true;
-  inFlight = 0;
   async invoke(payload: unknown): Promise<InvokeOutcome> {
     if (this.state !== 'running') throw new Error(`invoke on a ${this.state} sandbox`);
     if (this.inFlight >= this.concurrency) throw new Error(`invoke beyond the sandbox's concurrency of ${this.concurrency}`);

@@ -203,21 +203,6 @@ describe('Invoker', () => {
       assert.equal(invoker.snapshot().instances.idle, 2);
     });
 
-    it('a sandbox that serves one at a time gets the shared invocations in turn', async () => {
-      const { invoker, backend } = setup();
-      const hold = held(backend);
-      const first = invoker.invoke(shared, 1, 'i1');
-      await turn();
-      backend.created[0]!.concurrent = false;
-      const second = invoker.invoke(shared, 2, 'i2');
-      await turn();
-      assert.equal(backend.created[0]!.inFlight, 1, 'the second waits for the first');
-      hold.open();
-      const reports = await Promise.all([first, second]);
-      assert.deepEqual(reports.map((r) => [r.ok, r.startKind]), [[true, 'cold'], [true, 'warm']]);
-      assert.equal(backend.created.length, 1);
-    });
-
     it('scales out instead where the sandbox says it serves one at a time', async () => {
       const { invoker, backend } = setup();
       const hold = held(backend);

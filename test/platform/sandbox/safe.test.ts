@@ -14,6 +14,8 @@ class Scripted implements Sandbox {
   readonly pid = 1;
   readonly exited: Promise<ExitInfo> = new Promise(() => undefined);
   readonly startKind = 'snapshot' as const;
+  readonly concurrency = 1;
+  readonly inFlight = 0;
   destroyed = 0;
   constructor(private readonly fail: Partial<Record<'start' | 'invoke' | 'pause' | 'resume' | 'setLimits', unknown>>, private readonly outcome: InvokeOutcome = { ok: true, value: 1, durationMs: 1, stdout: '', stderr: '' }) {}
   async #run<T>(op: 'start' | 'invoke' | 'pause' | 'resume' | 'setLimits', value: T): Promise<T> {

@@ -38,6 +38,8 @@ export class IsolateSandbox implements Sandbox {
   #live = false;
   #exit!: (info: ExitInfo) => void;
   #settled = false;
+  /** Invocations of the isolate itself not yet answered. */
+  #running = 0;
 
   constructor(readonly options: IsolateSandboxOptions) {
     this.id = options.spec.instanceId;
@@ -52,6 +54,15 @@ export class IsolateSandbox implements Sandbox {
 
   get pid(): number | undefined {
     return this.#inner ? this.#inner.pid : this.options.host.pid;
+  }
+
+  /** An isolate serves one invocation at a time (its host runs each on the isolate's one thread); a cold fallback, its spec's. */
+  get concurrency(): number {
+    return this.#inner?.concurrency ?? 1;
+  }
+
+  get inFlight(): number {
+    return this.#inner ? this.#inner.inFlight : this.#running;
   }
 
   async start(): Promise<StartTimings> {
@@ -100,7 +111,13 @@ export class IsolateSandbox implements Sandbox {
   async invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
     if (this.#inner) return this.#inner.invoke(payload, context, timeoutMs, payloadJson);
     if (!this.#live) return { ok: false, error: { kind: 'exit', message: `isolate ${this.id} is not running` }, durationMs: 0, stdout: '', stderr: '', fatal: true };
-    const a = await this.options.host.request({ op: 'invoke', isolate: this.id, payload, context, cpuLimitMs: this.options.cpuLimitMs, timeoutMs });
+    this.#running += 1;
+    let a;
+    try {
+      a = await this.options.host.request({ op: 'invoke', isolate: this.id, payload, context, cpuLimitMs: this.options.cpuLimitMs, timeoutMs });
+    } finally {
+      this.#running -= 1;
+    }
     if (a.fatal) this.#ended({ code: null, signal: null, oom: a.error?.kind === 'oom' });
     return { ok: a.ok, value: a.value, error: a.error, durationMs: a.durationMs ?? 0, stdout: a.stdout ?? '', stderr: a.stderr ?? '', fatal: a.fatal };
   }

@@ -505,6 +505,15 @@ export class SnapshotSandbox implements Sandbox {
     return this.#current;
   }
 
+  /** A restored blob's: 1 (its agent takes no --concurrency: agentServesConcurrently); after a cold fallback, the cold sandbox's. */
+  get concurrency(): number {
+    return this.#current.concurrency;
+  }
+
+  get inFlight(): number {
+    return this.#current.inFlight;
+  }
+
   get startLogs(): { stdout: string; stderr: string } {
     return (this.#current as { startLogs?: { stdout: string; stderr: string } }).startLogs ?? { stdout: '', stderr: '' };
   }

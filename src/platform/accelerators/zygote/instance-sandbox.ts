@@ -89,6 +89,19 @@ export class ZygoteInstanceSandbox implements Sandbox {
     return this.#inner;
   }
 
+  /**
+   * What its sandbox serves at once. A specialised zygote's agent was started from the zygote's own
+   * spec, before any function was known: the function's concurrency never reaches it (1 unless the
+   * zygote's spec asked for more). A cold fallback's: the function's spec's. 1 before start().
+   */
+  get concurrency(): number {
+    return this.#inner?.concurrency ?? 1;
+  }
+
+  get inFlight(): number {
+    return this.#inner?.inFlight ?? 0;
+  }
+
   async start(): Promise<StartTimings> {
     if (this.#started) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id}: start() runs once`);
     this.#started = true;

@@ -131,6 +131,15 @@ export class MicroVmLauncher implements Launcher {
     this.launch = launch;
   }
 
+  /**
+   * One at a time: the guest's /init starts the agent with arguments of its own (GUEST_INIT, from
+   * the kernel command line), none of them --concurrency, and a VM restored from a snapshot resumes
+   * an agent that was started before any instance's concurrency was known.
+   */
+  servesConcurrently(): boolean {
+    return false;
+  }
+
   get guestMemoryMb(): number {
     return this.vm.guestMemoryMb(this.spec.memoryMb);
   }
@@ -357,6 +366,15 @@ export class MicroVmSandbox implements Sandbox {
 
   get status(): string {
     return this.runtime.status;
+  }
+
+  /** 1: its launcher's guest agent serves one at a time (MicroVmLauncher.servesConcurrently). */
+  get concurrency(): number {
+    return this.runtime.concurrency;
+  }
+
+  get inFlight(): number {
+    return this.runtime.inFlight;
   }
 
   get startLogs(): { stdout: string; stderr: string } {

@@ -1,0 +1,47 @@
+// The waits of several invocations in flight on one sandbox: each ends once, by whatever comes first.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { InFlightInvocations, type ResultMessage } from '../../../src/platform/sandbox/in-flight.ts';
+
+const result = (id: string): ResultMessage => ({ type: 'result', id, ok: true, value: id, durationMs: 1 });
+
+describe('InFlightInvocations', () => {
+  it('hands each result to its own waiter, and drops one nobody waits for', async () => {
+    const inFlight = new InFlightInvocations();
+    const sent: string[] = [];
+    const a = inFlight.wait('a', 10_000, () => sent.push('a'));
+    const b = inFlight.wait('b', 10_000, () => sent.push('b'));
+    assert.deepEqual(sent, ['a', 'b'], 'each is sent once its waiter is in place');
+    assert.equal(inFlight.size, 2);
+    assert.equal(inFlight.resultArrived(result('b')), true);
+    assert.equal(inFlight.resultArrived(result('b')), false, 'a second result for b is nobody\'s');
+    assert.equal(inFlight.resultArrived(result('zz')), false);
+    assert.deepEqual(await b, { type: 'result', msg: result('b') });
+    assert.equal(inFlight.resultArrived(result('a')), true);
+    assert.deepEqual(await a, { type: 'result', msg: result('a') });
+    assert.equal(inFlight.size, 0);
+  });
+
+  it('a deadline that passes ends that wait as a timeout and every sibling\'s with it', async () => {
+    const inFlight = new InFlightInvocations();
+    const slow = inFlight.wait('slow', 10_000, () => undefined);
+    const other = inFlight.wait('other', 10_000, () => undefined);
+    const quick = inFlight.wait('quick', 1, () => undefined);
+    assert.deepEqual(await quick, { type: 'timeout' });
+    assert.deepEqual(await slow, { type: 'sibling-timeout', timeoutMs: 1 });
+    assert.deepEqual(await other, { type: 'sibling-timeout', timeoutMs: 1 });
+    assert.equal(inFlight.size, 0);
+    assert.equal(inFlight.resultArrived(result('slow')), false, 'a late result is dropped');
+  });
+
+  it('the runtime\'s exit ends every wait', async () => {
+    const inFlight = new InFlightInvocations();
+    const waits = [inFlight.wait('a', 10_000, () => undefined), inFlight.wait('b', 10_000, () => undefined)];
+    const info = { code: 1, signal: null, oom: false };
+    inFlight.runtimeExited(info);
+    assert.deepEqual(await Promise.all(waits), [{ type: 'exit', info }, { type: 'exit', info }]);
+    assert.equal(inFlight.size, 0);
+  });
+});
