@@ -76,6 +76,27 @@ describe('thaw serve, end to end', { timeout: 240_000 }, () => {
     assert.equal(after.idle - (before.idle ?? 0), 4);
   });
 
+  it('shares an instance with instanceConcurrency: invocations in flight together, each with its own logs', async () => {
+    assert.equal((await thaw.deploy(join(E2E_FIXTURES, '..', 'functions', 'concurrent'), { name: 'overlap', instanceConcurrency: 4 })).status, 201);
+    const warm = await thaw.invoke('overlap', { name: 'warm' }); // starts the instance
+    assert.equal(warm.headers.get('x-thaw-start-kind'), 'cold');
+    // a waits until b arrives on its instance: a's answer proves they were in flight together.
+    const a = thaw.invoke('overlap', { name: 'a', wait: 'k' });
+    while ((await thaw.stats()).instances.busy !== 1) await new Promise((r) => setImmediate(r));
+    const b = await thaw.invoke('overlap', { name: 'b', release: 'k' });
+    const answered = await a;
+    assert.deepEqual([answered.status, b.status], [200, 200]);
+    assert.deepEqual([answered.headers.get('x-thaw-start-kind'), b.headers.get('x-thaw-start-kind')], ['warm', 'warm']);
+    assert.deepEqual((b.body as { activeAtStart: number }).activeAtStart, 2);
+    const record = async (r: typeof b) => (await thaw.request('GET', `/invocations/${r.headers.get('x-thaw-invocation-id')}`)).body;
+    const [ra, rb, rw] = [await record(answered), await record(b), await record(warm)];
+    assert.equal(ra.instanceId, rb.instanceId);
+    assert.equal(ra.instanceId, rw.instanceId);
+    assert.equal(ra.stdout, 'a: start\na: end\n');
+    assert.equal(rb.stdout, 'b: start\nb: end\n');
+    assert.equal(rb.stderr, 'b: to stderr\n');
+  });
+
   it('pauses idle instances after the grace period and resumes them on use', async () => {
     await thaw.invoke('hello', {});
     await thaw.advance(1000);
