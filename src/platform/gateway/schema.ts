@@ -34,6 +34,14 @@ export interface Schema {
   examples?: readonly unknown[];
 }
 
+/** Each pattern compiled once: every request's path parameters are checked against a few of them. */
+const patterns = new Map<string, RegExp>();
+function compiled(pattern: string): RegExp {
+  let re = patterns.get(pattern);
+  if (re === undefined) patterns.set(pattern, (re = new RegExp(pattern, 'u')));
+  return re;
+}
+
 /** The first way `value` fails `schema`, as "<where> must …, got …"; undefined when it matches. */
 export function validate(schema: Schema, value: unknown, where: string): string | undefined {
   if (schema.anyOf) {
@@ -45,7 +53,7 @@ export function validate(schema: Schema, value: unknown, where: string): string 
   if (typeof value === 'string') {
     if (schema.minLength !== undefined && value.length < schema.minLength) return `${where} must be at least ${schema.minLength} characters, got ${show(value)}`;
     if (schema.maxLength !== undefined && value.length > schema.maxLength) return `${where} must be at most ${schema.maxLength} characters, got ${value.length}`;
-    if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) return `${where} ${schema.description ? `must be ${schema.description}` : `must match ${schema.pattern}`}, got ${show(value)}`;
+    if (schema.pattern !== undefined && !compiled(schema.pattern).test(value)) return `${where} ${schema.description ? `must be ${schema.description}` : `must match ${schema.pattern}`}, got ${show(value)}`;
   }
   if (typeof value === 'number') {
     if (schema.minimum !== undefined && value < schema.minimum) return `${where} must be ≥ ${schema.minimum}, got ${value}`;
