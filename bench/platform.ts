@@ -123,7 +123,8 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, THAW_FROM_SOURCE: args.source ? '1' : '0' };
   const profileDir = args['cpu-prof'] && resolve(args['cpu-prof']);
   const loadWindows: Array<[number, number]> = []; // monotonic µs of thaw's warm loads, for the profile
-  const serveArgs = ['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '4GB'];
+  // Memory for hello's 32 instances at concurrency 32 and hello-shared's beside them: neither evicts the other's.
+  const serveArgs = ['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '12GB'];
   const thaw = await ThawServer.start(serveArgs, undefined, env, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
   const before = args.before ? await ThawServer.start(serveArgs, undefined, env, [], join(resolve(args.before), 'bin', 'thaw.js')) : undefined;
   try {

@@ -12,10 +12,12 @@
 // new instance that cannot fit even after evicting every idle instance evicts nothing.
 //
 // A function whose instances serve several invocations at once (FunctionSpec.concurrency > 1) has
-// its busy, started instances with a free slot in their group's `open` set: an invocation joins one
-// of them (a warm start) before it takes an idle instance or starts a new one, and the instance
-// goes idle only when its last invocation is released. A starting instance takes no second
-// invocation: it is open once started() says it runs.
+// its instances serving invocations with a slot free in their group's `open` set: an invocation
+// joins one of them before it takes an idle instance or starts a new one, and the instance goes idle
+// only when its last invocation is released. Joining a running instance is a warm start; joining one
+// that is still starting for an invocation is a cold start that waits for the rest of that start
+// (as Knative's activator holds requests for a revision scaled from zero until its pod is ready):
+// a burst reaching a function with no instance starts one, not one per request.
 
 import type { Clock } from './clock.ts';
 import { ThawError } from './errors.ts';
@@ -85,7 +87,7 @@ export class Pool {
     const shared = (fn.concurrency ?? 1) > 1 ? this.#openInstance(fn, on) : undefined;
     if (shared) {
       shared.inFlight++;
-      shared.startKind = 'warm';
+      shared.startKind = shared.state === 'starting' ? 'cold' : 'warm';
       this.#reopen(shared);
       this.#recordUse(shared.group, shared, now);
       return shared;
@@ -107,12 +109,13 @@ export class Pool {
     const instance = this.#newInstance(fn, now, true, on ? [on] : this.servers);
     if (instance) {
       instance.inFlight = 1;
+      this.#reopen(instance);
       this.#recordUse(instance.group, instance, now);
     }
     return instance;
   }
 
-  /** A busy instance of `fn` with a free slot: on `on` only when given, else on the first server that has one. */
+  /** An instance of `fn` serving (or starting for) invocations with a slot free: on `on` only when given, else on the first server that has one. */
   #openInstance(fn: FunctionSpec, on: Server | undefined): Instance | undefined {
     const groups = on ? [on.groups.get(fn.index)] : this.#groupsByFunction[fn.index];
     if (groups) for (const group of groups) if (group) for (const instance of group.open) return instance;
@@ -122,7 +125,7 @@ export class Pool {
   /** Keeps `instance` in its group's open set exactly while it runs and has a free slot. */
   #reopen(instance: Instance): void {
     const open = instance.group.open;
-    if (instance.state === 'busy' && !instance.draining && instance.inFlight > 0 && instance.inFlight < instance.maxInFlight) open.add(instance);
+    if ((instance.state === 'busy' || instance.state === 'starting') && !instance.draining && instance.inFlight > 0 && instance.inFlight < instance.maxInFlight) open.add(instance);
     else if (open.size > 0) open.delete(instance);
   }
 
@@ -220,8 +223,6 @@ export class Pool {
   started(instance: Instance): void {
     this.#expectState(instance, 'starting', 'started');
     instance.state = 'busy';
-    // A shared instance takes further invocations from now on.
-    if (instance.inFlight > 0) this.#reopen(instance);
   }
 
   /**

@@ -2,9 +2,9 @@
 // One invocation per instance at a time unless the function's instances serve several at once
 // (FunctionSpec.concurrency); beyond that, a function under concurrency gets several instances.
 // Events are arrivals (from the trace stream), the ends of shared instances' cold starts (a heap:
-// from then on the instance takes further invocations), completions (a heap) and keep-alive
-// expiries (the Pool's); at equal times those come first, so an instance finishing at t serves an
-// arrival at t.
+// an invocation that joined such an instance while it started waits until then; from then on it
+// runs), completions (a heap) and keep-alive expiries (the Pool's); at equal times those come
+// first, so an instance finishing at t serves an arrival at t.
 
 import { VirtualClock } from '../core/clock.ts';
 import { KeyedHeap } from '../core/heap.ts';
@@ -81,8 +81,9 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
   const observer = options.observer;
   metrics.attach(pool);
   const completions = new KeyedHeap<Instance>();
-  /** Cold starts of instances that serve several invocations at once, by when they end. */
+  /** Cold starts of instances that serve several invocations at once, by when they end, and that time by instance. */
   const startsEnding = new KeyedHeap<Instance>();
+  const readyAt = new Map<Instance, number>();
   const queue = new WaitQueue();
   const queueing = (options.unplaceable ?? 'drop') === 'queue';
   const queueTimeoutMs = options.queueTimeoutMs ?? Infinity;
@@ -103,12 +104,17 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
     const now = clock.now();
     const speed = instance.server.speed;
     const cold = instance.startKind === 'cold';
-    const startMs = cold ? startTimeOf(fn, now) / speed : 0;
+    // An invocation that joined a shared instance still starting waits for the rest of its start.
+    const startEnd = cold ? readyAt.get(instance) : undefined;
+    const startMs = !cold ? 0 : startEnd !== undefined ? startEnd - now : startTimeOf(fn, now) / speed;
     const execMs = durationMs / speed;
     metrics.started(fn.index, cold, startMs, execMs, now, instance.server);
     observer?.invocation?.(fn, now, instance.startKind === 'cold' ? 'cold' : 'warm', instance.server);
     completions.push(now + startMs + execMs, instance);
-    if (cold && (fn.concurrency ?? 1) > 1) startsEnding.push(now + startMs, instance);
+    if (cold && startEnd === undefined && (fn.concurrency ?? 1) > 1) {
+      startsEnding.push(now + startMs, instance);
+      readyAt.set(instance, now + startMs);
+    }
     return true;
   };
 
@@ -172,6 +178,7 @@ export function simulate(trace: Trace, options: SimulationOptions): SimResult {
       clock.set(next);
       if (nextStartEnd === next) {
         const instance = startsEnding.pop()!;
+        readyAt.delete(instance);
         if (instance.state === 'starting') pool.started(instance);
         if (queueing) drainQueue();
       } else if (nextCompletion === next) {

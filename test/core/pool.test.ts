@@ -93,22 +93,29 @@ describe('Pool', () => {
 describe('Pool: instance concurrency', () => {
   const shared = (n: number): FunctionSpec => ({ ...spec(0, 'S'), concurrency: n });
 
-  it('joins a started busy instance with a free slot before starting another', () => {
+  it('joins an instance with a free slot before starting another: cold while it starts, warm once it runs', () => {
     const { pool: p } = pool(1000);
     const S = shared(3);
     const first = p.acquire(S)!;
     assert.equal(first.startKind, 'cold');
     const whileStarting = p.acquire(S)!;
-    assert.notEqual(whileStarting, first, 'a starting instance takes no second invocation');
+    assert.equal(whileStarting, first, 'a burst waits for the one start');
+    assert.equal(whileStarting.startKind, 'cold');
     p.started(first);
     const joined = p.acquire(S)!;
     assert.equal(joined, first);
     assert.equal(joined.startKind, 'warm');
-    assert.equal(first.inFlight, 2);
-    assert.equal(p.acquire(S), first);
     assert.equal(first.inFlight, 3);
     assert.notEqual(p.acquire(S), first, 'full: the next invocation goes elsewhere');
     assert.equal(first.uses, 3);
+  });
+
+  it('a pre-warmed instance still starting takes no invocation', () => {
+    const { pool: p } = pool(1000);
+    const S = shared(3);
+    const ahead = p.prewarm(S)!;
+    assert.notEqual(p.acquire(S), ahead);
+    assert.equal(ahead.inFlight, 0);
   });
 
   it('goes idle only when its last invocation is released', () => {
@@ -147,8 +154,9 @@ describe('Pool: instance concurrency', () => {
     assert.equal(p.acquire(S), i);
     p.limitConcurrency(i, 2);
     assert.notEqual(p.acquire(S), i, 'full at its new limit');
+    assert.ok(!i.group.open.has(i));
     p.release(i);
-    assert.equal(p.acquire(S), i);
+    assert.ok(i.group.open.has(i), 'a slot free again');
     assert.throws(() => p.limitConcurrency(i, 0), /at least one/);
   });
 

@@ -10,14 +10,15 @@ import { run, trace } from '../helpers/sim.ts';
 const S = { id: 'S', memoryMb: 100, warmMs: 1000, coldStartMs: 100, concurrency: 2 };
 
 describe('simulator: instance concurrency', () => {
-  it('joins started instances with a free slot; a starting one takes no second invocation', () => {
-    const t = trace([S], [['S', 0], ['S', 50], ['S', 150], ['S', 160], ['S', 170]], 5000);
+  it('joins instances with a free slot: a starting one (cold, waiting for its start), a running one (warm)', () => {
+    const t = trace([S], [['S', 0], ['S', 50], ['S', 1200], ['S', 1250], ['S', 1260]], 5000);
     const r = run(new LruKeepAlive(), t, 1000);
-    // 0: cold (starts until 100). 50: the first still starts: cold. 150: the second's start ends
-    // first; the arrival joins the first (open since 100). 160: joins the second. 170: both full.
+    // 0: cold (starts until 100). 50: joins it while it starts: cold, 50 ms of start left; both end
+    // at 1100. 1200: the idle instance, warm. 1250: joins it, warm. 1260: it is full: a second one.
     assert.deepEqual(r.outcomes, ['S:cold', 'S:cold', 'S:warm', 'S:warm', 'S:cold']);
     assert.equal(r.result.summary.cold, 3);
-    assert.equal(r.result.summary.warm, 2);
+    // The start time the cold invocations paid: 100 + 50 (the rest of the first start) + 100.
+    assert.equal(r.result.summary.coldStartOverheadPct, (100 * 250) / 5000);
   });
 
   it('one invocation per instance without it', () => {
@@ -30,13 +31,13 @@ describe('simulator: instance concurrency', () => {
     assert.deepEqual(run(new LruKeepAlive(), t, 100).outcomes, ['S:cold', 'S:warm', 'S:dropped']);
   });
 
-  it('queued requests join when the start ends and when a slot frees', () => {
+  it('a queued request joins when a slot frees', () => {
     const t = trace([S], [['S', 0], ['S', 10], ['S', 20]], 5000);
     const r = run(new LruKeepAlive(), t, 100, { unplaceable: 'queue' });
-    // 10 joins when the start ends (100); 20 when the first invocation ends (1100).
-    assert.deepEqual(r.outcomes, ['S:cold', 'S:queued', 'S:queued', 'S:warm', 'S:warm']);
+    // 10 joins the starting instance; 20 finds it full and waits until both end (1100).
+    assert.deepEqual(r.outcomes, ['S:cold', 'S:cold', 'S:queued', 'S:warm']);
     assert.equal(r.result.summary.dropped, 0);
-    assert.equal(r.result.summary.meanQueueWaitMs, (90 + 1080) / 2);
+    assert.equal(r.result.summary.meanQueueWaitMs, 1080);
   });
 
   it('runSimulation applies --instance-concurrency to every function', () => {

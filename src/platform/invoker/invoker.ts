@@ -107,6 +107,8 @@ export class Invoker {
   readonly #waiters: Waiter[] = [];
   /** Busy or starting instances an operator evicted: stopped when their invocation ends. */
   readonly #stopWhenReleased = new Set<Instance>();
+  /** Each cold start an invocation began, for the invocations that joined its shared instance while it started. */
+  readonly #starts = new Map<Instance, Promise<{ sandbox: ManagedSandbox; timings: StartTimings; kind: StartKind }>>();
   /** Start costs measured so far per function (the first replaces the guess). */
   readonly #measuredStarts = new WeakSet<FunctionSpec>();
   #actionTimer: { at: number; timer: Timer } | undefined;
@@ -192,17 +194,21 @@ export class Invoker {
     const tAcquired = performance.now();
     this.#options.observer?.invocation?.(spec, this.#scheduler.now(), instance.startKind === 'cold' ? 'cold' : 'warm', instance.server);
     this.#options.onInstancesChanged?.();
-    let startKind: StartKind = instance.startKind;
+    const acquiredAs = instance.startKind;
+    let startKind: StartKind = acquiredAs;
     let timings: StartTimings = { sandboxMs: 0, runtimeBootMs: 0, importMs: 0, initMs: 0 };
     let sandbox = this.#sandboxes.get(instance);
+    /** An invocation that joined a shared instance while it started: how long it waited for that start. */
+    let waitedForStartMs = 0;
     let outcome: InvokeOutcome;
     try {
       if (startKind === 'cold') {
-        sandbox = this.#createSandbox(fn, instance);
-        timings = await sandbox.start();
-        startKind = this.#started(fn, instance, sandbox, timings);
-        this.pool.started(instance);
-        this.#options.onInstancesChanged?.();
+        const joined = this.#starts.has(instance);
+        const start = await this.#startOf(fn, instance);
+        sandbox = start.sandbox;
+        startKind = start.kind;
+        if (joined) waitedForStartMs = performance.now() - tAcquired;
+        else timings = start.timings;
       } else if (startKind === 'resumed') {
         await sandbox!.resume({ cpuShares: cpuSharesFor(fn.memoryMb) });
       }
@@ -212,7 +218,7 @@ export class Invoker {
       // The function's init() failing is its own fault; anything else that stops a sandbox from
       // starting (cgroups, bubblewrap, the agent not answering) is the platform's.
       const code = (error as { code?: string }).code;
-      const kind = code === 'ERR_SANDBOX_INIT' ? 'init' : instance.startKind === 'cold' ? 'platform' : 'exit';
+      const kind = code === 'ERR_SANDBOX_INIT' ? 'init' : acquiredAs === 'cold' ? 'platform' : 'exit';
       outcome = { ok: false, error: { kind: kind as ErrorKind, message: (error as Error).message }, durationMs: 0, stdout: '', stderr: '', fatal: true };
     }
     // A sandbox that timed out, crashed or ran out of memory is not reused.
@@ -220,7 +226,8 @@ export class Invoker {
     this.#finish(fn, spec, instance, fatal, outcome.durationMs);
     const totalMs = performance.now() - t0;
     const phases: Phases = {
-      queueMs: tAcquired - t0,
+      // (Waiting for a shared instance's start is waiting for an instance.)
+      queueMs: tAcquired - t0 + waitedForStartMs,
       sandboxMs: timings.sandboxMs,
       // The runtime phase is node's boot plus the agent's own setup before it loads the function.
       runtimeBootMs: timings.runtimeBootMs + (timings.agentSetupMs ?? 0),
@@ -244,6 +251,26 @@ export class Invoker {
       stderr: outcome.stderr,
       instanceId: sandbox?.id,
     };
+  }
+
+  /**
+   * The cold start of `instance`: begun by the first invocation that asks (the one the Pool started
+   * it for), awaited by those that joined it while it starts. Once it is ready the Pool runs it.
+   */
+  #startOf(fn: DeployedFunction, instance: Instance): Promise<{ sandbox: ManagedSandbox; timings: StartTimings; kind: StartKind }> {
+    let start = this.#starts.get(instance);
+    if (start === undefined && instance.state === 'dead') return Promise.reject(new ThawError('ERR_INVALID_STATE', `${fn.name}: its instance was stopped before it started`));
+    if (start === undefined) {
+      const sandbox = this.#createSandbox(fn, instance);
+      start = sandbox.start().then((timings) => {
+        const kind = this.#started(fn, instance, sandbox, timings);
+        if (instance.state === 'starting') this.pool.started(instance);
+        this.#options.onInstancesChanged?.();
+        return { sandbox, timings, kind };
+      });
+      this.#starts.set(instance, start);
+    }
+    return start;
   }
 
   /** Starts instances until `fn` has its provisioned concurrency (as far as memory allows). */
@@ -378,8 +405,7 @@ export class Invoker {
   #started(fn: DeployedFunction, instance: Instance, sandbox: ManagedSandbox, t: StartTimings): StartKind {
     const spec = instance.fn;
     const kind = startKindOf(sandbox.sandbox, sandbox.path);
-    // A start path whose sandbox serves fewer at once than the function asks (one, in a microVM):
-    // the Pool shares the instance only as far as the sandbox can.
+    // (A snapshot or zygote start that fell back to a cold one may serve a different number at once.)
     if (sandbox.concurrency < instance.maxInFlight) this.pool.limitConcurrency(instance, sandbox.concurrency);
     const measured = t.sandboxMs + t.runtimeBootMs + (t.agentSetupMs ?? 0) + t.importMs + t.initMs;
     this.planner.observe(fn, kind, measured);
@@ -440,6 +466,9 @@ export class Invoker {
     const planned = this.planner.plan(fn, sandboxSpecFor(fn, `${fn.name}-${fn.version}-${RUN_ID}-${instance.id}`));
     const sandbox = new ManagedSandbox(planned.sandbox, planned.path);
     this.#sandboxes.set(instance, sandbox);
+    // A start path whose sandbox serves fewer at once than the function asks (one, in a microVM):
+    // the Pool shares the instance only as far as the sandbox can.
+    if (sandbox.concurrency < instance.maxInFlight) this.pool.limitConcurrency(instance, sandbox.concurrency);
     // A sandbox that dies while idle is simply gone; one that dies mid-invocation is reported there.
     void sandbox.exited.then(() => {
       if (instance.state === 'idle' || instance.state === 'paused') this.#kill(instance);
@@ -517,6 +546,7 @@ export class Invoker {
   }
 
   #destroy(instance: Instance): void {
+    this.#starts.delete(instance);
     const sandbox = this.#sandboxes.get(instance);
     if (!sandbox) return;
     this.#sandboxes.delete(instance);

@@ -1,7 +1,8 @@
 // A sandbox whose lifecycle operations run one at a time (as OpenLambda's safe sandbox wrapper):
 // a resume issued while a pause is still in flight waits for it, and after destroy() nothing else
-// runs. Invocations are not serialised here: the Pool gives an instance as many at once as its
-// sandbox serves (concurrency).
+// runs. Invocations are not serialised by it, only held to what the sandbox serves at once: the
+// Pool gives an instance as many at once as its sandbox serves (concurrency), but those that joined
+// it while it started, before its sandbox said how many it serves, may be more; they go in turn.
 
 import type { InvocationContext } from '../../runtime/protocol.ts';
 import type { ExitInfo, InvokeOutcome, Sandbox, StartTimings } from '../sandbox/types.ts';
@@ -10,6 +11,9 @@ import type { StartPathKind } from '../accelerators/start-path.ts';
 export class ManagedSandbox {
   #chain: Promise<unknown> = Promise.resolve();
   #destroyed = false;
+  /** Invocations handed to the sandbox and not yet answered; those beyond its concurrency wait in #waiting. */
+  #running = 0;
+  readonly #waiting: Array<() => void> = [];
 
   constructor(
     readonly sandbox: Sandbox,
@@ -40,8 +44,27 @@ export class ManagedSandbox {
   }
 
   invoke(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson?: string): Promise<InvokeOutcome> {
-    return this.#chain.then(() => this.sandbox.invoke(payload, context, timeoutMs, payloadJson));
+    const run = (): Promise<InvokeOutcome> => this.#run(payload, context, timeoutMs, payloadJson);
+    return this.#chain.then(() => (this.#running < this.sandbox.concurrency ? run() : new Promise<void>((resolve) => this.#waiting.push(resolve)).then(run)));
   }
+
+  #run(payload: unknown, context: InvocationContext, timeoutMs: number, payloadJson: string | undefined): Promise<InvokeOutcome> {
+    this.#running++;
+    let outcome: Promise<InvokeOutcome>;
+    try {
+      outcome = this.sandbox.invoke(payload, context, timeoutMs, payloadJson);
+    } catch (error) {
+      outcome = Promise.reject(error);
+    }
+    outcome.then(this.#answered, this.#answered);
+    return outcome;
+  }
+
+  /** An invocation was answered: its slot goes to the next waiting one. */
+  readonly #answered = (): void => {
+    this.#running--;
+    this.#waiting.shift()?.();
+  };
 
   /** Applies `limits` (if any), then freezes: one queued operation, so nothing runs in between. */
   pause(limits?: { cpuShares?: number }): Promise<void> {

@@ -203,6 +203,15 @@ describe('Invoker', () => {
       assert.equal(invoker.snapshot().instances.idle, 2);
     });
 
+    it('a burst on a function with no instance starts one instance, which serves it all', async () => {
+      const { invoker, backend } = setup();
+      const reports = await Promise.all([1, 2, 3].map((n) => invoker.invoke(shared, n, `i${n}`)));
+      assert.equal(backend.created.length, 1);
+      assert.deepEqual(reports.map((r) => [r.ok, r.startKind, r.instanceId]), [1, 2, 3].map(() => [true, 'cold', reports[0]!.instanceId]));
+      assert.equal(reports[0]!.phases.runtimeBootMs, 30, 'the first has the start phases');
+      assert.equal(reports[1]!.phases.runtimeBootMs, 0, 'those that joined waited for it (queueMs)');
+    });
+
     it('scales out instead where the sandbox says it serves one at a time', async () => {
       const { invoker, backend } = setup();
       const hold = held(backend);
