@@ -12,7 +12,7 @@ import { createSandboxBackend, detectIsolation } from '../../../src/platform/san
 import type { RuntimeProcess } from '../../../src/platform/sandbox/runtime-process.ts';
 import { SandboxError } from '../../../src/platform/sandbox/errors.ts';
 import type { SandboxBackend, SandboxSpec } from '../../../src/platform/sandbox/types.ts';
-import { ctx, spec, testDataDir } from './support.ts';
+import { closedAfter, ctx, spec, testDataDir } from './support.ts';
 
 const detected = await detectIsolation();
 const cgroupsMissing = detected.cgroups.driver ? undefined : `no usable cgroups here: ${detected.cgroups.problems.join('; ')}`;
@@ -26,15 +26,6 @@ const variants: { title: string; skip: string | undefined; make: (extra?: { logL
   { title: 'lean container with a stem pool', skip: containerMissing, make: async (extra) => closedAfter(await createSandboxBackend({ isolation: 'container', dataDir: testDataDir(), stemPoolSize: 2, ...extra })) },
 ];
 
-/** Backends whose stems are destroyed once the file's tests are done. */
-const pools: SandboxBackend[] = [];
-after(async () => {
-  await Promise.all(pools.map((b) => b.close?.()));
-});
-function closedAfter(backend: SandboxBackend): SandboxBackend {
-  pools.push(backend);
-  return backend;
-}
 
 const fn = 'concurrent';
 

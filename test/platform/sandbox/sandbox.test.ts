@@ -9,7 +9,7 @@ import { createSandboxBackend, detectIsolation } from '../../../src/platform/san
 import { sandboxPhaseMs, type RuntimeProcess } from '../../../src/platform/sandbox/runtime-process.ts';
 import type { SandboxBackend, SandboxSpec } from '../../../src/platform/sandbox/types.ts';
 import { SandboxError, SandboxStartError } from '../../../src/platform/sandbox/errors.ts';
-import { alive, ctx, fixture, spec, testDataDir } from './support.ts';
+import { alive, closedAfter, ctx, fixture, spec, testDataDir } from './support.ts';
 
 // A host variable the functions must never see.
 process.env.THAW_TEST_HOST_SECRET = 'do-not-leak';
@@ -22,15 +22,6 @@ const containerMissing = !detected.container.ok
     ? undefined
     : cgroupsMissing;
 
-/** Backends whose stems are destroyed once the file's tests are done. */
-const pools: SandboxBackend[] = [];
-after(async () => {
-  await Promise.all(pools.map((b) => b.close?.()));
-});
-function closedAfter(backend: SandboxBackend): SandboxBackend {
-  pools.push(backend);
-  return backend;
-}
 
 const SCHED_OTHER = 0;
 const SCHED_BATCH = 3;

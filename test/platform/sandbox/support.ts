@@ -3,10 +3,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import type { InvocationContext } from '../../../src/runtime/protocol.ts';
-import type { SandboxSpec } from '../../../src/platform/sandbox/types.ts';
+import type { SandboxBackend, SandboxSpec } from '../../../src/platform/sandbox/types.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/functions/', import.meta.url));
 
@@ -61,4 +62,14 @@ export function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
+}
+
+/** Backends with stems of their own, closed once the test file is done. */
+const pools: SandboxBackend[] = [];
+after(async () => {
+  await Promise.all(pools.map((b) => b.close?.()));
+});
+export function closedAfter(backend: SandboxBackend): SandboxBackend {
+  pools.push(backend);
+  return backend;
 }
