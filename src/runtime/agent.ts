@@ -200,7 +200,7 @@ function rotl(x: number, k: number): number {
 }
 
 /** The messages only this agent takes: `restored` (a microVM's clone), `specialise` (a zygote). */
-function onOther(msg: Exclude<HostMessage, { type: 'invoke' | 'shutdown' }>): void {
+function onOther(msg: Exclude<HostMessage, { type: 'invoke' | 'shutdown' | 'abandon' }>): void {
   if (msg.type === 'restored') {
     void onRestored(msg).catch(onFatal);
     return;

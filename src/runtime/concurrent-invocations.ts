@@ -16,7 +16,8 @@ interface InFlight {
 }
 
 export class ConcurrentInvocations {
-  readonly #inFlight = new Set<InFlight>();
+  /** By invocation id (the host gives each invocation in flight an id of its own). */
+  readonly #inFlight = new Map<string, InFlight>();
   readonly #output: ConcurrentOutput;
 
   constructor(
@@ -41,15 +42,29 @@ export class ConcurrentInvocations {
    */
   start(handler: Handler, msg: InvokeMessage, done: (line: string) => void): void {
     const inv: InFlight = { id: msg.id, startedMs: performance.now(), output: this.#output.newOutput() };
-    this.#inFlight.add(inv);
-    const stillInFlight = (): boolean => this.#inFlight.has(inv);
+    this.#inFlight.set(inv.id, inv);
+    const stillInFlight = (): boolean => this.#inFlight.get(inv.id) === inv;
     this.#output.run(inv.output, () =>
       runInvocation(handler, msg, inv.startedMs, stillInFlight, (line) => {
-        this.#inFlight.delete(inv);
+        this.#inFlight.delete(inv.id);
         // (The result's JSON text ends with its closing brace: the output goes in before it.)
         done(`${line.slice(0, -1)}${inv.output.resultFields()}}`);
       }),
     );
+  }
+
+  /**
+   * The host gave up on invocation `id` (its deadline passed): it leaves the invocations in flight,
+   * so its result is never sent and its slot is free, and what it writes from now on goes to the
+   * pipes. The `abandoned` line (JSON text, no newline) with its output so far; undefined when it
+   * is not in flight (it ended, and its result is on its way to the host).
+   */
+  abandon(id: string): string | undefined {
+    const inv = this.#inFlight.get(id);
+    if (inv === undefined) return undefined;
+    this.#inFlight.delete(id);
+    const head = JSON.stringify({ type: 'abandoned', id, durationMs: performance.now() - inv.startedMs } satisfies AgentMessage);
+    return `${head.slice(0, -1)}${inv.output.resultFields()}}`;
   }
 
   /**
@@ -63,7 +78,7 @@ export class ConcurrentInvocations {
     const error = serializeError(err, 'error');
     const sibling: SerializedError = { ...error, message: `the instance failed while serving it: ${error.name ? `${error.name}: ` : ''}${error.message}` };
     let lines = '';
-    for (const inv of this.#inFlight) {
+    for (const inv of this.#inFlight.values()) {
       const result = {
         type: 'result',
         id: inv.id,

@@ -17,6 +17,13 @@ export interface InvocationContext {
 export type HostMessage =
   | { type: 'invoke'; id: string; payload: unknown; context: InvocationContext }
   | { type: 'shutdown' }
+  /**
+   * (Added.) An agent started with --concurrency=N>1 only: invocation `id` passed its deadline and
+   * the host gives up on it. The agent stops waiting for it (what it does later is not reported:
+   * its output goes to the pipes, its result nowhere), frees its slot and answers `abandoned` with
+   * what it wrote so far. An id not in flight (its result is on its way) gets no answer.
+   */
+  | { type: 'abandon'; id: string }
   | RestoredMessage
   | SpecialiseMessage;
 
@@ -85,6 +92,8 @@ export interface SerializedError {
 
 export type AgentMessage =
   | { type: 'ready'; timings: AgentStartTimings; zygote?: ZygoteLoadReport }
+  /** (Added.) The answer to `abandon`: the invocation's output until then, and how long it had run, ms. */
+  | { type: 'abandoned'; id: string; durationMs: number; stdout?: string; stderr?: string }
   /** Zygote mode (added): the packages are imported; waiting for `specialise`. importMs = the packages' import. */
   | { type: 'zygote-ready'; timings: AgentStartTimings; packages: string[] }
   | { type: 'init-failed'; error: SerializedError; timings: Partial<AgentStartTimings> }

@@ -49,7 +49,7 @@ export interface SessionOptions {
   /** With concurrency > 1: per invocation and stream, the bytes of output kept (absent: 64 KiB). */
   logLimitBytes?: number;
   /** Host messages other than invoke and shutdown (restored, specialise); absent: refused. */
-  onOther?: (message: Exclude<HostMessage, { type: 'invoke' | 'shutdown' }>) => void;
+  onOther?: (message: Exclude<HostMessage, { type: 'invoke' | 'shutdown' | 'abandon' }>) => void;
 }
 
 /** Thrown (and ignored by onFatal) after a last message was sent, to stop the caller going on. */
@@ -218,6 +218,8 @@ export class AgentSession {
       if (this.#handler === undefined) this.fail('an invocation arrived before a function was loaded (a zygote must be specialised first)', EXIT_USAGE);
       this.#queue.push(msg);
       this.#serve();
+    } else if (msg.type === 'abandon') {
+      this.#abandon(msg.id);
     } else if (msg.type === 'shutdown') {
       this.phase = 'exiting';
       process.exit(0);
@@ -255,6 +257,24 @@ export class AgentSession {
     this.#options.channel.send(`${line}\n`);
     if (this.phase === 'invoking' && concurrent.size === 0) this.phase = 'idle';
     this.#serve();
+  }
+
+  /**
+   * The host gave up on an invocation (concurrency > 1 only): answer with its output so far and
+   * take the next in its slot. One serving one at a time does not answer: the host kills it.
+   */
+  #abandon(id: string): void {
+    const concurrent = this.#concurrent;
+    if (concurrent === undefined) return;
+    const queued = this.#queue.findIndex((m) => m.id === id);
+    if (queued >= 0) {
+      // Not started yet (more arrived than the session serves at once): it never will be.
+      this.#queue.splice(queued, 1);
+      this.#options.channel.send(frame({ type: 'abandoned', id, durationMs: 0 }));
+      return;
+    }
+    const line = concurrent.abandon(id);
+    if (line !== undefined) this.#finishConcurrent(concurrent, line);
   }
 
   #invoke(handler: Handler, msg: InvokeMessage): void {

@@ -260,6 +260,35 @@ describe('runtime agent serving several invocations at once (--concurrency)', ()
     agent.child.kill('SIGKILL');
   });
 
+  it('abandons an invocation the host gives up on: answers with its output so far, frees its slot, never sends its result', async () => {
+    const agent = startAgent([bundle, `--log-marker=${nonce}`, '--concurrency=2']);
+    assert.equal((await agent.next()).type, 'ready');
+    // A and B fill both slots; C is queued behind them. Abandoning C (queued) answers at once;
+    // abandoning A frees its slot for D; releasing A's gate later sends nothing for A.
+    agent.send(invoke('A', { name: 'A', wait: 'a-gate' }));
+    agent.send(invoke('B', { name: 'B', wait: 'b-gate' }));
+    agent.send(invoke('C', { name: 'C' }));
+    agent.send({ type: 'abandon', id: 'C' });
+    assert.deepEqual(await agent.next(), { type: 'abandoned', id: 'C', durationMs: 0 });
+    agent.send({ type: 'abandon', id: 'A' });
+    const a = await agent.next();
+    assert.equal(a.type, 'abandoned');
+    if (a.type !== 'abandoned') return;
+    assert.equal(a.id, 'A');
+    assert.equal(a.stdout, 'A: start\n');
+    assert.ok(a.durationMs >= 0);
+    const onPipe = new Promise<void>((resolve) => agent.child.stdout!.on('data', () => agent.stdout().includes('A: end\n') && resolve()));
+    agent.send({ type: 'abandon', id: 'nobody' }); // not in flight: no answer
+    agent.send(invoke('D', { name: 'D', release: 'a-gate' }));
+    const d = await agent.next();
+    assert.ok(d.type === 'result' && d.id === 'D' && d.ok, 'D took the abandoned slot');
+    agent.send(invoke('E', { name: 'E', release: 'b-gate' }));
+    const next = [await agent.next(), await agent.next()].map((m) => m.type === 'result' && m.id).sort();
+    assert.deepEqual(next, ['B', 'E'], 'nothing for A, nothing for "nobody"');
+    await onPipe; // what A wrote after it was abandoned went to the pipes
+    agent.child.kill('SIGKILL');
+  });
+
   it('answers every invocation in flight with a fatal error after an uncaught one, then exits 1', async () => {
     const agent = startAgent([bundle, `--log-marker=${nonce}`, '--concurrency=3']);
     assert.equal((await agent.next()).type, 'ready');

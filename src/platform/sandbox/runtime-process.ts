@@ -179,7 +179,8 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     this.launcher = launcher;
     this.marksInvocations = launcher.marksInvocations?.() ?? true;
     this.concurrency = launcher.servesConcurrently() ? (spec.concurrency ?? 1) : 1;
-    if (this.concurrency > 1) this.concurrentInvocations = new InFlightInvocations();
+    // An invocation past its deadline is abandoned, not killed with its siblings, while the agent can still answer.
+    if (this.concurrency > 1) this.concurrentInvocations = new InFlightInvocations({ abandon: (id) => this.channel?.write(frame({ type: 'abandon', id } satisfies HostMessage)) });
     this.label = spec.functionName;
     if (launcher.entry.kind === 'zygote') this.zygoteBoot = validZygoteBoot(launcher.entry.boot);
     this.limits = { memoryMb: spec.memoryMb, cpuShares: spec.cpuShares, cpuQuota: spec.cpuQuota ?? null };
@@ -547,6 +548,8 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
       } else {
         this.concurrentInvocations?.resultArrived(msg);
       }
+    } else if (msg.type === 'abandoned') {
+      this.concurrentInvocations?.abandonedArrived(msg);
     }
   }
 
@@ -739,7 +742,8 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     const failed = (error: SerializedError): InvokeOutcome => ({ ok: false, error, durationMs: performance.now() - started, stdout: '', stderr: '', fatal: true });
     switch (event.type) {
       case 'timeout':
-        // (What it wrote so far was the agent's to return: it goes with the runtime.)
+        // The agent did not answer `abandon` (its event loop is blocked): what the invocation wrote
+        // so far was the agent's to return, and goes with the runtime.
         await this.kill();
         await this.exited;
         return failed(timeoutError(timeoutMs));
@@ -752,6 +756,17 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
         });
       case 'exit':
         return failed(this.exitError(event.info));
+      case 'abandoned': {
+        // The agent gave it up and serves on: this invocation alone fails, with what it wrote.
+        const limit = this.options.logLimitBytes;
+        return {
+          ok: false,
+          error: { kind: 'timeout', message: `the invocation did not finish within its time limit of ${timeoutMs} ms; the instance gave up on it and serves its other invocations on` },
+          durationMs: event.msg.durationMs,
+          stdout: keepHeadAndTail(event.msg.stdout ?? '', limit).text,
+          stderr: keepHeadAndTail(event.msg.stderr ?? '', limit).text,
+        };
+      }
       case 'result':
         return this.fromConcurrentResult(event.msg, started + timeoutMs);
     }

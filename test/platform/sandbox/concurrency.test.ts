@@ -1,6 +1,7 @@
 // A sandbox serving several invocations at once (SandboxSpec.concurrency > 1): they really overlap,
 // each gets its own output, one more than it serves is refused, and a failure of the instance (a
-// timeout, an uncaught error) fails every invocation in flight. Real processes, on every backend
+// timeout that blocks it, an uncaught error) fails every invocation in flight, while one that times out
+// awaiting is abandoned alone. Real processes, on every backend
 // that runs the agent itself. The invocations overlap by design, not by timing: the fixture's
 // `{ wait: key }` answers only once an invocation `{ release: key }` has arrived.
 
@@ -100,12 +101,30 @@ for (const variant of variants) {
       assert.equal(sb.status, 'idle');
     });
 
-    it('a timeout of one kills the instance and fails its sibling as "exit", fatal', async () => {
+    it('a timeout of one that awaits is abandoned: it fails alone, with its output, and the instance serves on', async () => {
+      const sb = await started();
+      const a = sb.invoke({ name: 'A', wait: 'later' }, ctx(fn), 10_000);
+      const b = await sb.invoke({ name: 'B', hang: true }, ctx(fn, 300), 300);
+      assert.equal(b.ok, false);
+      assert.equal(b.error?.kind, 'timeout');
+      assert.match(b.error?.message ?? '', /time limit of 300 ms; the instance gave up on it and serves its other invocations on/);
+      assert.equal(b.fatal, undefined);
+      assert.equal(b.stdout, 'B: start\n', 'what it wrote before its deadline is its own');
+      assert.equal(sb.inFlight, 1, 'its slot is free again; A is still in flight');
+      const c = await sb.invoke({ name: 'C', release: 'later' }, ctx(fn), 10_000);
+      assert.equal(c.ok, true);
+      const outA = await a;
+      assert.equal(outA.ok, true, 'the sibling was served to the end');
+      assert.equal(outA.stdout, 'A: start\nA: end\n');
+      assert.equal(sb.status, 'idle');
+    });
+
+    it('a timeout of one that blocks the event loop kills the instance and fails its sibling as "exit", fatal', async () => {
       const sb = await started();
       const a = sb.invoke({ name: 'A', wait: 'never' }, ctx(fn), 10_000);
-      const b = await sb.invoke({ name: 'B', hang: true }, ctx(fn, 300), 300);
+      const b = await sb.invoke({ name: 'B', spin: true }, ctx(fn, 300), 300);
       assert.equal(b.error?.kind, 'timeout');
-      assert.match(b.error?.message ?? '', /300 ms/);
+      assert.match(b.error?.message ?? '', /300 ms; the sandbox was killed/);
       assert.equal(b.fatal, true);
       const outA = await a;
       assert.equal(outA.error?.kind, 'exit');

@@ -36,6 +36,43 @@ describe('InFlightInvocations', () => {
     assert.equal(inFlight.resultArrived(result('slow')), false, 'a late result is dropped');
   });
 
+  it('with a way to abandon, a deadline asks for it, and the answer ends that wait alone', async () => {
+    const abandoned: string[] = [];
+    const inFlight: InFlightInvocations = new InFlightInvocations({
+      abandonGraceMs: 60_000,
+      // The runtime answers at once, with what the invocation wrote.
+      abandon: (id) => {
+        abandoned.push(id);
+        inFlight.abandonedArrived({ type: 'abandoned', id, durationMs: 5, stdout: 'so far\n' });
+      },
+    });
+    const other = inFlight.wait('other', 10_000, () => undefined);
+    const quick = inFlight.wait('quick', 1, () => undefined);
+    assert.deepEqual(await quick, { type: 'abandoned', msg: { type: 'abandoned', id: 'quick', durationMs: 5, stdout: 'so far\n' } });
+    assert.deepEqual(abandoned, ['quick']);
+    assert.equal(inFlight.size, 1, 'the sibling still waits');
+    assert.equal(inFlight.resultArrived(result('other')), true);
+    assert.deepEqual(await other, { type: 'result', msg: result('other') });
+  });
+
+  it('no answer to abandon within the grace: a timeout, and every sibling ends with it', async () => {
+    const inFlight = new InFlightInvocations({ abandonGraceMs: 1, abandon: () => undefined });
+    const other = inFlight.wait('other', 10_000, () => undefined);
+    const quick = inFlight.wait('quick', 1, () => undefined);
+    assert.deepEqual(await quick, { type: 'timeout' });
+    assert.deepEqual(await other, { type: 'sibling-timeout', timeoutMs: 1 });
+  });
+
+  it('a result that crosses abandon ends it as abandoned, with its output; a fatal one as itself', async () => {
+    let inFlight!: InFlightInvocations;
+    const late: ResultMessage = { type: 'result', id: 'late', ok: true, value: 1, durationMs: 9, stdout: 'done\n' };
+    const fatal: ResultMessage = { type: 'result', id: 'fatal', ok: false, error: { kind: 'error', message: 'boom' }, durationMs: 9, fatal: true };
+    inFlight = new InFlightInvocations({ abandonGraceMs: 60_000, abandon: (id) => inFlight.resultArrived(id === 'late' ? late : fatal) });
+    assert.deepEqual(await inFlight.wait('late', 1, () => undefined), { type: 'abandoned', msg: { type: 'abandoned', id: 'late', durationMs: 9, stdout: 'done\n', stderr: undefined } });
+    assert.deepEqual(await inFlight.wait('fatal', 1, () => undefined), { type: 'result', msg: fatal });
+    assert.equal(inFlight.abandonedArrived({ type: 'abandoned', id: 'late', durationMs: 1 }), false, 'an answer nobody waits for is dropped');
+  });
+
   it('the runtime\'s exit ends every wait', async () => {
     const inFlight = new InFlightInvocations();
     const waits = [inFlight.wait('a', 10_000, () => undefined), inFlight.wait('b', 10_000, () => undefined)];
