@@ -97,6 +97,21 @@ describe('thaw serve, end to end', { timeout: 240_000 }, () => {
     assert.equal(rb.stderr, 'b: to stderr\n');
   });
 
+  it('abandons a timed-out invocation on a shared instance: it fails alone, with its logs, and the instance serves on', async () => {
+    // (That its siblings in flight are served to the end: test/platform/sandbox/concurrency.test.ts.)
+    assert.equal((await thaw.deploy(join(E2E_FIXTURES, '..', 'functions', 'concurrent'), { name: 'overlap-t', instanceConcurrency: 4, timeoutMs: 1000 })).status, 201);
+    const hung = await thaw.invoke('overlap-t', { name: 'h', hang: true });
+    assert.equal(hung.status, 504, JSON.stringify(hung.body));
+    assert.equal(hung.body.error.kind, 'timeout');
+    assert.match(hung.body.error.message, /gave up on it and serves its other invocations on/);
+    const next = await thaw.invoke('overlap-t', { name: 'n' });
+    assert.equal(next.status, 200);
+    assert.equal(next.headers.get('x-thaw-start-kind'), 'warm', 'the instance was not replaced');
+    const rh = (await thaw.request('GET', `/invocations/${hung.body.error.invocationId}`)).body;
+    assert.equal(rh.stdout, 'h: start\n', 'what it wrote before its deadline is in its record');
+    assert.equal(rh.instanceId, (await thaw.request('GET', `/invocations/${next.headers.get('x-thaw-invocation-id')}`)).body.instanceId);
+  });
+
   it('pauses idle instances after the grace period and resumes them on use', async () => {
     await thaw.invoke('hello', {});
     await thaw.advance(1000);

@@ -765,6 +765,8 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
           durationMs: event.msg.durationMs,
           stdout: keepHeadAndTail(event.msg.stdout ?? '', limit).text,
           stderr: keepHeadAndTail(event.msg.stderr ?? '', limit).text,
+          // Said outright: a timeout is otherwise taken as the end of the sandbox (invoker, SafeSandbox).
+          fatal: false,
         };
       }
       case 'result':

@@ -108,7 +108,7 @@ for (const variant of variants) {
       assert.equal(b.ok, false);
       assert.equal(b.error?.kind, 'timeout');
       assert.match(b.error?.message ?? '', /time limit of 300 ms; the instance gave up on it and serves its other invocations on/);
-      assert.equal(b.fatal, undefined);
+      assert.equal(b.fatal, false);
       assert.equal(b.stdout, 'B: start\n', 'what it wrote before its deadline is its own');
       assert.equal(sb.inFlight, 1, 'its slot is free again; A is still in flight');
       const c = await sb.invoke({ name: 'C', release: 'later' }, ctx(fn), 10_000);
