@@ -41,7 +41,7 @@ import {
 import { socketChannel, streamChannel, type ProtocolChannel } from './channel.ts';
 import { onLines } from './framing.ts';
 import { AgentSession, EXIT_USAGE } from './session.ts';
-import { PROTOCOL_FD, type AgentArguments, type AgentMessage, type AgentStartTimings, type HostMessage, type SpecialiseMessage } from './protocol.ts';
+import { MAX_CONCURRENCY, PROTOCOL_FD, type AgentArguments, type AgentMessage, type AgentStartTimings, type HostMessage, type SpecialiseMessage } from './protocol.ts';
 
 const processStartEpochMs = performance.timeOrigin;
 const runtimeBootMs = agentFirstLineMs;
@@ -289,6 +289,10 @@ async function specialise(msg: SpecialiseMessage, zygoteDir: string, packages: s
   }
   const bundlePath = path.resolve(msg.bundle);
   process.argv = [process.argv[0]!, bundlePath];
+  // The function's concurrency, which the zygote could not know when it booted; before its code loads.
+  const concurrency = msg.concurrency ?? 1;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_CONCURRENCY)) session.fail(`specialise: concurrency must be an integer from 1 to ${MAX_CONCURRENCY}, got ${JSON.stringify(msg.concurrency)}`, EXIT_USAGE);
+  session.serveUpTo(concurrency, msg.logLimitBytes);
   const cachedBefore = new Set(Object.keys(M._cache));
   const importStart = performance.now();
   let exports: unknown;

@@ -55,6 +55,12 @@ export interface SpecialiseMessage {
   env: Record<string, string>;
   functionName: string;
   version: number;
+  /**
+   * (Added.) Invocations to serve at once from now on, as --concurrency (absent: 1), and with more
+   * than one, the bytes of output kept per invocation and stream, as --log-limit.
+   */
+  concurrency?: number;
+  logLimitBytes?: number;
 }
 
 /** What a zygote specialisation loaded (added; in `ready` after a `specialise`). */

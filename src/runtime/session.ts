@@ -67,15 +67,25 @@ export class AgentSession {
   readonly #queue: InvokeMessage[] = [];
   readonly #options: SessionOptions;
   /** With concurrency > 1, the invocations in flight; absent: one at a time (#current). */
-  readonly #concurrent: ConcurrentInvocations | undefined;
+  #concurrent: ConcurrentInvocations | undefined;
 
   constructor(options: SessionOptions) {
     this.#options = options;
     this.#logNonce = options.logNonce;
     this.timings = options.timings;
-    const concurrency = options.concurrency ?? 1;
     // Made here, before the function's code loads: the streams it finds must already be routed.
-    if (concurrency > 1) this.#concurrent = new ConcurrentInvocations(concurrency, new ConcurrentOutput(options.logLimitBytes ?? DEFAULT_CAPTURE_LIMIT_BYTES));
+    this.serveUpTo(options.concurrency ?? 1, options.logLimitBytes);
+  }
+
+  /**
+   * Serve up to `concurrency` invocations at once (see SessionOptions.concurrency): at the start, or
+   * when a zygote, booted before its function was known, is specialised — before the function's
+   * code loads, either way. 1 changes nothing, nor does a second call (the first one's stands).
+   */
+  serveUpTo(concurrency: number, logLimitBytes: number | undefined): void {
+    if (concurrency <= 1 || this.#concurrent !== undefined) return;
+    if (this.#handler !== undefined) throw new Error('the session\'s concurrency is set before its function loads');
+    this.#concurrent = new ConcurrentInvocations(concurrency, new ConcurrentOutput(logLimitBytes ?? DEFAULT_CAPTURE_LIMIT_BYTES));
   }
 
   /** The function's handler, once it is loaded and ready. */

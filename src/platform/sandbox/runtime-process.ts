@@ -162,10 +162,13 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
   /** The invocation waiting for its result, settled by whichever comes first: the result, the runtime's exit, its deadline. */
   private current: { id: string; settle: (event: InvocationEvent) => void } | undefined;
   private readonly deadline = new InvocationDeadline();
-  /** Invocations it serves at once (its spec's, where its launcher's agent can serve more than one; else 1). */
-  readonly concurrency: number;
+  /**
+   * Invocations it serves at once: its spec's, where its launcher's agent can serve more than one
+   * (else 1); a zygote's, its function's from specialise().
+   */
+  private serves = 1;
   /** With concurrency > 1: the invocations waiting for their results (one at a time: `current`). */
-  private readonly concurrentInvocations: InFlightInvocations | undefined;
+  private concurrentInvocations: InFlightInvocations | undefined;
   /** With concurrency > 1: invoke() calls not yet returned. */
   private running = 0;
   private destroying: Promise<void> | undefined;
@@ -178,9 +181,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     this.options = options;
     this.launcher = launcher;
     this.marksInvocations = launcher.marksInvocations?.() ?? true;
-    this.concurrency = launcher.servesConcurrently() ? (spec.concurrency ?? 1) : 1;
-    // An invocation past its deadline is abandoned, not killed with its siblings, while the agent can still answer.
-    if (this.concurrency > 1) this.concurrentInvocations = new InFlightInvocations({ abandon: (id) => this.channel?.write(frame({ type: 'abandon', id } satisfies HostMessage)) });
+    this.serveUpTo(spec.concurrency ?? 1);
     this.label = spec.functionName;
     if (launcher.entry.kind === 'zygote') this.zygoteBoot = validZygoteBoot(launcher.entry.boot);
     this.limits = { memoryMb: spec.memoryMb, cpuShares: spec.cpuShares, cpuQuota: spec.cpuQuota ?? null };
@@ -189,6 +190,18 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
 
   get pid(): number | undefined {
     return this.runtimePid;
+  }
+
+  get concurrency(): number {
+    return this.serves;
+  }
+
+  /** Serves up to `concurrency` at once, where the launcher's agent can (once: the constructor, or a zygote's specialise()). */
+  private serveUpTo(concurrency: number): void {
+    if (concurrency <= 1 || !this.launcher.servesConcurrently()) return;
+    this.serves = concurrency;
+    // An invocation past its deadline is abandoned, not killed with its siblings, while the agent can still answer.
+    this.concurrentInvocations = new InFlightInvocations({ abandon: (id) => this.channel?.write(frame({ type: 'abandon', id } satisfies HostMessage)) });
   }
 
   /** Invocations it is serving now. */
@@ -450,6 +463,10 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     if (request === null || typeof request !== 'object' || typeof request.functionName !== 'string' || request.functionName === '') {
       throw new TypeError('specialise: request.functionName must be a non-empty string');
     }
+    const concurrency = request.concurrency ?? 1;
+    if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_CONCURRENCY)) {
+      throw new TypeError(`specialise: request.concurrency must be an integer from 1 to ${MAX_CONCURRENCY} (invocations served at once), got ${JSON.stringify(request.concurrency)}`);
+    }
     const env = request.env ?? {};
     for (const [key, value] of Object.entries(env)) {
       if (!/^[^=\0]+$/.test(key)) throw new TypeError(`specialise: invalid variable name ${JSON.stringify(key)}`);
@@ -462,7 +479,12 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     const startTimer = deferredTimer(this.options.startTimeoutMs);
     try {
       const waiting = this.awaitStartMessage(startTimer);
-      this.channel!.write(frame({ type: 'specialise', bundle: this.launcher.bundlePathForAgent(), env, functionName: request.functionName, version: request.version } satisfies HostMessage));
+      // A zygote booted serving one at a time (it had no function yet): its function's concurrency now.
+      const serves = this.concurrency === 1 && concurrency > 1 && this.launcher.servesConcurrently() ? concurrency : undefined;
+      const message: HostMessage = { type: 'specialise', bundle: this.launcher.bundlePathForAgent(), env, functionName: request.functionName, version: request.version };
+      if (serves !== undefined) Object.assign(message, { concurrency: serves, logLimitBytes: this.options.logLimitBytes });
+      this.channel!.write(frame(message));
+      if (serves !== undefined) this.serveUpTo(serves);
       const first = await waiting;
       const ready = await this.settleStart(first, startTimer);
       if (this.wasDestroyed()) throw new SandboxError('ERR_SANDBOX_STATE', `sandbox ${this.id} was destroyed while it was specialised`);

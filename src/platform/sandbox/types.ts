@@ -151,6 +151,11 @@ export interface SpecialiseRequest {
   version: number;
   /** The function's environment, added to the zygote's before its bundle loads. */
   env: Record<string, string>;
+  /**
+   * Invocations the instance serves at once (1..MAX_CONCURRENCY; default 1): the zygote's agent was
+   * booted before the function was known, and takes its concurrency with the function.
+   */
+  concurrency?: number;
 }
 
 /** Start phases of a specialisation, with what it loaded (see ZygoteLoadReport). */

@@ -90,9 +90,8 @@ export class ZygoteInstanceSandbox implements Sandbox {
   }
 
   /**
-   * What its sandbox serves at once. A specialised zygote's agent was started from the zygote's own
-   * spec, before any function was known: the function's concurrency never reaches it (1 unless the
-   * zygote's spec asked for more). A cold fallback's: the function's spec's. 1 before start().
+   * What its sandbox serves at once: the function's concurrency (a zygote takes it when it is
+   * specialised, as a cold fallback from its spec). 1 before start().
    */
   get concurrency(): number {
     return this.#inner?.concurrency ?? 1;
@@ -163,7 +162,7 @@ export class ZygoteInstanceSandbox implements Sandbox {
 
     this.#adopt(z);
     try {
-      const timings = await z.specialise({ functionName: this.spec.functionName, version: this.spec.version, env: this.spec.env });
+      const timings = await z.specialise({ functionName: this.spec.functionName, version: this.spec.version, env: this.spec.env, concurrency: this.spec.concurrency });
       this.startedAs = 'zygote';
       this.load = timings.zygote;
       const result: StartTimings = {

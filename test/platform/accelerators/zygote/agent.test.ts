@@ -132,6 +132,36 @@ describe('runtime agent, zygote mode', () => {
     assert.equal(agent.stdout(), `loading with hi\n${logMarker('00112233aabbccdd', 0)}${logMarker('00112233aabbccdd', 1)}`);
   });
 
+  it('takes its function\'s concurrency when it is specialised: serves several at once, each with its own output', async () => {
+    const agent = startAgent([`--zygote=${zygoteDir}`, '--preload=counter-a', '--log-marker=00112233aabbccdd']);
+    assert.equal((await agent.next()).type, 'zygote-ready');
+    const bundle = join(import.meta.dirname, '..', '..', '..', 'fixtures', 'functions', 'concurrent', 'bundle.cjs');
+    agent.send({ type: 'specialise', bundle, env: {}, functionName: 'concurrent', version: 1, concurrency: 2, logLimitBytes: 4096 });
+    assert.equal((await agent.next()).type, 'ready');
+    // A waits until B arrives: A's answer proves both were in flight together.
+    agent.send({ type: 'invoke', id: 'A', payload: { name: 'A', wait: 'k' }, context: context('A') });
+    agent.send({ type: 'invoke', id: 'B', payload: { name: 'B', release: 'k' }, context: context('B') });
+    const results = new Map<string, AgentMessage>();
+    while (results.size < 2) {
+      const msg = await agent.next();
+      if (msg.type === 'result') results.set(msg.id, msg);
+    }
+    const [a, b] = [results.get('A')!, results.get('B')!];
+    assert.ok(a.type === 'result' && a.ok && b.type === 'result' && b.ok);
+    if (!(a.type === 'result' && a.ok && b.type === 'result' && b.ok)) return;
+    assert.deepEqual(b.value, { name: 'B', activeAtStart: 2 });
+    assert.equal(a.stdout, 'A: start\nA: end\n');
+    assert.equal(b.stderr, 'B: to stderr\n');
+  });
+
+  it('refuses a specialisation with a concurrency out of range', async () => {
+    const agent = startAgent([`--zygote=${zygoteDir}`, '--log-marker=00112233aabbccdd']);
+    assert.equal((await agent.next()).type, 'zygote-ready');
+    agent.send({ type: 'specialise', bundle: join(codeDir, 'bundle.cjs'), env: {}, functionName: 'fn', version: 1, concurrency: 0 });
+    assert.deepEqual(await agent.exit, { code: 64, signal: null });
+    assert.match(agent.stderr(), /specialise: concurrency must be an integer from 1 to 1000, got 0/);
+  });
+
   it('refuses an invocation before it is specialised', async () => {
     const agent = startAgent([`--zygote=${zygoteDir}`, '--preload=counter-a']);
     assert.equal((await agent.next()).type, 'zygote-ready');

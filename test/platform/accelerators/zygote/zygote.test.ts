@@ -197,6 +197,24 @@ for (const variant of variants) {
       await assert.rejects(takenSandbox(first).specialise({ functionName: 'zyg-one', version: 1, env: {} }), /already specialised/);
     });
 
+    it('a zygote takes its function\'s concurrency when specialised, and serves that many at once', async () => {
+      await path.settled();
+      const sb = path.create(one, { ...instanceSpec(one), concurrency: 3 });
+      live.push(sb);
+      assert.equal(sb.concurrency, 1, 'nothing is known before it starts');
+      await sb.start();
+      assert.equal(sb.startedAs, 'zygote', sb.fallbackReason);
+      assert.equal(sb.concurrency, 3);
+      // Three in flight at once: a sandbox serving one at a time refuses the second (ERR_SANDBOX_STATE).
+      const outs = [1, 2, 3].map((x) => sb.invoke({ x }, ctx(one), 10_000));
+      assert.equal(sb.inFlight, 3);
+      for (const [i, out] of (await Promise.all(outs)).entries()) {
+        assert.equal(out.ok, true, JSON.stringify(out.error));
+        assert.equal((out.value as Result).values[0], 2 * (i + 1));
+      }
+      assert.equal(sb.inFlight, 0);
+    });
+
     it('does not offer a zygote to a function whose dependencies differ, and such a start is cold', async () => {
       await path.settled();
       assert.equal(path.readyZygotes().length, 1);
