@@ -69,9 +69,7 @@ export function validateSpec(spec: SandboxSpec): SandboxSpec {
     throw new TypeError(`spec.cpuQuota must be a positive number of cores, got ${spec.cpuQuota}`);
   }
   if (typeof spec.network !== 'boolean') throw new TypeError('spec.network must be a boolean');
-  if (spec.concurrency !== undefined && !(Number.isInteger(spec.concurrency) && spec.concurrency >= 1 && spec.concurrency <= MAX_CONCURRENCY)) {
-    throw new TypeError(`spec.concurrency must be an integer from 1 to ${MAX_CONCURRENCY} (invocations served at once), got ${JSON.stringify(spec.concurrency)}`);
-  }
+  checkConcurrency(spec.concurrency, 'spec.concurrency');
   if (spec.env === null || typeof spec.env !== 'object') throw new TypeError('spec.env must be an object of strings');
   for (const [key, value] of Object.entries(spec.env)) {
     if (!/^[^=\0]+$/.test(key)) throw new TypeError(`spec.env: invalid variable name ${JSON.stringify(key)}`);
@@ -463,10 +461,8 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     if (request === null || typeof request !== 'object' || typeof request.functionName !== 'string' || request.functionName === '') {
       throw new TypeError('specialise: request.functionName must be a non-empty string');
     }
+    checkConcurrency(request.concurrency, 'specialise: request.concurrency');
     const concurrency = request.concurrency ?? 1;
-    if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_CONCURRENCY)) {
-      throw new TypeError(`specialise: request.concurrency must be an integer from 1 to ${MAX_CONCURRENCY} (invocations served at once), got ${JSON.stringify(request.concurrency)}`);
-    }
     const env = request.env ?? {};
     for (const [key, value] of Object.entries(env)) {
       if (!/^[^=\0]+$/.test(key)) throw new TypeError(`specialise: invalid variable name ${JSON.stringify(key)}`);
@@ -977,6 +973,13 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
 }
 
 /** Why an invocation that outlived its time limit failed. */
+/** Throws unless `value` is absent or a number of invocations served at once (1..MAX_CONCURRENCY). */
+function checkConcurrency(value: number | undefined, name: string): void {
+  if (value !== undefined && !(Number.isInteger(value) && value >= 1 && value <= MAX_CONCURRENCY)) {
+    throw new TypeError(`${name} must be an integer from 1 to ${MAX_CONCURRENCY} (invocations served at once), got ${JSON.stringify(value)}`);
+  }
+}
+
 function timeoutError(timeoutMs: number): SerializedError {
   return { kind: 'timeout', message: `the invocation did not finish within its time limit of ${timeoutMs} ms; the sandbox was killed` };
 }
