@@ -16,8 +16,12 @@ class Histogram {
   observe(seconds: number): void {
     this.count++;
     this.sum += seconds;
-    const i = BUCKETS.findIndex((le) => seconds <= le);
-    if (i >= 0) this.perBucket[i]!++;
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= BUCKETS[i]!) {
+        this.perBucket[i]!++;
+        return;
+      }
+    }
   }
   /** Prometheus's `le` counts: observations at or below each bound. */
   cumulative(): number[] {
@@ -40,8 +44,8 @@ export interface Gauges {
 
 export class PlatformMetrics {
   readonly #invocations = new Map<string, number>();
-  readonly #latency = new Map<string, Histogram>();
-  readonly #phases = new Map<string, Histogram>();
+  /** By start kind: its latency histogram, and each phase's (by PHASE_LABELS index) once observed. */
+  readonly #byKind = new Map<string, { latency?: Histogram; phases: Array<Histogram | undefined> }>();
   /** Function names escaped for a label value, once each (a few regular expressions per invocation otherwise). */
   readonly #escapedNames = new Map<string, string>();
   #billedGbSeconds = 0;
@@ -51,10 +55,12 @@ export class PlatformMetrics {
     const kind = r.startKind ?? 'none';
     const countKey = `function="${this.#escaped(r.functionName)}",start_kind="${kind}",status="${r.status}"`;
     this.#invocations.set(countKey, (this.#invocations.get(countKey) ?? 0) + 1);
-    if (r.totalMs !== null) histogram(this.#latency, `start_kind="${kind}"`).observe(r.totalMs / 1000);
-    for (const [phase, label] of PHASE_LABELS) {
-      const ms = r[phase];
-      if (ms > 0) histogram(this.#phases, `start_kind="${kind}",phase="${label}"`).observe(ms / 1000);
+    let series = this.#byKind.get(kind);
+    if (!series) this.#byKind.set(kind, (series = { phases: [] }));
+    if (r.totalMs !== null) (series.latency ??= new Histogram()).observe(r.totalMs / 1000);
+    for (let i = 0; i < PHASE_LABELS.length; i++) {
+      const ms = r[PHASE_LABELS[i]![0]];
+      if (ms > 0) (series.phases[i] ??= new Histogram()).observe(ms / 1000);
     }
     this.#billedGbSeconds += r.billedGbSeconds ?? 0;
   }
@@ -72,8 +78,10 @@ export class PlatformMetrics {
     const out: string[] = [];
     out.push('# HELP thaw_invocations_total Finished invocations by function, start kind and status.', '# TYPE thaw_invocations_total counter');
     for (const [labels, n] of this.#invocations) out.push(`thaw_invocations_total{${labels}} ${n}`);
-    renderHistograms(out, 'thaw_invocation_duration_seconds', 'End-to-end invocation latency by start kind.', this.#latency);
-    renderHistograms(out, 'thaw_invocation_phase_seconds', 'Duration of each start and execution phase, by start kind.', this.#phases);
+    const kinds = [...this.#byKind];
+    renderHistograms(out, 'thaw_invocation_duration_seconds', 'End-to-end invocation latency by start kind.', kinds.flatMap(([kind, s]) => (s.latency ? [[`start_kind="${kind}"`, s.latency] as const] : [])));
+    const phases = kinds.flatMap(([kind, s]) => s.phases.flatMap((h, i) => (h ? [[`start_kind="${kind}",phase="${PHASE_LABELS[i]![1]}"`, h] as const] : [])));
+    renderHistograms(out, 'thaw_invocation_phase_seconds', 'Duration of each start and execution phase, by start kind.', phases);
     out.push('# HELP thaw_instances Instances by state.', '# TYPE thaw_instances gauge');
     for (const [state, n] of Object.entries(g.instances)) out.push(`thaw_instances{state="${state}"} ${n}`);
     out.push('# HELP thaw_memory_bytes Memory held by instances (all, idle) and the invoker budget.', '# TYPE thaw_memory_bytes gauge');
@@ -85,15 +93,10 @@ export class PlatformMetrics {
   }
 }
 
-function histogram(map: Map<string, Histogram>, labels: string): Histogram {
-  let h = map.get(labels);
-  if (!h) map.set(labels, (h = new Histogram()));
-  return h;
-}
-
-function renderHistograms(out: string[], name: string, help: string, map: Map<string, Histogram>): void {
+/** `series`: each histogram with its labels. */
+function renderHistograms(out: string[], name: string, help: string, series: ReadonlyArray<readonly [string, Histogram]>): void {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
-  for (const [labels, h] of map) {
+  for (const [labels, h] of series) {
     const counts = h.cumulative();
     BUCKETS.forEach((le, i) => out.push(`${name}_bucket{${labels},le="${le}"} ${counts[i]}`));
     out.push(`${name}_bucket{${labels},le="+Inf"} ${h.count}`, `${name}_sum{${labels}} ${h.sum}`, `${name}_count{${labels}} ${h.count}`);

@@ -10,6 +10,7 @@ import type { Platform } from '../platform.ts';
 import { ALIAS_NAME, validateAliasRoutes } from '../store/aliases.ts';
 import { FUNCTION_NAME } from '../store/names.ts';
 import { resultJsonOf } from '../store/invocations.ts';
+import type { InvocationRecord } from '../store/types.ts';
 import { parseFunctionRef } from '../traffic.ts';
 import { parseTraceparent, serverTiming } from '../tracing.ts';
 import { dashboardState, serveDashboardAsset, streamEvents } from './dashboard.ts';
@@ -466,19 +467,29 @@ async function invoke({ platform, res, params, query, headers, body, bodyJson }:
     return sendJson(res, 202, { id: job.id, status: duplicate ? job.status : 'queued', ...(duplicate ? { duplicate: true } : {}) });
   }
   const record = await platform.invokeSync(name, payload, target, { traceparent, payloadJson: bodyJson });
-  res.setHeader('server-timing', serverTiming(record, record.totalMs ?? 0));
-  res.setHeader('x-thaw-invocation-id', record.id);
-  res.setHeader('x-thaw-version', String(record.version));
-  res.setHeader('x-thaw-start-kind', record.startKind ?? 'none');
-  res.setHeader('x-thaw-duration-ms', String(record.totalMs ?? 0));
+  const answerHeaders = invocationHeaders(record);
   // The result's bytes as the record encoded them (whole, even when too big to keep in the record).
-  if (record.status === 'succeeded') return sendJsonText(res, 200, resultJsonOf(record) ?? JSON.stringify(record.result ?? null));
+  if (record.status === 'succeeded') return sendJsonText(res, 200, resultJsonOf(record) ?? JSON.stringify(record.result ?? null), answerHeaders);
+  // A failure's answer carries them too, the error thrown below as well.
+  for (let i = 0; i < answerHeaders.length; i += 2) res.setHeader(answerHeaders[i]!, answerHeaders[i + 1]!);
   // Removed while this invocation started (its code is gone): not the function's failure.
   if (!platform.store.functions.get(name)) throw new ThawError('ERR_NOT_FOUND', `function '${name}' was removed while invocation ${record.id} started`);
   const kind = record.error?.kind ?? 'error';
   if (kind === 'throttled') res.setHeader('retry-after', '1');
   const code = invocationErrorCode(kind);
   return sendJson(res, ERRORS[code].status, { error: { code, kind, message: record.error?.message ?? 'the invocation failed', invocationId: record.id } });
+}
+
+/** A synchronous invocation's answer headers (name, value, name, value…): its phases and identity. */
+function invocationHeaders(record: InvocationRecord): string[] {
+  const totalMs = record.totalMs ?? 0;
+  return [
+    'server-timing', serverTiming(record, totalMs),
+    'x-thaw-invocation-id', record.id,
+    'x-thaw-version', String(record.version),
+    'x-thaw-start-kind', record.startKind ?? 'none',
+    'x-thaw-duration-ms', String(totalMs),
+  ];
 }
 
 function summarizeFunction(info: { name: string; latestVersion: number | null; versionCount: number; latest?: { memoryMb: number; timeoutMs: number; start: string; snapshotStatus: string | null; isolateStatus: string | null } }) {
