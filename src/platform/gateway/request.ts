@@ -26,7 +26,8 @@ export interface RequestTarget {
 /** Splits and decodes the request target: origin form (`/a/b?c=d`) or absolute form (`http://host/a/b`). */
 export function parseTarget(target: string): RequestTarget {
   let rest = target;
-  const absolute = /^https?:\/\/[^/?#]*/i.exec(rest);
+  // (An absolute-form target is rare: the usual one, a path, skips the expression.)
+  const absolute = rest.startsWith('/') ? null : /^https?:\/\/[^/?#]*/i.exec(rest);
   if (absolute) rest = rest.slice(absolute[0].length) || '/';
   if (!rest.startsWith('/')) throw badRequest(`the request target must be a path starting with '/', got '${clip(target)}'`);
   const hash = rest.indexOf('#');
@@ -60,6 +61,7 @@ export function parseTarget(target: string): RequestTarget {
 }
 
 function decode(raw: string, where: () => string): string {
+  if (!raw.includes('%')) return raw; // nothing escaped (a function's name, on every invocation)
   try {
     return decodeURIComponent(raw);
   } catch {
