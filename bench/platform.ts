@@ -2,7 +2,9 @@
 //  1. warm invocations of `hello` over HTTP at concurrency 1 and 32: latency p50/p99, throughput,
 //     and the platform's overhead (latency − the function's own execution time); beside it the same
 //     code deployed as `hello-shared` with instanceConcurrency 32 (one instance serves up to 32 at
-//     once, as Knative's containerConcurrency or Cloud Run's concurrency); baseline: a bare
+//     once, as Knative's containerConcurrency or Cloud Run's concurrency), and as `hello-capped`
+//     with at most two instances per CPU (maxConcurrency: the rest wait for one), and by a second
+//     thaw serve with --concurrency-limit adaptive (the limit learnt from delays); baseline: a bare
 //     node:http server answering the same JSON on the same machine (the HTTP floor) in a process of
 //     its own, as thaw's server (and, for the earlier rounds' figures, in the load generator's own
 //     process: no process wake-up between client and server), and a relay in a process of its own:
@@ -19,6 +21,7 @@
 
 import { request, Agent } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
@@ -47,6 +50,8 @@ const REQUESTS = Number(args.requests);
 const ROUNDS = Number(args.rounds);
 const COLDS = Number(args.colds);
 const EXAMPLE_NAMES = ['hello', 'ts-hello', 'init-heavy', 'deps-heavy'];
+/** hello-capped's instances at most (maxConcurrency): two per CPU. */
+const CAPPED_INSTANCES = 2 * availableParallelism();
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -126,6 +131,7 @@ async function main(): Promise<void> {
   // Memory for hello's 32 instances at concurrency 32 and hello-shared's beside them: neither evicts the other's.
   const serveArgs = ['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '12GB'];
   const thaw = await ThawServer.start(serveArgs, undefined, env, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const adaptive = await ThawServer.start([...serveArgs, '--concurrency-limit', 'adaptive'], undefined, env);
   const before = args.before ? await ThawServer.start(serveArgs, undefined, env, [], join(resolve(args.before), 'bin', 'thaw.js')) : undefined;
   try {
     if (before) {
@@ -137,8 +143,14 @@ async function main(): Promise<void> {
       const r = await thaw.deploy(join(EXAMPLES, name), name === 'hello' ? { name, maxConcurrency: 64 } : { name });
       if (r.status !== 201) throw new Error(`deploy ${name}: ${JSON.stringify(r.body)}`);
     }
+    const adaptiveDeploy = await adaptive.deploy(join(EXAMPLES, 'hello'), { name: 'hello', maxConcurrency: 64 });
+    if (adaptiveDeploy.status !== 201) throw new Error(`deploy hello (adaptive): ${JSON.stringify(adaptiveDeploy.body)}`);
     const shared = await thaw.deploy(join(EXAMPLES, 'hello'), { name: 'hello-shared', maxConcurrency: 64, instanceConcurrency: 32 });
     if (shared.status !== 201) throw new Error(`deploy hello-shared: ${JSON.stringify(shared.body)}`);
+    // One invocation per instance as hello, but at most two instances per CPU: further requests wait
+    // for one (in the invoker's queue) instead of each waking a process of its own.
+    const capped = await thaw.deploy(join(EXAMPLES, 'hello'), { name: 'hello-capped', maxConcurrency: CAPPED_INSTANCES });
+    if (capped.status !== 201) throw new Error(`deploy hello-capped: ${JSON.stringify(capped.body)}`);
     const isolation = (await thaw.request('GET', '/healthz')).body.isolation;
 
     // 1. Warm invocations.
@@ -149,9 +161,13 @@ async function main(): Promise<void> {
     const relay = await baselineProcess('relay');
     const helloUrl = `${thaw.url}/functions/hello/invoke`;
     const sharedUrl = `${thaw.url}/functions/hello-shared/invoke`;
+    const cappedUrl = `${thaw.url}/functions/hello-capped/invoke`;
+    const adaptiveUrl = `${adaptive.url}/functions/hello/invoke`;
     const beforeUrl = before && `${before.url}/functions/hello/invoke`;
     await load(helloUrl, 200, 32); // warm up: instances for concurrency 32, JIT
     await load(sharedUrl, 200, 32);
+    await load(cappedUrl, 200, 32);
+    await load(adaptiveUrl, 2000, 32); // and the adaptive limit's first windows
     if (beforeUrl) await load(beforeUrl, 200, 32);
     for (const b of [bareInClient, bare, relay]) await load(b.url, 200, 32);
     const warmRows: Array<Array<string | number>> = [];
@@ -170,6 +186,8 @@ async function main(): Promise<void> {
       const t = emptyLoad();
       const earlier = emptyLoad();
       const sh = emptyLoad();
+      const cap = emptyLoad();
+      const adapt = emptyLoad();
       for (let round = 0; round < ROUNDS; round++) {
         const n = Math.ceil(REQUESTS / ROUNDS);
         add(baseInClient, await load(bareInClient.url, n, concurrency));
@@ -192,12 +210,15 @@ async function main(): Promise<void> {
         const cpuShared = cpuMs(thaw.process.pid!);
         add(sh, await load(sharedUrl, n, concurrency));
         sharedCpuMs.push((cpuMs(thaw.process.pid!) - cpuShared) / n);
+        add(cap, await load(cappedUrl, n, concurrency));
+        add(adapt, await load(adaptiveUrl, n, concurrency));
       }
       const sharedRecords = (await thaw.request('GET', `/functions/hello-shared/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string; instanceId?: string }>;
       const sharedWarm = sharedRecords.filter((r) => r.startKind === 'warm');
       const records = (await thaw.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string }>;
       const recent = records.filter((r) => r.startKind === 'warm').slice(0, Math.min(REQUESTS, 1000));
       const overhead = recent.map((r) => r.totalMs - r.execMs);
+      const adaptiveRecords = (await adaptive.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as Array<{ totalMs: number; execMs: number; startKind: string; instanceId?: string }>;
       const beforeRecords = before ? ((await before.request('GET', `/functions/hello/invocations?limit=1000`)).body.invocations as typeof records).filter((r) => r.startKind === 'warm') : [];
       const row = {
         concurrency,
@@ -228,6 +249,14 @@ async function main(): Promise<void> {
         sharedPlatformOverheadP50: quantile(sharedWarm.map((r) => r.totalMs - r.execMs), 0.5),
         sharedServerCpuMsPerRequest: median(sharedCpuMs),
         sharedInstances: new Set(sharedRecords.map((r) => r.instanceId)).size,
+        cappedInstances: CAPPED_INSTANCES,
+        cappedRps: median(cap.perSecond),
+        cappedOverBare: median(cap.perSecond.map((r, i) => r / base.perSecond[i]!)),
+        adaptiveRps: median(adapt.perSecond),
+        adaptiveOverBare: median(adapt.perSecond.map((r, i) => r / base.perSecond[i]!)),
+        adaptivePlatformOverheadP50: quantile(adaptiveRecords.filter((r) => r.startKind === 'warm').map((r) => r.totalMs - r.execMs), 0.5),
+        // Instances that served the last 1000 invocations: the limit's choice shows in how few.
+        adaptiveInstances: new Set(adaptiveRecords.map((r) => r.instanceId)).size,
         ...(before
           ? {
               beforeOverBare: median(earlier.perSecond.map((r, i) => r / base.perSecond[i]!)),
@@ -264,18 +293,25 @@ async function main(): Promise<void> {
         row.sharedPlatformOverheadP50.toFixed(3),
         row.sharedServerCpuMsPerRequest.toFixed(3),
         row.sharedInstances,
+        Math.round(row.cappedRps),
+        row.cappedOverBare.toFixed(2),
+        Math.round(row.adaptiveRps),
+        row.adaptiveOverBare.toFixed(2),
+        row.adaptivePlatformOverheadP50.toFixed(3),
+        row.adaptiveInstances,
         ...(before ? [row.beforeOverBare!.toFixed(2), row.beforePlatformOverheadP50!.toFixed(3), row.beforeServerCpuMsPerRequest!.toFixed(3), row.afterOverBefore!.toFixed(2)] : []),
       ]);
     }
     for (const b of [bareInClient, bare, relay]) b.close();
     printTable(
       `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; bare and relay each in a process of its own, 'bare in client' in this one; sandboxes: ${isolation.backend})`,
-      ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay server CPU ms/req', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', 'shared p50/p99 ms', 'shared req/s', 'shared/bare', 'shared/thaw', 'shared: overhead p50 ms', 'shared: server CPU ms/req', 'shared: instances', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
+      ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay server CPU ms/req', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', 'shared p50/p99 ms', 'shared req/s', 'shared/bare', 'shared/thaw', 'shared: overhead p50 ms', 'shared: server CPU ms/req', 'shared: instances', `capped (≤ ${CAPPED_INSTANCES} instances) req/s`, 'capped/bare', 'adaptive req/s', 'adaptive/bare', 'adaptive: overhead p50 ms', 'adaptive: instances used', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
       warmRows,
     );
 
     if (args['warm-only']) {
       await before?.stop();
+      await adaptive.stop();
       await thaw.stop();
       const profile = profileDir ? printProfile(profileDir, thaw.process.pid!, loadWindows) : undefined;
       writeJson(args.out!, { requests: REQUESTS, isolation, warm, profile });
@@ -312,6 +348,7 @@ async function main(): Promise<void> {
     writeJson(args.out!, { requests: REQUESTS, colds: COLDS, isolation, warm, cold });
   } finally {
     await before?.stop();
+    await adaptive.stop();
     await thaw.stop();
     agent.destroy();
   }

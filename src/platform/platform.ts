@@ -27,6 +27,7 @@ import { PlatformEvents } from './events.ts';
 import { Tracing } from './tracing.ts';
 import { TrafficRouter, type FunctionRef } from './traffic.ts';
 import { PlatformMetrics } from './gateway/metrics.ts';
+import type { ConcurrencyLimitMode } from './invoker/concurrency-limit.ts';
 
 export interface PlatformOptions {
   dataDir: string;
@@ -46,6 +47,8 @@ export interface PlatformOptions {
   instanceScheduling?: InstanceScheduling;
   /** Idle instances are paused after this long, ms; Infinity never. Default 1000. */
   pauseAfterMs?: number;
+  /** How many invocations of a function run at once: fixed (its maxConcurrency; default) or adaptive (invoker/concurrency-limit.ts). */
+  concurrencyLimit?: ConcurrencyLimitMode;
   /** Async invocations run at once (default 2 × cores). */
   asyncConcurrency?: number;
   /** Async invocations: attempts, back-off, maximum event age, idempotency window (default DEFAULT_ASYNC_POLICY). */
@@ -162,6 +165,7 @@ export class Platform {
       memoryBudgetMb: options.memoryBudgetMb,
       scheduler: options.scheduler ?? new WallScheduler(),
       pauseAfterMs: options.pauseAfterMs,
+      concurrencyLimit: options.concurrencyLimit,
       onIdle: (fn, idleMs, provisioned) => this.#idleCost.add(fn, idleMs, provisioned),
       onWarning: options.onWarning,
       onDecision: (decision) => this.events.decision(decision),

@@ -223,6 +223,26 @@ describe('thaw serve, end to end', { timeout: 240_000 }, () => {
   });
 });
 
+describe('thaw serve --concurrency-limit', { timeout: 120_000 }, () => {
+  it('adaptive: scales out a burst as without a limit, and shows each version\'s learnt limit in /stats', async () => {
+    const thaw = await ThawServer.start(['--concurrency-limit', 'adaptive']);
+    try {
+      assert.equal((await thaw.deploy(join(EXAMPLES, 'hello'), { name: 'hello', maxConcurrency: 4 })).status, 201);
+      const answers = await Promise.all(Array.from({ length: 4 }, (_, i) => thaw.invoke('hello', { name: `b${i}` })));
+      assert.ok(answers.every((a) => a.status === 200));
+      assert.deepEqual(answers.map((a) => a.headers.get('x-thaw-start-kind')), ['cold', 'cold', 'cold', 'cold'], 'the limit starts at maxConcurrency');
+      const stats = await thaw.stats();
+      assert.deepEqual(stats.functions.map((f: { functionName: string; concurrencyLimit?: number }) => [f.functionName, f.concurrencyLimit]), [['hello', 4]]);
+    } finally {
+      await thaw.stop();
+    }
+  });
+
+  it('refuses a mode it does not know, naming the option', async () => {
+    await assert.rejects(ThawServer.start(['--concurrency-limit', 'vegas']), /--concurrency-limit.*expected fixed or adaptive, got 'vegas'/s);
+  });
+});
+
 describe('sync invocation records across a restart', { timeout: 120_000 }, () => {
   it('are all there after thaw stops right after answering (they are written behind, in batches)', async () => {
     const first = await ThawServer.start();

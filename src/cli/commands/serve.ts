@@ -10,6 +10,7 @@ import { PREWARM_POLICIES } from '../../policies/prewarm/index.ts';
 import { startGateway } from '../../platform/gateway/server.ts';
 import { NODE_ROLES, type NodeRole } from '../../platform/cluster/membership.ts';
 import { ClusterNode } from '../../platform/cluster/node.ts';
+import { CONCURRENCY_LIMITS, type ConcurrencyLimitMode } from '../../platform/invoker/concurrency-limit.ts';
 import { ManualScheduler, WallScheduler } from '../../platform/invoker/scheduler.ts';
 import { Platform } from '../../platform/platform.ts';
 import { RESTORE_MODES, type RestoreMode } from '../../platform/sandbox/microvm/sandbox.ts';
@@ -30,6 +31,7 @@ const SERVE_OPTIONS = {
   memory: { type: 'string' },
   isolation: { type: 'string' },
   'pause-after': { type: 'string' },
+  'concurrency-limit': { type: 'string' },
   'max-attempts': { type: 'string' },
   'retry-delay': { type: 'string' },
   'max-event-age': { type: 'string' },
@@ -78,6 +80,9 @@ export const SERVE_HELP = `thaw serve [options]          the platform: HTTP gate
   --instance-scheduling P  batch (default: a woken instance does not preempt thaw's server, which
                         serves about 1.2x more warm requests at concurrency 32) or normal
   --pause-after DUR     pause idle instances after this long (default 1s; 0 disables)
+  --concurrency-limit L fixed (default: a function runs up to its maxConcurrency at once) or
+                        adaptive (under it, a limit learnt from the invocations' delays: when the
+                        CPUs are full, requests wait for a busy instance instead of waking more)
   --max-attempts N      attempts of an async invocation, the first included (default 3)
   --retry-delay DUR     back-off before an async retry, doubled per retry up to 5m (default 1s)
   --max-event-age DUR   async invocations not run within this long are dead letters (default 6h)
@@ -140,6 +145,7 @@ export async function serveCommand(argv: string[], options: { debug?: boolean } 
     isolation,
     restore,
     pauseAfterMs: pauseAfter === 0 ? Infinity : pauseAfter,
+    concurrencyLimit: concurrencyLimit(values['concurrency-limit']),
     asyncPolicy: asyncPolicy(values),
     otlpUrl: values.otlp,
     trafficSeed: values['traffic-seed'] === undefined ? undefined : numberOption(values['traffic-seed'], '--traffic-seed', 0, Number.isSafeInteger),
@@ -257,6 +263,12 @@ async function deployExamples(platform: Platform): Promise<void> {
       say(`thaw: could not deploy example ${name}: ${(error as Error).message}`);
     }
   }
+}
+
+function concurrencyLimit(value: string | undefined): ConcurrencyLimitMode | undefined {
+  if (value === undefined) return undefined;
+  if (!CONCURRENCY_LIMITS.includes(value as ConcurrencyLimitMode)) throw invalidOption('--concurrency-limit', `expected ${CONCURRENCY_LIMITS.join(' or ')}, got '${value}'`);
+  return value as ConcurrencyLimitMode;
 }
 
 function instanceScheduling(value: string | undefined): InstanceScheduling | undefined {

@@ -412,12 +412,12 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: '/stats',
-    summary: 'instances by state, memory held and idle, requests waiting, idle cost, schedules, zygotes',
+    summary: 'instances by state (in all and per function version, with its adaptive concurrency limit), memory held and idle, requests waiting, idle cost, schedules, zygotes',
     scope: 'admin',
     responses: { 200: json('the platform statistics') },
     handle: async ({ platform, res }) => {
       platform.flushCosts();
-      sendJson(res, 200, { ...platform.invoker.snapshot(), idleCost: platform.store.costs.totals(), schedules: platform.schedules(), zygotes: (await platform.zygotes?.stats()) ?? null });
+      sendJson(res, 200, { ...platform.invoker.snapshot(), functions: platform.invoker.instancesByFunction(), idleCost: platform.store.costs.totals(), schedules: platform.schedules(), zygotes: (await platform.zygotes?.stats()) ?? null });
     },
   },
   {

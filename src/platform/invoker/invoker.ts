@@ -4,6 +4,7 @@
 // them out: starts, pauses, resumes and destroys sandboxes, runs invocations, times every phase.
 
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { ThawError } from '../../core/errors.ts';
 import type { Instance, StartKind } from '../../core/instance.ts';
 import type { KeepAlivePolicy } from '../../core/policy.ts';
@@ -19,6 +20,7 @@ import type { DeployedFunction } from '../function.ts';
 import type { PhaseTimings } from '../store/types.ts';
 import { StartPlanner, startKindOf } from '../accelerators/planner.ts';
 import { PoolZygoteMemory, type DeferredZygoteMemory } from '../accelerators/zygote/memory.ts';
+import { AdaptiveConcurrencyLimit, type ConcurrencyLimitMode } from './concurrency-limit.ts';
 import { ManagedSandbox } from './managed-sandbox.ts';
 import { sandboxSpecFor } from './sandbox-spec.ts';
 import type { Scheduler, Timer } from './scheduler.ts';
@@ -59,6 +61,13 @@ export interface InvokerOptions {
   pauseAfterMs?: number;
   /** Longest wait for memory or concurrency before a request fails; default: the function's timeout. */
   queueTimeoutMs?: number;
+  /**
+   * How many invocations of a function run at once: `fixed`, up to its maxConcurrency (default);
+   * `adaptive`, up to a limit learnt from the invocations' delays under it (concurrency-limit.ts).
+   */
+  concurrencyLimit?: ConcurrencyLimitMode;
+  /** With an adaptive limit: the lowest it goes (default: the machine's CPUs). */
+  leastConcurrencyLimit?: number;
   /** Idle instances cost the platform memory: each idle period, as it ends. */
   onIdle?: (fn: DeployedFunction, idleMs: number, provisioned: boolean) => void;
   /** Something went wrong in the background (a sandbox that would not pause, die, ...). */
@@ -80,6 +89,8 @@ export interface FunctionInstances {
   idle: number;
   paused: number;
   memoryMb: number;
+  /** With --concurrency-limit adaptive: the invocations it may run at once now (under its maxConcurrency). */
+  concurrencyLimit?: number;
 }
 
 interface Waiter {
@@ -104,6 +115,8 @@ export class Invoker {
   readonly #specs = new Map<string, { spec: FunctionSpec; fn: DeployedFunction }>();
   readonly #sandboxes = new Map<Instance, ManagedSandbox>();
   readonly #busy = new Map<FunctionSpec, number>();
+  /** With --concurrency-limit adaptive: each function version's learnt limit. */
+  readonly #limits: Map<FunctionSpec, AdaptiveConcurrencyLimit> | undefined;
   readonly #waiters: Waiter[] = [];
   /** Busy or starting instances an operator evicted: stopped when their invocation ends. */
   readonly #stopWhenReleased = new Set<Instance>();
@@ -119,6 +132,7 @@ export class Invoker {
     if (!(options.memoryBudgetMb > 0)) throw new ThawError('ERR_INVALID_OPTION', `memory budget must be > 0 MB, got ${options.memoryBudgetMb}`);
     this.#options = options;
     this.#scheduler = options.scheduler;
+    if (options.concurrencyLimit === 'adaptive') this.#limits = new Map();
     this.planner = options.planner ?? new StartPlanner(options.backend);
     this.pool = new Pool({
       servers: [{ name: 'local', memoryMb: options.memoryBudgetMb }],
@@ -201,6 +215,8 @@ export class Invoker {
     /** An invocation that joined a shared instance while it started: how long it waited for that start. */
     let waitedForStartMs = 0;
     let outcome: InvokeOutcome;
+    /** The invocation's time in its sandbox (NaN: it never got there). */
+    let inSandboxMs = NaN;
     try {
       if (startKind === 'cold') {
         const joined = this.#starts.has(instance);
@@ -213,7 +229,9 @@ export class Invoker {
         await sandbox!.resume({ cpuShares: cpuSharesFor(fn.memoryMb) });
       }
       const context = { invocationId, functionName: fn.name, version: fn.version, memoryMb: fn.memoryMb, deadlineMs: Date.now() + fn.timeoutMs };
+      const tInvoke = performance.now();
       outcome = await sandbox!.invoke(payload, options.traceparent ? { ...context, traceparent: options.traceparent } : context, fn.timeoutMs, options.payloadJson);
+      inSandboxMs = performance.now() - tInvoke;
     } catch (error) {
       // The function's init() failing is its own fault; anything else that stops a sandbox from
       // starting (cgroups, bubblewrap, the agent not answering) is the platform's.
@@ -223,6 +241,8 @@ export class Invoker {
     }
     // A sandbox that timed out, crashed or ran out of memory is not reused.
     const fatal = !outcome.ok && (outcome.fatal ?? outcome.error!.kind !== 'error');
+    // The adaptive limit learns from the delay: the time in the sandbox beyond the function's own.
+    if (!fatal) this.#limits?.get(spec)?.observe(inSandboxMs - outcome.durationMs, this.#busy.get(spec) ?? 1, fn.maxConcurrency);
     this.#finish(fn, spec, instance, fatal, outcome.durationMs);
     const totalMs = performance.now() - t0;
     const phases: Phases = {
@@ -355,7 +375,11 @@ export class Invoker {
       const entry = this.#specs.get(instance.fn.id);
       if (!entry || instance.state === 'dead') continue;
       let row = byKey.get(instance.fn.id);
-      if (!row) byKey.set(instance.fn.id, (row = { functionName: entry.fn.name, version: entry.fn.version, starting: 0, busy: 0, idle: 0, paused: 0, memoryMb: 0 }));
+      if (!row) {
+        row = { functionName: entry.fn.name, version: entry.fn.version, starting: 0, busy: 0, idle: 0, paused: 0, memoryMb: 0 };
+        if (this.#limits) row.concurrencyLimit = this.#concurrencyLimitOf(entry.fn, entry.spec);
+        byKey.set(instance.fn.id, row);
+      }
       row[instance.state]++;
       row.memoryMb += instance.memoryMb;
     }
@@ -430,7 +454,7 @@ export class Invoker {
         timer: this.#scheduler.at(this.#scheduler.now() + waitMs, () => {
           const i = this.#waiters.indexOf(waiter);
           if (i >= 0) this.#waiters.splice(i, 1);
-          reject(new ThawError('ERR_CAPACITY', `${fn.name}: no instance within ${waitMs} ms (memory budget ${this.#options.memoryBudgetMb} MB full of busy instances, or ${fn.maxConcurrency} invocations already running)`));
+          reject(new ThawError('ERR_CAPACITY', `${fn.name}: no instance within ${waitMs} ms (memory budget ${this.#options.memoryBudgetMb} MB full of busy instances, or ${this.#concurrencyLimitOf(fn, spec)} invocations already running${this.#limits ? `: its adaptive limit, under maxConcurrency ${fn.maxConcurrency}` : ''})`));
         }),
       };
       this.#waiters.push(waiter);
@@ -440,10 +464,19 @@ export class Invoker {
 
   #tryAcquire(fn: DeployedFunction, spec: FunctionSpec): Instance | undefined {
     const busy = this.#busy.get(spec) ?? 0;
-    if (busy >= fn.maxConcurrency) return undefined;
+    if (busy >= this.#concurrencyLimitOf(fn, spec)) return undefined;
     const instance = this.pool.acquire(spec);
     if (instance) this.#busy.set(spec, busy + 1);
     return instance;
+  }
+
+  /** Invocations of `fn` that may run at once now: its maxConcurrency, or under it the adaptive limit. */
+  #concurrencyLimitOf(fn: DeployedFunction, spec: FunctionSpec): number {
+    const limits = this.#limits;
+    if (limits === undefined) return fn.maxConcurrency;
+    let limit = limits.get(spec);
+    if (limit === undefined) limits.set(spec, (limit = new AdaptiveConcurrencyLimit(fn.maxConcurrency, this.#options.leastConcurrencyLimit ?? availableParallelism())));
+    return limit.limit(fn.maxConcurrency);
   }
 
   /** Serves waiting requests, first come first served, as far as memory and limits now allow. */

@@ -13,7 +13,7 @@ import { FakeBackend } from './fake-sandbox.ts';
 
 const hello: DeployedFunction = { name: 'hello', version: 1, codeDir: '/code', memoryMb: 128, timeoutMs: 1000, maxConcurrency: 10, env: {}, network: false, provisioned: 0 };
 
-function setup(options: { budgetMb?: number; ttlMs?: number; pauseAfterMs?: number; prewarm?: PrewarmPolicy[] } = {}) {
+function setup(options: { budgetMb?: number; ttlMs?: number; pauseAfterMs?: number; prewarm?: PrewarmPolicy[]; concurrencyLimit?: 'fixed' | 'adaptive' } = {}) {
   const backend = new FakeBackend();
   const scheduler = new ManualScheduler();
   const idle: number[] = [];
@@ -24,6 +24,8 @@ function setup(options: { budgetMb?: number; ttlMs?: number; pauseAfterMs?: numb
     memoryBudgetMb: options.budgetMb ?? 1024,
     pauseAfterMs: options.pauseAfterMs ?? Infinity,
     prewarm: options.prewarm,
+    concurrencyLimit: options.concurrencyLimit,
+    leastConcurrencyLimit: 1,
     onIdle: (fn, idleMs) => idle.push((fn.memoryMb / 1024) * (idleMs / 1000)),
   });
   return { backend, scheduler, invoker, idle };
@@ -170,6 +172,42 @@ describe('Invoker', () => {
     assert.equal(ra.startKind, 'cold');
     assert.equal(rb.startKind, 'warm');
     assert.equal(backend.created.length, 1);
+  });
+
+  it('with an adaptive limit, holds invocations beyond the limit their delays taught it, under maxConcurrency', async () => {
+    const { invoker, backend } = setup({ concurrencyLimit: 'adaptive' });
+    // The delay the limit learns from is the time in the sandbox minus the execution time the
+    // sandbox reports: a reported execution of −X ms makes a delay of X ms (plus the real µs).
+    const delayed = (delayMs: number) => (backend.behaviour = (p) => ({ ok: true, value: p, durationMs: -delayMs, stdout: '', stderr: '' }));
+    const sequentially = async (n: number) => {
+      for (let i = 0; i < n; i++) await invoker.invoke(hello, i, `s${i}`);
+    };
+    delayed(100);
+    await sequentially(20); // the first window: then the no-load delay is probed
+    await sequentially(20); // the probe, one running at a time: 100 ms
+    assert.equal(invoker.instancesByFunction()[0]!.concurrencyLimit, 10, 'back at maxConcurrency after the probe');
+    delayed(1000);
+    await sequentially(20); // ten times the no-load delay: Vegas takes 9 of 10 to be waiting
+    assert.equal(invoker.instancesByFunction()[0]!.concurrencyLimit, 5, 'halved (at most) by the delay\'s growth');
+
+    const hold = gate<void>();
+    backend.behaviour = async (p) => {
+      await hold.promise;
+      return { ok: true, value: p, durationMs: 1, stdout: '', stderr: '' };
+    };
+    const running = [1, 2, 3, 4, 5, 6].map((n) => invoker.invoke(hello, n, `c${n}`));
+    await Promise.resolve();
+    assert.equal(invoker.snapshot().waiting, 1, 'the sixth waits for one of the five');
+    hold.open();
+    const reports = await Promise.all(running);
+    assert.ok(reports.every((r) => r.ok));
+    assert.ok(new Set(reports.map((r) => r.instanceId)).size <= 5);
+  });
+
+  it('with the fixed limit (the default), reports no learnt limit', async () => {
+    const { invoker } = setup();
+    await invoker.invoke(hello, 1, 'i1');
+    assert.equal(invoker.instancesByFunction()[0]!.concurrencyLimit, undefined);
   });
 
   describe('instances that serve several invocations at once (instanceConcurrency)', () => {
