@@ -3,10 +3,14 @@
 // Keep-alive and pause timers run on the server's manual clock, advanced by the tests.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { E2E_FIXTURES, EXAMPLES, ThawServer } from './harness.ts';
+import { promisify } from 'node:util';
+import { BIN, E2E_FIXTURES, EXAMPLES, ThawServer } from './harness.ts';
+
+const run = promisify(execFile);
 
 describe('thaw serve, end to end', { timeout: 240_000 }, () => {
   let thaw: ThawServer;
@@ -233,6 +237,9 @@ describe('thaw serve --concurrency-limit', { timeout: 120_000 }, () => {
       assert.deepEqual(answers.map((a) => a.headers.get('x-thaw-start-kind')), ['cold', 'cold', 'cold', 'cold'], 'the limit starts at maxConcurrency');
       const stats = await thaw.stats();
       assert.deepEqual(stats.functions.map((f: { functionName: string; concurrencyLimit?: number }) => [f.functionName, f.concurrencyLimit]), [['hello', 4]]);
+      const cli = await run(process.execPath, [BIN, 'stats', '--url', thaw.url], { encoding: 'utf8' });
+      assert.match(cli.stdout, /concurrency limit/);
+      assert.match(cli.stdout, /^hello +1 .* 4 *$/m, 'thaw stats shows the version\'s limit');
     } finally {
       await thaw.stop();
     }

@@ -388,9 +388,18 @@ export async function statsCommand(argv: string[]): Promise<number> {
   const api = connect(values);
   if (positionals.length === 0) {
     const r = await api.request('/stats');
-    output(values, r.body, () =>
-      [formatTable(['state', 'instances'], Object.entries(r.body.instances)), `memory: ${r.body.usedMb} MB held (${r.body.idleMb} MB idle) of ${r.body.budgetMb} MB; ${r.body.waiting} requests waiting`].join('\n'),
-    );
+    output(values, r.body, () => {
+      const functions = (r.body.functions ?? []) as Array<{ functionName: string; version: number; starting: number; busy: number; idle: number; paused: number; memoryMb: number; concurrencyLimit?: number }>;
+      // The adaptive concurrency limit's column only where the server learns one.
+      const limited = functions.some((f) => f.concurrencyLimit !== undefined);
+      return [
+        formatTable(['state', 'instances'], Object.entries(r.body.instances)),
+        `memory: ${r.body.usedMb} MB held (${r.body.idleMb} MB idle) of ${r.body.budgetMb} MB; ${r.body.waiting} requests waiting`,
+        ...(functions.length > 0
+          ? [formatTable(['function', 'version', 'starting', 'busy', 'idle', 'paused', 'MB', ...(limited ? ['concurrency limit'] : [])], functions.map((f) => [f.functionName, f.version, f.starting, f.busy, f.idle, f.paused, f.memoryMb, ...(limited ? [f.concurrencyLimit ?? ''] : [])]))]
+          : []),
+      ].join('\n');
+    });
     return 0;
   }
   const name = nameArgument(positionals, 'stats');
