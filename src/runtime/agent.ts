@@ -54,6 +54,12 @@ const stdoutStream = process.stdout;
 const stderrStream = process.stderr;
 /** Bytes queued for a full pipe (a write to a pipe is synchronous only while the pipe has room). */
 const outputQueued = (): boolean => stdoutStream.writableLength > 0 || stderrStream.writableLength > 0;
+/** Bytes the function's stdout and stderr have taken so far; undefined where a stream does not count them (a file). */
+const outputWritten = (): [number, number] | undefined => {
+  const out = (stdoutStream as { bytesWritten?: number }).bytesWritten;
+  const err = (stderrStream as { bytesWritten?: number }).bytesWritten;
+  return typeof out === 'number' && typeof err === 'number' ? [out, err] : undefined;
+};
 
 function fail(message: string, code: number): never {
   writeStderr(`thaw agent: ${message}\n`);
@@ -336,6 +342,7 @@ async function main(): Promise<void> {
     logNonce: args.logMarker,
     invocationMarkers: args.invocationMarkers,
     outputQueued,
+    outputWritten,
     writeStdout,
     writeStderr,
     timings: { processStartEpochMs, runtimeBootMs },

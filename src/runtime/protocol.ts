@@ -119,6 +119,13 @@ export interface ResultSegment {
   /** true: with markers after all (output was still queued for a pipe when the invocation ended; see logMarker()). */
   marked?: boolean;
   /**
+   * (Added.) Without markers: the bytes the agent's stdout and stderr have taken since it started,
+   * this invocation's output included. The host ends the segment as soon as it has read as many
+   * from each pipe (usually already, when it reads the result) instead of reading for the rest of a
+   * turn of its event loop. Absent: a stream that does not count them (not a pipe).
+   */
+  written?: [stdout: number, stderr: number];
+  /**
    * (Added.) An agent started with --concurrency=N>1: what the function wrote to process.stdout and
    * process.stderr (console.* included) from the invocation's own async context, bounded by
    * --log-limit (see concurrent-output.ts). Absent: nothing, or an agent serving one at a time, whose
@@ -181,10 +188,12 @@ export interface AgentArguments {
  * With --invocation-markers=off only the start segment has one. That is for hosts that read the
  * function's stdout and stderr from the very pipes it writes to (a process or a container; not a
  * microVM, whose output comes through QEMU): the agent's writes to them are synchronous, so every
- * byte written before the result is in those pipes when the host reads the result, and the host
- * ends the segment once it has read what they hold (one turn of its event loop, which reads every
- * ready pipe). Two pipe writes and two wake-ups of the host fewer per invocation; output written
- * after the result (a timer the function left) may then go to this invocation or to the next.
+ * byte written before the result is in those pipes when the host reads the result. The result
+ * says how many bytes the streams have taken (`written`): the host ends the segment once it has
+ * read that many from each pipe, and without the count once it has read what they hold (one turn
+ * of its event loop, which reads every ready pipe). Two pipe writes and two wake-ups of the host
+ * fewer per invocation; output written after the result (a timer the function left), or around
+ * the streams (fd 1 itself, a child process), may then go to this invocation or to the next.
  * Writes to a full pipe are queued, not synchronous: when the function's stdout or stderr still
  * holds queued bytes at the end of an invocation, the agent writes the markers after all (they
  * queue behind those bytes) and says so in the result (`marked`).

@@ -36,6 +36,8 @@ export interface SessionOptions {
   invocationMarkers?: boolean;
   /** Whether the function's stdout or stderr holds bytes queued for its pipe (not yet written to it). */
   outputQueued?: () => boolean;
+  /** Without markers: the bytes stdout and stderr have taken so far, sent with each result (ResultSegment.written). */
+  outputWritten?: () => [number, number] | undefined;
   /** The function's stdout and stderr, captured before any of its code could replace them. */
   writeStdout: (chunk: string) => unknown;
   writeStderr: (chunk: string) => unknown;
@@ -298,9 +300,11 @@ export class AgentSession {
   /** The invocation's result line (JSON text): end its log segment, send it, take the next. */
   #finish(line: string): void {
     this.#current = undefined;
-    // (The result's JSON text ends with its closing brace: `marked` goes in before it.)
+    // (The result's JSON text ends with its closing brace: `marked` or `written` goes in before it.)
     const marked = this.#endInvocationSegment();
-    this.#options.channel.send(marked ? `${line.slice(0, -1)},"marked":true}\n` : `${line}\n`);
+    const written = marked || this.#options.invocationMarkers !== false ? undefined : this.#options.outputWritten?.();
+    const end = marked ? ',"marked":true}' : written ? `,"written":[${written[0]},${written[1]}]}` : undefined;
+    this.#options.channel.send(end === undefined ? `${line}\n` : `${line.slice(0, -1)}${end}\n`);
     this.phase = 'idle';
     this.#serve();
   }

@@ -95,6 +95,31 @@ describe('runtime agent', () => {
     assert.equal(agent.stderr(), `${m(0)}hello: to stderr 1\n${m(1)}hello: to stderr 2\n${m(2)}`);
   });
 
+  it('without invocation markers, says with each result how many bytes its stdout and stderr have taken', async () => {
+    const dir = tempDir('thaw-agent-');
+    writeFileSync(join(dir, 'bundle.cjs'), 'console.log("init"); exports.handler = (event) => { console.log("out", event.i, "é"); console.error("err", event.i); return event.i; };');
+    const agent = startAgent([`--bundle=${dir}/bundle.cjs`, '--invocation-markers=off', '--log-marker=0123456789abcdef']);
+    assert.equal((await agent.next()).type, 'ready');
+    const written: Array<[number, number] | undefined> = [];
+    for (const i of [1, 2]) {
+      agent.send({ type: 'invoke', id: `w-${i}`, payload: { i }, context: context(`w-${i}`) });
+      const r = await agent.next();
+      assert.ok(r.type === 'result' && r.ok && r.value === i);
+      written.push(r.type === 'result' ? r.written : undefined);
+    }
+    agent.send({ type: 'shutdown' });
+    await agent.exit;
+    const bytes = (text: string) => Buffer.byteLength(text);
+    const m0 = logMarker('0123456789abcdef', 0);
+    // Cumulative, in bytes (é is two), the start segment's marker included.
+    assert.deepEqual(written, [
+      [bytes(`init\n${m0}out 1 é\n`), bytes(`${m0}err 1\n`)],
+      [bytes(`init\n${m0}out 1 é\nout 2 é\n`), bytes(`${m0}err 1\nerr 2\n`)],
+    ]);
+    assert.equal(bytes(agent.stdout()), written[1]![0]);
+    assert.equal(bytes(agent.stderr()), written[1]![1]);
+  });
+
   it('carries payloads and results of megabytes whole and in order (many reads, writes past a full channel)', async () => {
     const dir = tempDir('thaw-agent-');
     writeFileSync(join(dir, 'bundle.cjs'), 'let n = 0; exports.handler = (event) => ({ n: ++n, text: event.text + event.text });');

@@ -89,6 +89,8 @@ export class SegmentedLog {
   private tailBuf: Buffer = Buffer.alloc(0);
   private isEnded = false;
   private endWaiters: (() => void)[] = [];
+  /** Every byte read from the stream so far, markers included. */
+  private received = 0;
 
   constructor(stream: Readable | null | undefined, nonce: string, limitBytes: number) {
     if (!Number.isInteger(limitBytes) || limitBytes < 0) throw new TypeError(`log limit must be a non-negative integer of bytes, got ${limitBytes}`);
@@ -106,6 +108,11 @@ export class SegmentedLog {
 
   get ended(): boolean {
     return this.isEnded;
+  }
+
+  /** Bytes read from the stream so far, markers included (what the writer's own count is checked against). */
+  get bytesReceived(): number {
+    return this.received;
   }
 
   /** Resolves once the stream has ended (the process and everything holding the pipe is gone). */
@@ -160,6 +167,7 @@ export class SegmentedLog {
   }
 
   private write(chunk: Buffer): void {
+    this.received += chunk.length;
     this.tailBuf = appendTail(this.tailBuf, chunk);
     let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = Buffer.alloc(0);

@@ -815,7 +815,7 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
     // have usually arrived already. Otherwise wait for them, bounded by the invocation's own
     // deadline (in case the function closed its stdout). Without markers: cut by arrival order.
     const [stdout, stderr] = !this.marksInvocations && !msg.marked
-      ? await this.segmentLogsByOrder(seq)
+      ? (this.allWrittenRead(msg.written) ? this.endSegmentLogs(seq) : await this.segmentLogsByOrder(seq))
       : (this.readySegmentLogs(seq) ?? (await this.segmentLogsWithinDeadline(seq)));
     // The agent exits right after a fatal error: report once it is gone, so the caller sees a
     // consistent state.
@@ -843,6 +843,22 @@ export class RuntimeProcess implements ZygoteSandbox, RuntimeHandle {
    */
   private async segmentLogsByOrder(seq: number): Promise<[string, string]> {
     await new Promise<void>((resolve) => setImmediate(resolve));
+    return this.endSegmentLogs(seq);
+  }
+
+  /**
+   * Whether both pipes have delivered at least the bytes the agent says its stdout and stderr took
+   * (ResultSegment.written): then the segment holds all of the invocation's output written through
+   * them, and ends now. (More may have come: bytes written around the streams, by fd or by a child
+   * process; those go by arrival order as before.)
+   */
+  private allWrittenRead(written: [number, number] | undefined): boolean {
+    if (written === undefined) return false;
+    return (this.stdoutLog?.bytesReceived ?? Infinity) >= written[0] && (this.stderrLog?.bytesReceived ?? Infinity) >= written[1];
+  }
+
+  /** Ends segment `seq` of both streams with what they have delivered. */
+  private endSegmentLogs(seq: number): [string, string] {
     this.stdoutLog?.end(seq);
     this.stderrLog?.end(seq);
     return [this.stdoutLog?.takeReady(seq) ?? '', this.stderrLog?.takeReady(seq) ?? ''];

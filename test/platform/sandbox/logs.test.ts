@@ -47,6 +47,19 @@ describe('SegmentedLog', () => {
     assert.equal(await log.segment(3), 'at the end\n');
   });
 
+  it('counts every byte it has read, markers and split characters included (what the agent\'s `written` is checked against)', async () => {
+    const { stream, log } = setup();
+    assert.equal(log.bytesReceived, 0);
+    const text = `booting é\n${m(0)}first 😀\n`;
+    const bytes = Buffer.from(text);
+    stream.write(bytes.subarray(0, 9)); // inside é
+    stream.write(bytes.subarray(9));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(log.bytesReceived, bytes.length);
+    log.end(1);
+    assert.equal(log.takeReady(1), 'first 😀\n');
+  });
+
   it('finds markers split across chunks, byte by byte', async () => {
     const { stream, log } = setup();
     const text = `a\u00e9b${m(0)}c${m(1)}tail`;
