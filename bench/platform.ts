@@ -232,6 +232,9 @@ async function main(): Promise<void> {
         relayRps: median(hop.perSecond),
         relayServerCpuMsPerRequest: median(relayCpuMs),
         relayOverBare: median(hop.perSecond.map((r, i) => r / base.perSecond[i]!)),
+        // What one process hop adds to a request, with no platform around it: the floor under the
+        // platform overhead of anything that runs its function in a process of its own.
+        relayOverheadP50: quantile(hop.latencies, 0.5) - quantile(base.latencies, 0.5),
         thawOverBare: median(t.perSecond.map((r, i) => r / base.perSecond[i]!)),
         thawOverRelay: median(t.perSecond.map((r, i) => r / hop.perSecond[i]!)),
         thawP50: quantile(t.latencies, 0.5),
@@ -278,6 +281,7 @@ async function main(): Promise<void> {
         Math.round(row.relayRps),
         row.relayServerCpuMsPerRequest.toFixed(3),
         row.relayOverBare.toFixed(2),
+        row.relayOverheadP50.toFixed(3),
         `${row.thawP50.toFixed(2)} / ${row.thawP99.toFixed(2)}`,
         Math.round(row.thawRps),
         row.thawOverBare.toFixed(2),
@@ -305,7 +309,7 @@ async function main(): Promise<void> {
     for (const b of [bareInClient, bare, relay]) b.close();
     printTable(
       `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; bare and relay each in a process of its own, 'bare in client' in this one; sandboxes: ${isolation.backend})`,
-      ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay server CPU ms/req', 'relay/bare', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', 'shared p50/p99 ms', 'shared req/s', 'shared/bare', 'shared/thaw', 'shared: overhead p50 ms', 'shared: server CPU ms/req', 'shared: instances', `capped (≤ ${CAPPED_INSTANCES} instances) req/s`, 'capped/bare', 'adaptive req/s', 'adaptive/bare', 'adaptive: overhead p50 ms', 'adaptive: instances used', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
+      ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay server CPU ms/req', 'relay/bare', 'relay − bare p50 ms (the hop)', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', 'shared p50/p99 ms', 'shared req/s', 'shared/bare', 'shared/thaw', 'shared: overhead p50 ms', 'shared: server CPU ms/req', 'shared: instances', `capped (≤ ${CAPPED_INSTANCES} instances) req/s`, 'capped/bare', 'adaptive req/s', 'adaptive/bare', 'adaptive: overhead p50 ms', 'adaptive: instances used', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
       warmRows,
     );
 
