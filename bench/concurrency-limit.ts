@@ -12,7 +12,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
+import { EXAMPLES, ServerGroup } from '../test/e2e/harness.ts';
 import { baselineProcess } from './baseline-server.ts';
 import { median, printTable, writeJson } from './lib.ts';
 import { load } from './warm-load.ts';
@@ -33,10 +33,11 @@ const CAPPED = 2 * availableParallelism();
 async function main(): Promise<void> {
   const env = { ...process.env, THAW_FROM_SOURCE: '0' };
   const serveArgs = ['--pause-after', '0', '--ttl', '10m', '--memory', '12GB'];
-  const fixed = await ThawServer.start(serveArgs, undefined, env);
-  const adaptive = await ThawServer.start([...serveArgs, '--concurrency-limit', 'adaptive'], undefined, env);
+  const servers = new ServerGroup();
   const bare = await baselineProcess('bare');
   try {
+    const fixed = await servers.start(serveArgs, undefined, env);
+    const adaptive = await servers.start([...serveArgs, '--concurrency-limit', 'adaptive'], undefined, env);
     for (const [server, name, maxConcurrency] of [[fixed, 'hello', 64], [fixed, 'hello-capped', CAPPED], [adaptive, 'hello', 64]] as const) {
       const r = await server.deploy(join(EXAMPLES, 'hello'), { name, maxConcurrency });
       if (r.status !== 201) throw new Error(`deploy ${name}: ${JSON.stringify(r.body)}`);
@@ -81,8 +82,7 @@ async function main(): Promise<void> {
     writeJson(args.out!, { concurrency: CONCURRENCY, rounds: ROUNDS, requests: REQUESTS, variants: json });
   } finally {
     bare.close();
-    await adaptive.stop();
-    await fixed.stop();
+    await servers.stopAll();
   }
 }
 

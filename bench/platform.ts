@@ -24,7 +24,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
+import { EXAMPLES, ServerGroup } from '../test/e2e/harness.ts';
 import { topSelfTime, type SelfTimeEntry } from './cpu-profile.ts';
 import { directNodeStart, median, printTable, writeJson } from './lib.ts';
 import { baselineInProcess, baselineProcess } from './baseline-server.ts';
@@ -130,10 +130,11 @@ async function main(): Promise<void> {
   const loadWindows: Array<[number, number]> = []; // monotonic µs of thaw's warm loads, for the profile
   // Memory for hello's 32 instances at concurrency 32 and hello-shared's beside them: neither evicts the other's.
   const serveArgs = ['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m', '--memory', '12GB'];
-  const thaw = await ThawServer.start(serveArgs, undefined, env, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
-  const adaptive = await ThawServer.start([...serveArgs, '--concurrency-limit', 'adaptive'], undefined, env);
-  const before = args.before ? await ThawServer.start(serveArgs, undefined, env, [], join(resolve(args.before), 'bin', 'thaw.js')) : undefined;
+  const servers = new ServerGroup();
   try {
+    const thaw = await servers.start(serveArgs, undefined, env, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+    const adaptive = await servers.start([...serveArgs, '--concurrency-limit', 'adaptive'], undefined, env);
+    const before = args.before ? await servers.start(serveArgs, undefined, env, [], join(resolve(args.before), 'bin', 'thaw.js')) : undefined;
     if (before) {
       const r = await before.deploy(join(EXAMPLES, 'hello'), { name: 'hello', maxConcurrency: 64 });
       if (r.status !== 201) throw new Error(`deploy hello (before): ${JSON.stringify(r.body)}`);
@@ -351,9 +352,7 @@ async function main(): Promise<void> {
     );
     writeJson(args.out!, { requests: REQUESTS, colds: COLDS, isolation, warm, cold });
   } finally {
-    await before?.stop();
-    await adaptive.stop();
-    await thaw.stop();
+    await servers.stopAll();
     agent.destroy();
   }
 }

@@ -7,12 +7,12 @@
 //
 //   node --import tsx bench/warm-path.ts [--requests 3000] [--rounds 5] [--isolation auto] [--before DIR] [--out out/bench/warm-path.json]
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
+import { EXAMPLES, ServerGroup, ThawServer } from '../test/e2e/harness.ts';
 import { median, printTable, writeJson } from './lib.ts';
 import { load } from './warm-load.ts';
 
@@ -51,10 +51,11 @@ interface Probed {
   samples: Map<string, number[]>;
 }
 
-async function probed(label: string, checkout: string, dir: string): Promise<Probed> {
+async function probed(group: ServerGroup, label: string, checkout: string, dir: string): Promise<Probed> {
+  if (!existsSync(join(checkout, 'dist', 'platform', 'platform.js'))) throw new Error(`${checkout} has no dist/: run npm run build there first (the probe wraps the compiled code)`);
   const outFile = join(dir, `${label}.json`);
   const env = { ...process.env, THAW_FROM_SOURCE: '0', THAW_PROBE_DIST: join(checkout, 'dist'), THAW_PROBE_OUT: outFile };
-  const server = await ThawServer.start(['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m'], undefined, env, ['--import', PROBE], join(checkout, 'bin', 'thaw.js'));
+  const server = await group.start(['--isolation', args.isolation!, '--pause-after', '0', '--ttl', '10m'], undefined, env, ['--import', PROBE], join(checkout, 'bin', 'thaw.js'));
   const deployed = await server.deploy(join(EXAMPLES, 'hello'), { name: 'hello' });
   if (deployed.status !== 201) throw new Error(`deploy hello (${label}): ${JSON.stringify(deployed.body)}`);
   return { label, server, url: `${server.url}/functions/hello/invoke`, outFile, samples: new Map() };
@@ -91,8 +92,9 @@ function profile(p: Probed): Array<{ point: string; sinceRequestUs: number; stag
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'thaw-warm-path-'));
-  const servers = [await probed('after', ROOT, dir), ...(args.before ? [await probed('before', resolve(args.before), dir)] : [])];
+  const group = new ServerGroup();
   try {
+    const servers = [await probed(group, 'after', ROOT, dir), ...(args.before ? [await probed(group, 'before', resolve(args.before), dir)] : [])];
     for (const s of servers) await load(s.url, 1000, 1); // JIT, then forget it
     for (const s of servers) s.server.process.kill('SIGUSR1');
     const perSecond = new Map<string, number[]>(servers.map((s) => [s.label, []]));
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
     );
     writeJson(args.out!, { requests: REQUESTS, rounds: ROUNDS, after, before, perSecond: Object.fromEntries(perSecond) });
   } finally {
-    for (const s of servers) await s.server.stop();
+    await group.stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
 }

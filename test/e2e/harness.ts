@@ -87,3 +87,21 @@ export class ThawServer {
     await exited;
   }
 }
+
+/**
+ * Servers started together and stopped together: stopAll() stops every one that started, so a run
+ * that fails halfway (the second of two servers failing to start) leaves none of them running.
+ */
+export class ServerGroup {
+  readonly #started: ThawServer[] = [];
+
+  async start(...args: Parameters<typeof ThawServer.start>): Promise<ThawServer> {
+    const server = await ThawServer.start(...args);
+    this.#started.push(server);
+    return server;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const server of this.#started.splice(0).reverse()) await server.stop();
+  }
+}
