@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ServerGroup } from '../test/e2e/harness.ts';
 import { baselineProcess } from './baseline-server.ts';
-import { median, printTable, writeJson } from './lib.ts';
+import { idleCpusInWords, median, printTable, writeJson } from './lib.ts';
 import { load } from './warm-load.ts';
 
 const { values: args } = parseArgs({
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
       rows.push([v.label, Math.round(row.perSecond), row.overBare.toFixed(2), row.overFixed?.toFixed(2) ?? '', instancesUsed ?? '', limit ?? '']);
     }
     printTable(
-      `Warm hello at concurrency ${CONCURRENCY} (${ROUNDS} interleaved rounds of ${REQUESTS} requests; req/s and ratios: medians of the rounds)`,
+      `Warm hello at concurrency ${CONCURRENCY} (${ROUNDS} interleaved rounds of ${REQUESTS} requests; req/s and ratios: medians of the rounds; ${idleCpusInWords()})`,
       ['variant', 'req/s', '/bare', '/fixed', 'instances that served the last 1000', 'adaptive limit at the end'],
       rows,
     );

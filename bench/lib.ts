@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname } from 'node:path';
+import { idleCpus } from '../src/platform/sandbox/idle-cpus.ts';
 import { formatTable } from '../src/sim/report/table.ts';
 
 export function median(xs: readonly number[]): number {
@@ -25,7 +26,16 @@ export function timed<T>(repeat: number, fn: () => T): { result: T; ms: number }
 }
 
 export function machine(): Record<string, unknown> {
-  return { node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: Math.round(totalmem() / 2 ** 30), loadavg: loadavg() };
+  const { driver, haltPollNs } = idleCpus();
+  return { node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: Math.round(totalmem() / 2 ** 30), loadavg: loadavg(), idleCpus: { driver, haltPollNs } };
+}
+
+/** How idle CPUs wait, in a few words for a table's title: a process hop's latency depends on it (src/platform/sandbox/idle-cpus.ts). */
+export function idleCpusInWords(): string {
+  const { driver, haltPollNs } = idleCpus();
+  if (driver === undefined) return 'idle CPUs: unknown';
+  if (haltPollNs === undefined) return `idle CPUs: ${driver}`;
+  return haltPollNs === 0 ? `idle CPUs: ${driver}, no polling` : `idle CPUs: ${driver}, polling ${haltPollNs / 1000} µs`;
 }
 
 export function printTable(title: string, columns: string[], rows: Array<Array<string | number>>): void {

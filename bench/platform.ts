@@ -26,7 +26,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ServerGroup } from '../test/e2e/harness.ts';
 import { topSelfTime, type SelfTimeEntry } from './cpu-profile.ts';
-import { directNodeStart, median, printTable, writeJson } from './lib.ts';
+import { directNodeStart, idleCpusInWords, median, printTable, writeJson } from './lib.ts';
 import { baselineInProcess, baselineProcess } from './baseline-server.ts';
 
 const { values: args } = parseArgs({
@@ -309,7 +309,7 @@ async function main(): Promise<void> {
     }
     for (const b of [bareInClient, bare, relay]) b.close();
     printTable(
-      `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; bare and relay each in a process of its own, 'bare in client' in this one; sandboxes: ${isolation.backend})`,
+      `Warm invocations of hello over HTTP on loopback (${REQUESTS} requests each, in ${ROUNDS} interleaved rounds; req/s and ratios: medians of the rounds; bare and relay each in a process of its own, 'bare in client' in this one; sandboxes: ${isolation.backend}; ${idleCpusInWords()})`,
       ['c', 'bare p50/p99 ms', 'bare req/s', 'bare server CPU ms/req', 'bare in client req/s', 'relay p50 ms', 'relay req/s', 'relay server CPU ms/req', 'relay/bare', 'relay − bare p50 ms (the hop)', 'thaw p50/p99 ms', 'thaw req/s', 'thaw/bare', 'thaw/relay', 'thaw/bare in client', 'thaw − bare p50 ms', 'platform overhead p50 ms', 'server CPU ms/req', 'shared p50/p99 ms', 'shared req/s', 'shared/bare', 'shared/thaw', 'shared: overhead p50 ms', 'shared: server CPU ms/req', 'shared: instances', `capped (≤ ${CAPPED_INSTANCES} instances) req/s`, 'capped/bare', 'adaptive req/s', 'adaptive/bare', 'adaptive: overhead p50 ms', 'adaptive: instances used', ...(before ? ['before/bare', 'before: overhead p50 ms', 'before: server CPU ms/req', 'thaw/before'] : [])],
       warmRows,
     );

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ThawServer } from '../test/e2e/harness.ts';
 import { baselineProcess } from './baseline-server.ts';
-import { printTable, writeJson } from './lib.ts';
+import { idleCpusInWords, printTable, writeJson } from './lib.ts';
 import { load } from './warm-load.ts';
 
 const { values: args } = parseArgs({ options: { requests: { type: 'string', default: '6000' }, isolation: { type: 'string', default: 'auto' }, start: { type: 'string', default: 'cold' }, out: { type: 'string', default: 'out/bench/warm-cpu.json' } } });
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       rows.push([concurrency, Math.round(b.perSecond), b.server.toFixed(3), b.client.toFixed(3), Math.round(t.perSecond), (t.perSecond / b.perSecond).toFixed(2), t.server.toFixed(3), t.agents.toFixed(3), t.client.toFixed(3), t.other.toFixed(3), (t.server / b.server).toFixed(2)]);
     }
     printTable(
-      `CPU per warm request (ms; ${REQUESTS} requests each, bare first, then thaw, in one run)`,
+      `CPU per warm request (ms; ${REQUESTS} requests each, bare first, then thaw, in one run; ${idleCpusInWords()})`,
       ['c', 'bare req/s', 'bare server', 'bare client', 'thaw req/s', 'thaw/bare', 'thaw server', 'agents', 'thaw client', 'other', 'server/bare server'],
       rows,
     );

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXAMPLES, ServerGroup, ThawServer } from '../test/e2e/harness.ts';
-import { median, printTable, writeJson } from './lib.ts';
+import { idleCpusInWords, median, printTable, writeJson } from './lib.ts';
 import { load } from './warm-load.ts';
 
 const { values: args } = parseArgs({
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     const rps = (label: string) => Math.round(median(perSecond.get(label)!));
     rows.push(['req/s (median of the rounds)', String(rps('after')), '', ...(before ? [String(rps('before')), '', ''] : [])]);
     printTable(
-      `A warm invocation of hello inside thaw's server, concurrency 1 (${REQUESTS} requests in ${ROUNDS} rounds; µs, medians; "stage": from the point above to this one; the agent's round trip ends at "agent's result arrives")`,
+      `A warm invocation of hello inside thaw's server, concurrency 1 (${REQUESTS} requests in ${ROUNDS} rounds; µs, medians; "stage": from the point above to this one; the agent's round trip ends at "agent's result arrives"; ${idleCpusInWords()})`,
       ['point', 'µs since request', 'stage µs', ...(before ? ['before: since request', 'before: stage', 'stage − before'] : [])],
       rows,
     );

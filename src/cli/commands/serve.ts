@@ -15,6 +15,7 @@ import { ManualScheduler, WallScheduler } from '../../platform/invoker/scheduler
 import { Platform } from '../../platform/platform.ts';
 import { RESTORE_MODES, type RestoreMode } from '../../platform/sandbox/microvm/sandbox.ts';
 import type { IsolationMode } from '../../platform/sandbox/index.ts';
+import { idleCpus } from '../../platform/sandbox/idle-cpus.ts';
 import { INSTANCE_SCHEDULING, type InstanceScheduling } from '../../platform/sandbox/scheduling.ts';
 import { DEFAULT_ASYNC_POLICY, type AsyncPolicy } from '../../platform/store/async-queue.ts';
 import { TokenSet } from '../../platform/auth/tokens.ts';
@@ -161,6 +162,8 @@ export async function serveCommand(argv: string[], options: { debug?: boolean } 
   const boundary = isolationReport.backend.startsWith('microvm') ? 'a VM per instance' : `namespaces ${isolationReport.namespaces ? 'on' : 'OFF'}`;
   say(`thaw: sandboxes: ${isolationReport.backend} (${boundary}, cgroups ${isolationReport.cgroups}, pause by ${isolationReport.freezer}${isolationReport.scheduling ? `, scheduling ${isolationReport.scheduling}` : ''})`);
   for (const warning of isolationReport.warnings) say(`thaw: WARNING: ${warning}`);
+  const idle = idleCpus();
+  if (idle.note) say(`thaw: note: ${idle.note}`);
   if (isolation === 'auto' && isolationReport.backend === 'process') {
     // No sandbox: a function could read other functions' code and reach this host's loopback. Fine
     // for trying thaw out on one's own machine; not for serving anyone else.
