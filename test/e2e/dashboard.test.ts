@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { E2E_FIXTURES, EXAMPLES, ThawServer } from './harness.ts';
+import { idleCpus } from '../../src/platform/sandbox/idle-cpus.ts';
 
 const CHROMIUM = process.env.THAW_CHROMIUM ?? '/usr/bin/chromium';
 const noBrowser = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium, or set THAW_CHROMIUM)`;
@@ -60,7 +61,10 @@ describe('the dashboard in a real browser', { timeout: 180_000, skip: noBrowser 
     await page.goto(`${thaw.url}/`);
     await page.locator('#connection[data-state="live"]').waitFor({ timeout: 30_000 });
     assert.equal(await page.title(), 'thaw');
-    assert.match((await page.textContent('#isolation')) ?? '', /sandboxes: (container|process)/);
+    const isolation = (await page.textContent('#isolation')) ?? '';
+    assert.match(isolation, /sandboxes: (container|process)/);
+    // The idle CPUs' setting, as this machine's sysfs has it: said only where they halt without polling.
+    assert.equal(isolation.includes('idle CPUs halt without polling'), idleCpus().haltPollNs === 0);
     assert.equal(await page.locator('#no-functions').isVisible(), true);
   });
 

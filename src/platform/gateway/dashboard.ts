@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Platform } from '../platform.ts';
 import { summarizeInvocation } from '../events.ts';
+import { idleCpus } from '../sandbox/idle-cpus.ts';
 
 const ASSET_DIR = new URL('./dashboard/', import.meta.url);
 const require = createRequire(import.meta.url);
@@ -44,6 +45,8 @@ export async function dashboardState(platform: Platform) {
   return {
     now,
     isolation: platform.backend.isolation.backend,
+    // Read each time: an operator may change it while thaw runs.
+    idleCpus: idleCpus(),
     bucketMs: BUCKET_MS,
     functions: platform.store.functions.list().map((info) => ({
       name: info.name,

@@ -52,7 +52,9 @@ async function load() {
   for (const row of state.startKinds) bucketOf(row.bucket)[row.startKind] = row.count;
   view.decisions = state.decisions.slice();
   view.live = null;
-  $('#isolation').textContent = `sandboxes: ${state.isolation}`;
+  const idle = state.idleCpus.haltPollNs === 0 ? ' · idle CPUs halt without polling: each warm invocation waits for two to wake' : '';
+  $('#isolation').textContent = `sandboxes: ${state.isolation}${idle}`;
+  $('#isolation').title = state.idleCpus.note ?? '';
   renderFunctions();
   renderLive(state);
   renderInvocations();
