@@ -9,7 +9,8 @@
 //     its own, as thaw's server (and, for the earlier rounds' figures, in the load generator's own
 //     process: no process wake-up between client and server), and a relay in a process of its own:
 //     the same server handing each request to one of 32 child processes over a socketpair, one at
-//     a time per child as a thaw instance serves (the floor with one process hop, bench/relay.ts);
+//     a time per child as a thaw instance serves (the floor with one process hop, bench/relay.ts;
+//     `relay − bare p50` is what that hop adds to a request: the floor under the platform overhead);
 //  2. cold starts of every example, phase by phase; baseline: spawning `node` that loads the same
 //     bundle and runs init() and the handler directly, timed from spawn to its answer.
 //
